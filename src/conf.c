@@ -1,0 +1,798 @@
+/*
+ * conf.c: the settings. One table lists every key with its type, range and
+ * the comment written over it in the INI file; the INI reader (inih), the
+ * INI writer and the JSON codec (jansson) all walk that table, so a new
+ * setting is a row here and a field in struct conf.
+ *
+ * - The INI file is the durable copy. config.json is rendered from the
+ *   struct, and a write to it is validated in full, saved to the INI file
+ *   (conf_save: temp file, fsync, rename, directory fsync) and only then
+ *   applied by the caller.
+ * - A struct conf that comes out of this file is valid: every value in
+ *   range, every number finite. A failed load or parse leaves the caller's
+ *   struct untouched and returns a malloc'd cause that names the file and
+ *   line (INI) or line and column (JSON).
+ * - Numbers are written so that they read back as the identical double.
+ * - conf_save blocks and runs on the thread pool, so nothing here touches
+ *   state shared with the loop, and strerror_r replaces strerror.
+ */
+
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+#include <jansson.h>
+
+#include "filed.h"
+
+enum conf_type {
+	CONF_INT,			/* a long: integer in INI and JSON */
+	CONF_NUM			/* a double: any finite number */
+};
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;		/* of the field in struct conf */
+	double		 min;		/* inclusive range */
+	double		 max;
+	const char	*help;		/* one line, over the key in the INI */
+};
+
+#define CONF_KEY(name, type, min, max, help) \
+	{ #name, type, offsetof(struct conf, name), min, max, help }
+static const struct conf_key conf_keys[] = {
+	CONF_KEY(max_retries, CONF_INT, 0, 1000000,
+	    "Retries after the first attempt before a job fails; default 3."),
+	CONF_KEY(max_jobs, CONF_INT, 1, 4096,
+	    "Jobs running at once; default: the number of CPUs."),
+	CONF_KEY(backoff_base, CONF_NUM, 0, 1e9,
+	    "Seconds before a retry: backoff_base * backoff_mult ^ attempts;"
+	    " default 1."),
+	CONF_KEY(backoff_mult, CONF_NUM, 1, 1e6,
+	    "Factor the wait grows by with each attempt, >= 1; default 2."),
+	CONF_KEY(timeout, CONF_NUM, 0, 1e9,
+	    "Seconds an attempt may run before SIGTERM, 0 = no limit;"
+	    " default 0."),
+	CONF_KEY(kill_grace, CONF_NUM, 0, 1e9,
+	    "Seconds between SIGTERM and SIGKILL; default 5."),
+	CONF_KEY(max_job_size, CONF_INT, 1, 16777216,
+	    "Bytes of job text; a longer job is refused (EFBIG);"
+	    " default 65536."),
+};
+#define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
+
+#define CONF_SECTION	"queue"
+#define CONF_CLEAN_MAX	64		/* bytes of a name quoted in a cause */
+#define CONF_BLANK	" \t\r\v\f"	/* whitespace other than newline */
+#define CONF_JSON_WS	" \t\r\n"	/* whitespace in JSON */
+
+/* The state of one INI parse. */
+struct conf_ini {
+	const char	*path;
+	FILE		*f;
+	int		 line;		/* of the line last handed to inih */
+	int		 read_errno;	/* non-zero after a read error */
+	struct conf	 c;
+	int		 seen[CONF_NKEYS];
+	char		*cause;		/* the first error, or NULL */
+	int		 cause_line;
+};
+
+static const struct conf_key *conf_find(const char *);
+static double	 conf_get(const struct conf *, const struct conf_key *);
+static void	 conf_put(struct conf *, const struct conf_key *, double);
+static int	 conf_valid(const struct conf_key *, double);
+static char	*conf_range(const struct conf_key *);
+static const char *conf_clean(const char *, char *, size_t);
+static const char *conf_strerror(int, char *, size_t);
+static void	 conf_fmt(const struct conf *, const struct conf_key *,
+		     char *, size_t);
+static int	 conf_parse_value(const struct conf_key *, const char *,
+		     double *);
+static void	 conf_ini_error(struct conf_ini *, const char *, ...)
+		     __attribute__((format(printf, 2, 3)));
+static char	*conf_ini_read(char *, int, void *);
+static int	 conf_ini_handler(void *, const char *, const char *,
+		     const char *);
+static void	 conf_render(const struct conf *, struct buf *);
+static int	 conf_write_all(int, const char *, size_t);
+static char	*conf_dirname(const char *);
+static int	 conf_blank(const char *, size_t);
+static int	 conf_json_truncated(const char *, size_t);
+static int	 conf_json_decode(const char *, size_t, const struct conf *,
+		     struct conf *, char **, int *);
+
+/* Return the table row for a key name, or NULL. */
+static const struct conf_key *
+conf_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < CONF_NKEYS; i++) {
+		if (strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	}
+	return NULL;
+}
+
+/* Return a key's value as a double; exact, as integer keys are small. */
+static double
+conf_get(const struct conf *c, const struct conf_key *k)
+{
+	const char	*p = (const char *)c + k->off;
+
+	if (k->type == CONF_INT)
+		return (double)*(const long *)p;
+	return *(const double *)p;
+}
+
+/* Store a value that conf_valid accepted; -0 becomes 0. */
+static void
+conf_put(struct conf *c, const struct conf_key *k, double v)
+{
+	char	*p = (char *)c + k->off;
+
+	if (v == 0)
+		v = 0;
+	if (k->type == CONF_INT)
+		*(long *)p = (long)v;
+	else
+		*(double *)p = v;
+}
+
+/* Return non-zero if v is finite and in the key's range. */
+static int
+conf_valid(const struct conf_key *k, double v)
+{
+	return isfinite(v) && v >= k->min && v <= k->max;
+}
+
+/* Describe a key's type and range, as every bad value is reported. */
+static char *
+conf_range(const struct conf_key *k)
+{
+	return xasprintf("%s: must be %s from %.15g to %.15g", k->name,
+	    k->type == CONF_INT ? "an integer" : "a number", k->min, k->max);
+}
+
+/*
+ * Copy a name from the input into out for a message: control bytes become
+ * '?' so a cause stays on one line, and a long name is cut with "...".
+ */
+static const char *
+conf_clean(const char *s, char *out, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0' && i < size - 1; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			out[i] = '?';
+		else
+			out[i] = s[i];
+	}
+	out[i] = '\0';
+	if (s[i] != '\0' && size > 4)
+		memcpy(out + size - 4, "...", 4);
+	return out;
+}
+
+/* Return the text for errno e; unlike strerror, safe on the thread pool. */
+static const char *
+conf_strerror(int e, char *buf, size_t size)
+{
+	return strerror_r(e, buf, size);
+}
+
+/*
+ * Format a key's value. An integral number is written as an integer; any
+ * other as the shortest of %.15g, %.16g and %.17g that reads back as the
+ * same double, so 0.1 is "0.1" and not "0.10000000000000001".
+ */
+static void
+conf_fmt(const struct conf *c, const struct conf_key *k, char *out,
+    size_t size)
+{
+	double	v = conf_get(c, k);
+	int	prec;
+
+	if ((v < 0 ? -v : v) < 9007199254740992.0 &&
+	    v == (double)(long long)v) {
+		snprintf(out, size, "%lld", (long long)v);
+		return;
+	}
+	for (prec = 15; prec < 17; prec++) {
+		snprintf(out, size, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+	snprintf(out, size, "%.17g", v);
+}
+
+/*
+ * Parse an INI value for key k into *vp. Integers are plain decimal; numbers
+ * are decimal with an optional fraction and exponent (no hex, inf or nan).
+ * The whole string must be used and the result must be in range.
+ */
+static int
+conf_parse_value(const struct conf_key *k, const char *s, double *vp)
+{
+	char		*end;
+	long long	 ll;
+	double		 v;
+
+	if (*s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	if (k->type == CONF_INT) {
+		if (s[strspn(s, "+-0123456789")] != '\0')
+			return -1;
+		ll = strtoll(s, &end, 10);
+		if (end == s || *end != '\0' || errno == ERANGE)
+			return -1;
+		v = (double)ll;
+	} else {
+		if (s[strspn(s, "+-.0123456789eE")] != '\0')
+			return -1;
+		/* Underflow (ERANGE with a tiny result) is a valid value. */
+		v = strtod(s, &end);
+		if (end == s || *end != '\0')
+			return -1;
+	}
+	if (!conf_valid(k, v))
+		return -1;
+	*vp = v;
+	return 0;
+}
+
+/* Set the defaults. */
+void
+conf_defaults(struct conf *c)
+{
+	long	ncpu;
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (ncpu > 4096)
+		ncpu = 4096;
+
+	memset(c, 0, sizeof *c);
+	c->max_retries = 3;
+	c->max_jobs = ncpu;
+	c->backoff_base = 1;
+	c->backoff_mult = 2;
+	c->timeout = 0;
+	c->kill_grace = 5;
+	c->max_job_size = 65536;
+}
+
+/* Record an error at the current line, unless an earlier one was. */
+static void
+conf_ini_error(struct conf_ini *ci, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (ci->cause != NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("vasprintf");
+	va_end(ap);
+	ci->cause = xasprintf("%s:%d: %s", ci->path, ci->line, msg);
+	ci->cause_line = ci->line;
+	free(msg);
+}
+
+/*
+ * The line reader handed to inih, in place of fgets. The handler of the
+ * Debian/upstream library gets no line number (INI_HANDLER_LINENO is fixed
+ * when the library is built), so this reader counts lines; it also:
+ * - hands inih exactly one line per call, so the counts agree: a line
+ *   longer than inih's buffer is cut, and is an error unless it is a
+ *   comment (inih would otherwise read its tail as another line);
+ * - strips leading blanks, so an indented line is never taken as the
+ *   continuation of the previous value (inih's multi-line values);
+ * - reports a section other than [queue] even when it has no keys, and
+ *   text after a section header, which inih ignores.
+ */
+static char *
+conf_ini_read(char *str, int num, void *arg)
+{
+	struct conf_ini	*ci = arg;
+	const char	*p, *q;
+	char		*s, name[CONF_CLEAN_MAX];
+	size_t		 n = 0, max;
+	int		 ch, any = 0, toolong = 0, nul = 0;
+
+	if (num < 3)
+		return NULL;
+	max = (size_t)num - 2;		/* room for "\n\0" */
+	while ((ch = getc(ci->f)) != EOF) {
+		any = 1;
+		if (ch == '\n')
+			break;
+		if (n == 0 && strchr(CONF_BLANK, ch) != NULL && ch != '\0')
+			continue;
+		if (ch == '\0') {
+			nul = 1;
+			ch = ' ';
+		}
+		if (n < max)
+			str[n++] = (char)ch;
+		else
+			toolong = 1;
+	}
+	if (ferror(ci->f)) {
+		ci->read_errno = errno != 0 ? errno : EIO;
+		return NULL;
+	}
+	if (!any)
+		return NULL;
+	str[n++] = '\n';
+	str[n] = '\0';
+	ci->line++;
+
+	if (nul)
+		conf_ini_error(ci, "NUL byte in line");
+	if (toolong && strchr(";#", str[0]) == NULL)
+		conf_ini_error(ci, "line too long (more than %zu bytes)", max);
+
+	p = str;
+	if (ci->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3 + strspn(p + 3, CONF_BLANK);
+	if (*p == '[' && (q = strchr(p, ']')) != NULL) {
+		if ((size_t)(q - p - 1) != strlen(CONF_SECTION) ||
+		    strncmp(p + 1, CONF_SECTION, strlen(CONF_SECTION)) != 0) {
+			s = xstrndup(p + 1, (size_t)(q - p - 1));
+			conf_ini_error(ci, "unknown section [%s]",
+			    conf_clean(s, name, sizeof name));
+			free(s);
+		}
+		q++;
+		q += strspn(q, CONF_BLANK);
+		if (*q != '\n' && *q != ';' && *q != '#')
+			conf_ini_error(ci, "syntax error");
+	}
+	return str;
+}
+
+/*
+ * Called by inih for each key = value. It always returns 1: errors are
+ * recorded with their line here, so inih's own return value only reports
+ * lines it could not parse.
+ */
+static int
+conf_ini_handler(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_ini		*ci = arg;
+	const struct conf_key	*k;
+	char			 n[CONF_CLEAN_MAX], *v, *msg;
+	size_t			 i;
+	double			 d;
+
+	if (*section == '\0') {
+		conf_ini_error(ci, "key '%s' is outside a section; expected"
+		    " [" CONF_SECTION "]", conf_clean(name, n, sizeof n));
+		return 1;
+	}
+	if (strcmp(section, CONF_SECTION) != 0) {
+		conf_ini_error(ci, "unknown section [%s]",
+		    conf_clean(section, n, sizeof n));
+		return 1;
+	}
+	if ((k = conf_find(name)) == NULL) {
+		conf_ini_error(ci, "unknown key '%s' in [" CONF_SECTION "]",
+		    conf_clean(name, n, sizeof n));
+		return 1;
+	}
+	if (ci->seen[k - conf_keys]) {
+		conf_ini_error(ci, "%s: set twice", k->name);
+		return 1;
+	}
+	ci->seen[k - conf_keys] = 1;
+
+	/*
+	 * inih cuts inline comments that start with ';'. Those starting with
+	 * '#' are cut here, by the same rule: after whitespace.
+	 */
+	v = xstrdup(value);
+	for (i = 0; v[i] != '\0'; i++) {
+		if (v[i] == '#' && i > 0 && isspace((unsigned char)v[i - 1])) {
+			v[i] = '\0';
+			break;
+		}
+	}
+	i = strlen(v);
+	while (i > 0 && isspace((unsigned char)v[i - 1]))
+		v[--i] = '\0';
+
+	if (conf_parse_value(k, v, &d) != 0) {
+		msg = conf_range(k);
+		conf_ini_error(ci, "%s", msg);
+		free(msg);
+	} else
+		conf_put(&ci->c, k, d);
+	free(v);
+	return 1;
+}
+
+/*
+ * Load the settings from the INI file at path into *out. A missing file is
+ * created with the defaults. On error *out is untouched and *cause says
+ * what and where.
+ */
+int
+conf_load(const char *path, struct conf *out, char **cause)
+{
+	struct conf_ini	 ci;
+	char		 eb[128];
+	int		 rv;
+
+	memset(&ci, 0, sizeof ci);
+	ci.path = path;
+	conf_defaults(&ci.c);
+
+	if ((ci.f = fopen(path, "re")) == NULL) {
+		if (errno != ENOENT) {
+			*cause = xasprintf("%s: open: %s", path,
+			    conf_strerror(errno, eb, sizeof eb));
+			return -1;
+		}
+		if (conf_save(path, &ci.c, cause) != 0)
+			return -1;
+		*out = ci.c;
+		return 0;
+	}
+
+	rv = ini_parse_stream(conf_ini_read, &ci, conf_ini_handler, &ci);
+	fclose(ci.f);
+
+	if (ci.read_errno != 0) {
+		free(ci.cause);
+		*cause = xasprintf("%s: read: %s", path,
+		    conf_strerror(ci.read_errno, eb, sizeof eb));
+		return -1;
+	}
+	if (rv < 0) {
+		free(ci.cause);
+		*cause = xasprintf("%s: cannot parse (inih error %d)", path,
+		    rv);
+		return -1;
+	}
+	if (rv > 0 && (ci.cause == NULL || rv < ci.cause_line)) {
+		free(ci.cause);
+		ci.cause = xasprintf("%s:%d: syntax error", path, rv);
+	}
+	if (ci.cause != NULL) {
+		*cause = ci.cause;
+		return -1;
+	}
+	*out = ci.c;
+	return 0;
+}
+
+/* Render the INI file: a header, then each key under its comment. */
+static void
+conf_render(const struct conf *c, struct buf *b)
+{
+	const struct conf_key	*k;
+	char			 v[64];
+	size_t			 i;
+
+	buf_adds(b,
+	    "# filed's settings.\n"
+	    "#\n"
+	    "# filed rewrites this file whenever config.json in its mount\n"
+	    "# is written, so comments and layout added here are not kept.\n"
+	    "# After editing it by hand, send filed SIGHUP to reload it; a\n"
+	    "# file with errors is refused and the running settings stay.\n"
+	    "\n"
+	    "[" CONF_SECTION "]\n");
+	for (i = 0; i < CONF_NKEYS; i++) {
+		k = &conf_keys[i];
+		conf_fmt(c, k, v, sizeof v);
+		buf_printf(b, "\n# %s\n%s = %s\n", k->help, k->name, v);
+	}
+}
+
+/* Write all of len bytes to fd. */
+static int
+conf_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Return the directory part of path, as a new string. */
+static char *
+conf_dirname(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return xstrdup(".");
+	while (slash > path && slash[-1] == '/')
+		slash--;
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/*
+ * Write the settings to path atomically: PATH.tmp is written, fsync'd and
+ * renamed over PATH, then the directory is fsync'd, so PATH is at every
+ * moment either the old file or the new one, and the new one survives a
+ * crash once this returns 0. It blocks: call it off the event loop.
+ *
+ * If the directory fsync fails the new file is already in place but may
+ * not be durable; that is reported as an error like the others, so the
+ * caller does not apply settings it cannot vouch for.
+ */
+int
+conf_save(const char *path, const struct conf *c, char **cause)
+{
+	struct buf	 b;
+	char		*tmp, *dir, eb[128];
+	const char	*what, *file;
+	int		 fd, e;
+
+	buf_init(&b);
+	conf_render(c, &b);
+	tmp = xasprintf("%s.tmp", path);
+	file = tmp;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		what = "open";
+		goto fail;
+	}
+	if (conf_write_all(fd, b.data, b.len) != 0) {
+		what = "write";
+		goto fail;
+	}
+	if (fsync(fd) != 0) {
+		what = "fsync";
+		goto fail;
+	}
+	e = close(fd);
+	fd = -1;
+	if (e != 0) {
+		what = "close";
+		goto fail;
+	}
+	if (rename(tmp, path) != 0) {
+		what = "rename";
+		file = path;
+		goto fail;
+	}
+	free(tmp);
+	buf_free(&b);
+
+	dir = conf_dirname(path);
+	if (util_fsync_dir(dir) != 0) {
+		e = errno;
+		*cause = xasprintf("%s: fsync: %s", dir,
+		    conf_strerror(e, eb, sizeof eb));
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	*cause = xasprintf("%s: %s: %s", file, what,
+	    conf_strerror(e, eb, sizeof eb));
+	free(tmp);
+	buf_free(&b);
+	return -1;
+}
+
+/*
+ * Render the settings as config.json reads: a JSON object with two-space
+ * indent, the keys in table order, and a newline at the end.
+ */
+char *
+conf_to_json(const struct conf *c)
+{
+	struct buf	b;
+	char		v[64];
+	size_t		i;
+
+	buf_init(&b);
+	buf_adds(&b, "{\n");
+	for (i = 0; i < CONF_NKEYS; i++) {
+		conf_fmt(c, &conf_keys[i], v, sizeof v);
+		buf_printf(&b, "  \"%s\": %s%s\n", conf_keys[i].name, v,
+		    i + 1 < CONF_NKEYS ? "," : "");
+	}
+	buf_adds(&b, "}\n");
+	return b.data;
+}
+
+/* Return non-zero if buf holds nothing but JSON whitespace. */
+static int
+conf_blank(const char *buf, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (strchr(CONF_JSON_WS, buf[i]) == NULL || buf[i] == '\0')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Return non-zero if buf, which jansson refused with a syntax error at its
+ * very end, may only have been cut inside a token: a number ("1.", "1e-",
+ * "-") or an escape in a string ("\", "\u00"). jansson calls these invalid
+ * rather than premature, so each is tried with a completion, and if one
+ * leaves a premature end of input the prefix can still grow into a valid
+ * document.
+ */
+static int
+conf_json_truncated(const char *buf, size_t len)
+{
+	static const char	*tails[] = { "0", "n", "1111" };
+	json_error_t		 err;
+	json_t			*j;
+	char			*p;
+	size_t			 i, n;
+	int			 found = 0;
+
+	p = xmalloc(len + 8);
+	memcpy(p, buf, len);
+	for (i = 0; i < sizeof tails / sizeof tails[0] && !found; i++) {
+		n = strlen(tails[i]);
+		memcpy(p + len, tails[i], n);
+		j = json_loadb(p, len + n, JSON_REJECT_DUPLICATES, &err);
+		if (j != NULL)
+			json_decref(j);
+		else if (json_error_code(&err) ==
+		    json_error_premature_end_of_input)
+			found = 1;
+	}
+	free(p);
+	return found;
+}
+
+/*
+ * Decode a config.json document into *out, starting from base. On error
+ * return -1 with *cause set, and set *incomplete if the input may be a
+ * prefix of a valid document (blank, or cut short).
+ */
+static int
+conf_json_decode(const char *buf, size_t len, const struct conf *base,
+    struct conf *out, char **cause, int *incomplete)
+{
+	const struct conf_key	*k;
+	struct conf		 c;
+	json_error_t		 err;
+	json_t			*j, *v;
+	const char		*key;
+	char			 n[CONF_CLEAN_MAX], *msg;
+	size_t			 i;
+	double			 d;
+
+	*incomplete = 0;
+	if (len > CONF_JSON_MAX) {
+		*cause = xasprintf("config.json: larger than %d bytes",
+		    CONF_JSON_MAX);
+		return -1;
+	}
+	if (conf_blank(buf, len)) {
+		*incomplete = 1;
+		*cause = xstrdup("config.json: empty; expected a JSON object");
+		return -1;
+	}
+	for (i = 0; i < len && buf[i] != '\0' &&
+	    strchr(CONF_JSON_WS, buf[i]) != NULL; i++)
+		/* nothing */;
+	if (i == len || buf[i] != '{') {
+		*cause = xstrdup("config.json: not a JSON object");
+		return -1;
+	}
+
+	if ((j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err)) == NULL) {
+		if (json_error_code(&err) == json_error_premature_end_of_input)
+			*incomplete = 1;
+		else if (json_error_code(&err) == json_error_invalid_syntax &&
+		    err.position >= 0 && (size_t)err.position == len)
+			*incomplete = conf_json_truncated(buf, len);
+		*cause = xasprintf("config.json: line %d, column %d: %s",
+		    err.line, err.column, err.text);
+		return -1;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*cause = xstrdup("config.json: not a JSON object");
+		return -1;
+	}
+
+	c = *base;
+	json_object_foreach(j, key, v) {
+		if ((k = conf_find(key)) == NULL) {
+			*cause = xasprintf("config.json: unknown key '%s'",
+			    conf_clean(key, n, sizeof n));
+			json_decref(j);
+			return -1;
+		}
+		if (k->type == CONF_INT && json_is_integer(v))
+			d = (double)json_integer_value(v);
+		else if (k->type == CONF_NUM && json_is_number(v))
+			d = json_number_value(v);
+		else
+			d = NAN;
+		if (!conf_valid(k, d)) {
+			msg = conf_range(k);
+			*cause = xasprintf("config.json: %s", msg);
+			free(msg);
+			json_decref(j);
+			return -1;
+		}
+		conf_put(&c, k, d);
+	}
+	json_decref(j);
+	*out = c;
+	return 0;
+}
+
+/*
+ * Parse a written config.json (len bytes, not NUL-terminated): keys left
+ * out keep base's values. On error *out is untouched.
+ */
+int
+conf_from_json(const char *buf, size_t len, const struct conf *base,
+    struct conf *out, char **cause)
+{
+	int	incomplete;
+
+	return conf_json_decode(buf, len, base, out, cause, &incomplete);
+}
+
+/*
+ * Check a config.json write in progress: return 0 if buf is a valid
+ * document or may still become one as more is written, -1 with *cause if it
+ * is invalid whatever follows.
+ */
+int
+conf_json_check(const char *buf, size_t len, const struct conf *base,
+    char **cause)
+{
+	struct conf	c;
+	int		incomplete;
+
+	if (conf_json_decode(buf, len, base, &c, cause, &incomplete) == 0)
+		return 0;
+	if (incomplete) {
+		free(*cause);
+		*cause = NULL;
+		return 0;
+	}
+	return -1;
+}
