@@ -2,8 +2,8 @@
  * filed.h: the private header. Shared types, and every file's functions
  * listed under the name of the file that owns them.
  *
- * Only fuse.c and fsops.c include fuse_lowlevel.h; only loop.c, run.c,
- * journal.c, fuse.c and fsops.c include uv.h. The state machine (queue.c)
+ * Only fuse_uv.c and fsops.c include fuse_lowlevel.h; only loop.c, run.c,
+ * journal.c, fuse_uv.c and fsops.c include uv.h. The state machine (queue.c)
  * and the codecs (rec.c, conf.c) depend on neither, so they link into the
  * unit tests without a mount.
  */
@@ -17,6 +17,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
 
 #define FILED_JOURNAL_VERSION	1
 #define FILED_NAME_MAX		255
@@ -123,5 +130,196 @@ char	*conf_to_json(const struct conf *);
 int	 conf_from_json(const char *, size_t, const struct conf *,
 	    struct conf *, char **);
 int	 conf_json_check(const char *, size_t, const struct conf *, char **);
+
+/* queue.c: jobs, names, the state machine, the run queue */
+#define INO_ROOT	1
+#define INO_PENDING	2
+#define INO_ACTIVE	3
+#define INO_FAILED	4
+#define INO_COMPLETE	5
+#define INO_NEWID	6
+#define INO_CONFIG	7
+#define INO_NFIXED	8
+#define INO_JOB_BASE	16
+
+enum job_state {
+	JOB_NEW,		/* being written by its creating handle */
+	JOB_DRAFT,		/* pending/.NAME: kept, never run */
+	JOB_PENDING,		/* queued, or waiting for its retry time */
+	JOB_ACTIVE,
+	JOB_FAILED,
+	JOB_COMPLETE
+};
+
+enum attempt_how {
+	HOW_RUNNING,
+	HOW_EXIT,
+	HOW_SIGNAL,
+	HOW_TIMEOUT,
+	HOW_INTERRUPTED,
+	HOW_CANCELLED
+};
+
+struct attempt {
+	int64_t		 started;
+	int64_t		 ended;
+	uint64_t	 off;		/* log offset where its output starts */
+	uint64_t	 end;		/* log offset where it ends, or OPEN */
+#define ATTEMPT_OPEN	UINT64_MAX
+	int		 how;
+	int		 status;
+	int		 signal;
+	int		 eol;		/* its output ends with a newline */
+};
+
+struct waiter {
+	void		(*fn)(void *);
+	void		*arg;
+	TAILQ_ENTRY(waiter) entry;
+};
+TAILQ_HEAD(waiters, waiter);
+
+struct run;
+struct job {
+	uint64_t	 id;
+	char		*name;
+	enum job_state	 state;
+	uid_t		 uid;		/* the creator */
+	gid_t		 gid;
+	char		*text;		/* the script, NUL-terminated */
+	size_t		 textlen;
+	const struct buf *newtext;	/* JOB_NEW: the creating handle's text */
+	int64_t		 ctime;
+	int64_t		 mtime;		/* last state change */
+	int64_t		 retry_at;	/* ns; 0 = not waiting */
+	struct attempt	*att;		/* attempts of the current run */
+	unsigned	 natt;
+	unsigned	 attcap;
+	pid_t		 pid;		/* recorded pid of the running attempt */
+	uint64_t	 pst;		/* its start time from /proc */
+
+	int		 gone;		/* out of the namespace */
+	int		 held;		/* queued, but its creator has it open */
+	int		 onready;
+	unsigned long	 nlookup;	/* kernel references */
+	unsigned	 nopen;		/* open handles */
+	unsigned	 inflight;	/* its records not yet committed */
+	struct waiters	 waiters;	/* run when inflight drops to 0 */
+	struct run	*run;		/* run.c: the live attempt */
+	void		*timer;		/* run.c: the retry timer */
+
+	TAILQ_ENTRY(job) all;		/* the namespace, in id order */
+	TAILQ_ENTRY(job) ready;		/* the run queue */
+	struct job	*hnext_id;
+	struct job	*hnext_name;
+};
+TAILQ_HEAD(jobs, job);
+
+struct node {
+	mode_t		 mode;
+	uid_t		 uid;
+	gid_t		 gid;
+	int64_t		 mtime;
+};
+
+typedef void	(*queue_done_cb)(void *, int);
+
+void		 queue_init(size_t);
+void		 queue_set_journal(struct journal *);
+void		 queue_free(void);
+int		 queue_replay(void *, struct rec *, const char **);
+struct jobs	*queue_all(void);
+struct job	*queue_by_id(uint64_t);
+struct job	*queue_by_name(const char *);
+struct job	*queue_by_ino(uint64_t);
+uint64_t	 queue_ino(const struct job *);
+int		 queue_dir_of(const struct job *);
+struct node	*queue_node(uint64_t);
+int		 queue_name_free(const char *);
+const char	*queue_state_name(enum job_state);
+int		 queue_is_draft_name(const char *);
+void		 queue_wait(struct job *, void (*)(void *), void *);
+void		 queue_unref(struct job *);
+size_t		 queue_max_line(void);
+
+int		 queue_new(const char *, uid_t, gid_t, const struct buf *,
+		    struct job **);
+void		 queue_abandon(struct job *);
+void		 queue_submit(struct job *, const char *, size_t,
+		    queue_done_cb, void *);
+int		 queue_set_text(struct job *, const char *, size_t,
+		    queue_done_cb, void *);
+int		 queue_rename(struct job *, const char *, queue_done_cb, void *);
+int		 queue_rerun(struct job *, const char *, queue_done_cb, void *);
+int		 queue_cancel(struct job *, const char *, queue_done_cb, void *);
+int		 queue_remove(struct job *, queue_done_cb, void *);
+int		 queue_set_node(uint64_t, mode_t, uid_t, gid_t, queue_done_cb,
+		    void *);
+void		 queue_ids(uint64_t, queue_done_cb, void *);
+uint64_t	 queue_ids_next(void);
+uint64_t	*queue_ids_upto(void);
+
+struct job	*queue_next_ready(void);
+void		 queue_started(struct job *, pid_t, uint64_t, uint64_t);
+void		 queue_ended(struct job *, const struct attempt *, int,
+		    int64_t);
+void		 queue_retry_due(struct job *);
+unsigned	 queue_failures(const struct job *);
+
+/* run.c: spawning attempts, log files, timeouts, kills, retry timers */
+void		 run_init(struct uv_loop_s *, const char *, struct conf *);
+void		 run_schedule(void);
+void		 run_recover(void);
+void		 run_stop_all(int);
+unsigned	 run_count(void);
+void		 run_kill(struct job *);
+void		 run_arm_retry(struct job *);
+void		 run_disarm_retry(struct job *);
+void		 run_log_removed(struct job *);
+void		 run_log_renamed(const char *, const char *);
+char		*run_log_path(const char *);
+int		 run_log_fd(struct job *);
+
+/* xattr.c: user.filed.* metadata of job files */
+int		 xattr_get(const struct job *, const char *, struct buf *);
+void		 xattr_list(const struct job *, struct buf *);
+
+/* view.c: what a read of a job file returns */
+struct view_seg {
+	int		 mem;		/* in marks (1) or in the log (0) */
+	uint64_t	 off;		/* offset in marks or in the log */
+	uint64_t	 len;
+};
+struct view {
+	struct view_seg	*seg;
+	size_t		 nseg;
+	struct buf	 marks;		/* the marker lines the segments use */
+	uint64_t	 size;
+};
+void		 view_build(struct view *, const struct job *, unsigned, int,
+		    uint64_t);
+void		 view_free(struct view *);
+void		 view_marker(struct buf *, unsigned, const struct attempt *);
+
+/* fsops.c: the mount tree */
+void		 fsops_init(const char *, struct conf *, const char *);
+unsigned	 fsops_parked(void);
+void		 fsops_free(void);
+const void	*fsops_table(void);
+
+/* fuse_uv.c: the FUSE session on the loop */
+int		 fuse_uv_start(struct uv_loop_s *, const char *, const char *,
+		    void (*)(void));
+void		 fuse_uv_stop(void);
+
+/* loop.c: startup order, signals, shutdown */
+struct options {
+	char		*statedir;
+	char		*config;
+	char		*mountpoint;
+	char		*fuseopts;
+	int		 debug;
+};
+int		 loop_run(struct options *);
 
 #endif /* FILED_H */

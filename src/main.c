@@ -1,1 +1,131 @@
-int main(void) { return 0; }
+/*
+ * main.c: options and defaults; everything else lives in loop.c, so that
+ * every other object links into the unit tests.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filed.h"
+
+static void	usage(FILE *, int);
+static char	*default_statedir(void);
+
+/* Print the usage and exit. */
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f,
+	    "usage: filed [-s STATEDIR] [-c CONFIG] [-o FUSEOPT,...] [-f] [-d] "
+	    "MOUNTPOINT\n"
+	    "       filed --help | --version\n"
+	    "\n"
+	    "  -s STATEDIR   where the state lives (default $FILED_STATE_DIR,\n"
+	    "                /var/lib/filed for root, else\n"
+	    "                $XDG_DATA_HOME/filed or ~/.local/share/filed)\n"
+	    "  -c CONFIG     the settings file (default STATEDIR/filed.ini)\n"
+	    "  -o OPTIONS    extra FUSE mount options\n"
+	    "  -f            stay in the foreground (always the case)\n"
+	    "  -d            debug logging\n");
+	exit(status);
+}
+
+/* The state directory when -s is not given. */
+static char *
+default_statedir(void)
+{
+	const char	*s;
+
+	if ((s = getenv("FILED_STATE_DIR")) != NULL && *s != '\0')
+		return xstrdup(s);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/filed");
+	if ((s = getenv("XDG_DATA_HOME")) != NULL && *s == '/')
+		return xasprintf("%s/filed", s);
+	if ((s = getenv("HOME")) != NULL && *s == '/')
+		return xasprintf("%s/.local/share/filed", s);
+	fatalx("no state directory: set -s, FILED_STATE_DIR or HOME");
+}
+
+/* Make the parent directories of path (mode 0700), like mkdir -p. */
+static void
+mkdir_parents(const char *path)
+{
+	char	*p, *s;
+
+	p = xstrdup(path);
+	for (s = p + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST)
+			fatal("mkdir %s", p);
+		*s = '/';
+	}
+	free(p);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help",	no_argument,	NULL, 'h' },
+		{ "version",	no_argument,	NULL, 'V' },
+		{ NULL,		0,		NULL, 0 }
+	};
+	struct options	 opts;
+	int		 ch, fd;
+
+	/* Descriptors 0-2 must exist before any state file is opened. */
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+
+	memset(&opts, 0, sizeof opts);
+	while ((ch = getopt_long(argc, argv, "c:dfho:s:V", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			opts.config = optarg;
+			break;
+		case 'd':
+			opts.debug = 1;
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 'o':
+			opts.fuseopts = optarg;
+			break;
+		case 's':
+			opts.statedir = optarg;
+			break;
+		case 'V':
+			printf("filed %s\n", FILED_VERSION);
+			return 0;
+		default:
+			usage(stderr, 1);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		usage(stderr, 1);
+	opts.mountpoint = argv[0];
+	log_init(opts.debug);
+
+	opts.statedir = opts.statedir != NULL ? xstrdup(opts.statedir) :
+	    default_statedir();
+	mkdir_parents(opts.statedir);
+	ch = loop_run(&opts);
+	free(opts.statedir);
+	return ch;
+}

@@ -1,0 +1,1519 @@
+/*
+ * fsops.c: the mount tree and its rules, as a fuse_lowlevel_ops table.
+ *
+ *     /            pending/ active/ failed/ complete/ new-id config.json
+ *     pending/     drafts (.NAME), jobs being written, queued jobs
+ *     active/      running jobs: read = output of the running attempt
+ *     failed/      read = every attempt, each after a line filed writes
+ *     complete/    read = output of the successful attempt
+ *
+ * Inodes are fixed for the tree (1-7) and 16 + id for jobs, so a job keeps
+ * its inode as it moves. Job entries and attributes are never cached by the
+ * kernel (timeouts 0) and job files are direct_io: names the daemon moves
+ * and logs that grow are never stale, and tail -f works.
+ *
+ * Every request is answered exactly once. A request that changes state is
+ * answered from the journal's commit callback, after its record is on
+ * stable storage; one that finds its job with a record still in flight
+ * waits for it (queue_wait) and is then handled afresh against the new
+ * state. The count of such parked requests must reach zero before filed
+ * unmounts.
+ *
+ * Why a new job is committed in FLUSH: flush runs on every close() and its
+ * reply is what close() returns; RELEASE's result never reaches the user.
+ * So close() returning 0 means the job is durable. Shells ignore close(),
+ * so every error that can be known earlier is reported earlier: a bad name
+ * at create, a job over max_job_size at write (EFBIG), a config.json that
+ * is already a complete but invalid document at write (EINVAL).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+#include <uv.h>
+
+#include "filed.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE	(1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE		(1 << 1)
+#endif
+
+#define FIXED_TIMEOUT	1.0	/* the tree itself never moves */
+
+enum hkind {
+	H_DIR,		/* a directory listing, snapshot at opendir */
+	H_TEXT,		/* read a pending job's or draft's script */
+	H_WRITER,	/* write a new job or edit a draft */
+	H_LOG,		/* read active/, failed/, complete/ */
+	H_NEWID,
+	H_CONFIG
+};
+
+struct dent {
+	fuse_ino_t	 ino;
+	mode_t		 type;
+	char		*name;
+};
+
+struct handle {
+	enum hkind	 kind;
+	struct job	*job;
+	int		 refs;
+	int		 fd;		/* H_LOG: the log, or -1 */
+	int		 all;		/* H_LOG: failed/ view */
+	unsigned	 attempt;	/* H_LOG: 0 = last */
+	int		 writing;	/* H_CONFIG opened for writing */
+	int		 dirty;		/* H_CONFIG: written since open */
+	unsigned	 wgen;		/* H_WRITER: changes made */
+	unsigned	 cgen;		/* H_WRITER: wgen at the last commit */
+	int		 error;		/* sticky: reported at write and flush */
+	int		 creator;	/* H_WRITER that created a JOB_NEW job */
+	struct buf	 buf;
+	struct dent	*ents;
+	size_t		 nents;
+};
+
+enum opkind {
+	OP_FLUSH,
+	OP_FSYNC,
+	OP_UNLINK,
+	OP_RENAME,
+	OP_SETATTR,
+	OP_NEWID,
+	OP_CONFIG
+};
+
+/* A request that is answered later: after a commit or a wait. */
+struct op {
+	enum opkind	 kind;
+	fuse_req_t	 req;
+	fuse_ino_t	 ino;
+	fuse_ino_t	 parent;
+	fuse_ino_t	 newparent;
+	char		*name;
+	char		*newname;
+	unsigned	 flags;
+	struct handle	*h;
+	struct stat	 attr;
+	int		 to_set;
+	struct fuse_file_info fi;
+	struct conf	 conf;		/* OP_CONFIG: the settings to save */
+	unsigned	 gen;		/* OP_FLUSH: the wgen being committed */
+	char		*cause;
+	int		 rv;
+	uv_work_t	 work;
+};
+
+static struct {
+	char		*config_path;
+	struct conf	*conf;
+	char		*statedir;
+	unsigned	 parked;
+	uid_t		 uid;
+	gid_t		 gid;
+} fs;
+
+static void	 fill_attr(fuse_ino_t, struct stat *);
+static int	 job_attr(struct job *, struct stat *);
+static uint64_t	 job_size(struct job *);
+static uint64_t	 log_eof(struct job *, int);
+static void	 reply_entry(fuse_req_t, fuse_ino_t);
+static struct handle *handle_new(enum hkind, struct job *);
+static void	 creator_released(struct handle *);
+static int	 writable(const struct handle *);
+static void	 handle_unref(struct handle *);
+static struct op *op_new(enum opkind, fuse_req_t);
+static void	 op_free(struct op *);
+static void	 op_retry(void *);
+static void	 op_done(void *, int);
+static void	 op_run(struct op *);
+static struct job *dir_lookup(fuse_ino_t, const char *);
+static void	 do_flush(struct op *);
+static void	 do_unlink(struct op *);
+static void	 do_rename(struct op *);
+static void	 do_setattr(struct op *);
+static void	 do_newid(struct op *);
+static void	 config_flush(struct op *);
+static void	 config_work(uv_work_t *);
+static void	 config_saved(uv_work_t *, int);
+
+/* Set up the tree: settings live at config_path and are applied to conf. */
+void
+fsops_init(const char *statedir, struct conf *conf, const char *config_path)
+{
+	memset(&fs, 0, sizeof fs);
+	fs.statedir = xstrdup(statedir);
+	fs.conf = conf;
+	fs.config_path = xstrdup(config_path);
+	fs.uid = getuid();
+	fs.gid = getgid();
+}
+
+/* Return the number of requests still waiting for an answer. */
+unsigned
+fsops_parked(void)
+{
+	return fs.parked;
+}
+
+/* Release what fsops_init took. */
+void
+fsops_free(void)
+{
+	free(fs.statedir);
+	free(fs.config_path);
+	fs.statedir = fs.config_path = NULL;
+}
+
+/* Fill the attributes of a fixed inode. */
+static void
+fill_attr(fuse_ino_t ino, struct stat *st)
+{
+	struct node	*n = queue_node(ino);
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_mode = n->mode;
+	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+	st->st_uid = n->uid;
+	st->st_gid = n->gid;
+	st->st_blksize = 4096;
+	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec =
+	    n->mtime / 1000000000;
+	st->st_atim.tv_nsec = st->st_mtim.tv_nsec = st->st_ctim.tv_nsec =
+	    n->mtime % 1000000000;
+	if (ino == INO_CONFIG) {
+		char *json = conf_to_json(fs.conf);
+
+		st->st_size = (off_t)strlen(json);
+		free(json);
+	}
+}
+
+/* The end of a job's log: from the open fd if any, else the file. */
+static uint64_t
+log_eof(struct job *job, int fd)
+{
+	struct stat	 st;
+	char		*path;
+	int		 rv;
+
+	if (fd == -1)
+		fd = run_log_fd(job);
+	if (fd != -1)
+		return fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	path = run_log_path(job->name);
+	rv = stat(path, &st);
+	free(path);
+	return rv == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* The number of bytes a read of the job's file returns now. */
+static uint64_t
+job_size(struct job *job)
+{
+	struct view	v;
+	uint64_t	size;
+
+	switch (job->state) {
+	case JOB_NEW:
+		return job->newtext != NULL ? job->newtext->len : 0;
+	case JOB_DRAFT:
+	case JOB_PENDING:
+		return job->textlen;
+	default:
+		break;
+	}
+	view_build(&v, job, 0, job->state == JOB_FAILED,
+	    log_eof(job, -1));
+	size = v.size;
+	view_free(&v);
+	return size;
+}
+
+/* Fill the attributes of a job file. */
+static int
+job_attr(struct job *job, struct stat *st)
+{
+	struct node	*dir = queue_node(queue_dir_of(job));
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = queue_ino(job);
+	st->st_mode = S_IFREG | (job->state == JOB_DRAFT ||
+	    job->state == JOB_NEW ? 0640 : 0440);
+	st->st_nlink = job->gone ? 0 : 1;
+	st->st_uid = job->uid;
+	st->st_gid = dir->gid;
+	st->st_size = (off_t)job_size(job);
+	st->st_blksize = 4096;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec =
+	    job->mtime / 1000000000;
+	st->st_atim.tv_nsec = st->st_mtim.tv_nsec = st->st_ctim.tv_nsec =
+	    job->mtime % 1000000000;
+	return 0;
+}
+
+/* Reply to a lookup or create of ino with its attributes. */
+static void
+reply_entry(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse_entry_param	 e;
+	struct job		*job;
+
+	memset(&e, 0, sizeof e);
+	e.ino = ino;
+	if ((job = queue_by_ino(ino)) != NULL) {
+		job_attr(job, &e.attr);
+		if (fuse_reply_entry(req, &e) == 0)
+			job->nlookup++;
+		return;
+	}
+	fill_attr(ino, &e.attr);
+	e.attr_timeout = FIXED_TIMEOUT;
+	e.entry_timeout = FIXED_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+/* Find the job called name in directory ino. */
+static struct job *
+dir_lookup(fuse_ino_t parent, const char *name)
+{
+	struct job	*job;
+
+	if (parent < INO_PENDING || parent > INO_COMPLETE)
+		return NULL;
+	if ((job = queue_by_name(name)) == NULL ||
+	    (fuse_ino_t)queue_dir_of(job) != parent)
+		return NULL;
+	return job;
+}
+
+/*
+ * May a writer handle change its job's text? A new job and a draft, and a
+ * queued job through the handle that created it, until that handle is
+ * released.
+ */
+static int
+writable(const struct handle *h)
+{
+	const struct job	*job = h->job;
+
+	return job->state == JOB_NEW || job->state == JOB_DRAFT ||
+	    (job->state == JOB_PENDING && job->held && h->creator);
+}
+
+/* Make a handle; it holds a reference on its job. */
+static struct handle *
+handle_new(enum hkind kind, struct job *job)
+{
+	struct handle	*h;
+
+	h = xcalloc(1, sizeof *h);
+	h->kind = kind;
+	h->job = job;
+	h->refs = 1;
+	h->fd = -1;
+	buf_init(&h->buf);
+	if (job != NULL)
+		job->nopen++;
+	return h;
+}
+
+/* Drop a reference to a handle; the last one frees it. */
+static void
+handle_unref(struct handle *h)
+{
+	size_t	i;
+
+	if (--h->refs > 0)
+		return;
+	if (h->job != NULL) {
+		if (h->job->newtext == &h->buf)
+			h->job->newtext = NULL;
+		if (h->creator)
+			creator_released(h);
+		h->job->nopen--;
+		queue_unref(h->job);
+	}
+	if (h->fd != -1)
+		close(h->fd);
+	for (i = 0; i < h->nents; i++)
+		free(h->ents[i].name);
+	free(h->ents);
+	buf_free(&h->buf);
+	free(h);
+}
+
+/*
+ * The creating handle of a job is gone: the job's text is final. A job
+ * whose creator never wrote before a close (touch, an empty redirect) is
+ * committed now; a job committed at an earlier close may now run.
+ */
+static void
+creator_released(struct handle *h)
+{
+	struct job	*job = h->job;
+
+	if (job->gone)
+		return;
+	if (job->state == JOB_NEW) {
+		if (h->error != 0) {
+			queue_abandon(job);
+			return;
+		}
+		log_debug("job '%s': committed at its last close", job->name);
+		queue_submit(job, h->buf.data, h->buf.len, NULL, NULL);
+		return;
+	}
+	if (job->held) {
+		job->held = 0;
+		run_schedule();
+	}
+}
+
+/* Park a request. */
+static struct op *
+op_new(enum opkind kind, fuse_req_t req)
+{
+	struct op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = kind;
+	op->req = req;
+	fs.parked++;
+	return op;
+}
+
+/* Forget a parked request once it is answered. */
+static void
+op_free(struct op *op)
+{
+	if (op->h != NULL)
+		handle_unref(op->h);
+	free(op->name);
+	free(op->newname);
+	free(op->cause);
+	free(op);
+	fs.parked--;
+}
+
+/* Handle a parked request again, now that its job is settled. */
+static void
+op_retry(void *arg)
+{
+	op_run(arg);
+}
+
+/* Dispatch a parked request. */
+static void
+op_run(struct op *op)
+{
+	switch (op->kind) {
+	case OP_FLUSH:
+	case OP_FSYNC:
+		do_flush(op);
+		break;
+	case OP_UNLINK:
+		do_unlink(op);
+		break;
+	case OP_RENAME:
+		do_rename(op);
+		break;
+	case OP_SETATTR:
+		do_setattr(op);
+		break;
+	case OP_NEWID:
+		do_newid(op);
+		break;
+	case OP_CONFIG:
+		config_flush(op);
+		break;
+	}
+}
+
+/* A commit on behalf of a request is done: answer it. */
+static void
+op_done(void *arg, int error)
+{
+	struct op	*op = arg;
+	struct stat	 st;
+	struct job	*job;
+
+	if (error != 0) {
+		log_warnx("%s: %s", op->name != NULL ? op->name : "commit",
+		    strerror(-error));
+		if (op->kind == OP_FLUSH && op->h != NULL && op->h->creator &&
+		    op->h->job->state == JOB_NEW)
+			queue_abandon(op->h->job);
+		fuse_reply_err(op->req, -error);
+		op_free(op);
+		return;
+	}
+	switch (op->kind) {
+	case OP_SETATTR:
+		if ((job = queue_by_ino(op->ino)) != NULL)
+			job_attr(job, &st);
+		else
+			fill_attr(op->ino, &st);
+		fuse_reply_attr(op->req, &st, job != NULL ? 0 : FIXED_TIMEOUT);
+		break;
+	case OP_NEWID:
+		do_newid(op);
+		return;
+	case OP_FLUSH:
+	case OP_FSYNC:
+		if (op->h != NULL && op->h->kind == H_WRITER) {
+			op->h->cgen = op->gen;
+			if (op->h->creator && op->h->job->state == JOB_PENDING)
+				op->h->job->held = 1;
+		}
+		/* FALLTHROUGH */
+	default:
+		fuse_reply_err(op->req, 0);
+		break;
+	}
+	op_free(op);
+}
+
+/* FUSE init: keep libfuse's defaults, which suit a single thread. */
+static void
+fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+/* Look a name up in a directory. */
+static void
+fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	static const char *top[] = { "pending", "active", "failed",
+	    "complete", "new-id", "config.json" };
+	struct job	*job;
+	size_t		 i;
+
+	if (parent == INO_ROOT) {
+		for (i = 0; i < sizeof top / sizeof top[0]; i++) {
+			if (strcmp(name, top[i]) == 0) {
+				reply_entry(req, INO_PENDING + i);
+				return;
+			}
+		}
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if ((job = dir_lookup(parent, name)) == NULL) {
+		fuse_reply_err(req, parent >= INO_PENDING &&
+		    parent <= INO_COMPLETE ? ENOENT : ENOTDIR);
+		return;
+	}
+	reply_entry(req, queue_ino(job));
+}
+
+/* Drop n kernel references to ino. */
+static void
+forget_one(fuse_ino_t ino, uint64_t n)
+{
+	struct job	*job;
+
+	if ((job = queue_by_ino(ino)) == NULL)
+		return;
+	job->nlookup = n >= job->nlookup ? 0 : job->nlookup - n;
+	queue_unref(job);
+}
+
+/* The kernel forgets an inode. */
+static void
+fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	forget_one(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+/* The kernel forgets many inodes. */
+static void
+fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	size_t	i;
+
+	for (i = 0; i < count; i++)
+		forget_one(f[i].ino, f[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* stat(). */
+static void
+fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat	 st;
+	struct job	*job;
+
+	if ((job = queue_by_ino(ino)) != NULL) {
+		job_attr(job, &st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	if (queue_node(ino) == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(ino, &st);
+	fuse_reply_attr(req, &st, FIXED_TIMEOUT);
+}
+
+/* chmod, chown, truncate, utimes. */
+static void
+fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct op	*op;
+
+	op = op_new(OP_SETATTR, req);
+	op->ino = ino;
+	op->attr = *attr;
+	op->to_set = to_set;
+	if (fi != NULL && fi->fh != 0) {
+		op->h = (struct handle *)(uintptr_t)fi->fh;
+		op->h->refs++;
+	}
+	do_setattr(op);
+}
+
+/* Carry out a setattr; may wait for the job or for a commit. */
+static void
+do_setattr(struct op *op)
+{
+	struct job	*job;
+	struct node	*n;
+	struct stat	 st;
+	struct handle	*h = op->h;
+	int		 set = op->to_set, error;
+	mode_t		 mode;
+	uid_t		 uid;
+	gid_t		 gid;
+
+	if ((job = queue_by_ino(op->ino)) == NULL) {
+		if ((n = queue_node(op->ino)) == NULL) {
+			error = ENOENT;
+			goto fail;
+		}
+		if (set & FUSE_SET_ATTR_SIZE) {
+			if (op->ino != INO_CONFIG || h == NULL ||
+			    h->kind != H_CONFIG || !h->writing) {
+				error = op->ino == INO_CONFIG ? EINVAL : EPERM;
+				goto fail;
+			}
+			if ((size_t)op->attr.st_size > CONF_JSON_MAX) {
+				error = EINVAL;
+				goto fail;
+			}
+			if ((size_t)op->attr.st_size < h->buf.len)
+				h->buf.len = (size_t)op->attr.st_size;
+			else
+				buf_set(&h->buf, (size_t)op->attr.st_size, "",
+				    0);
+			h->dirty = 1;
+		}
+		if ((set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		    FUSE_SET_ATTR_GID)) == 0) {
+			fill_attr(op->ino, &st);
+			fuse_reply_attr(op->req, &st, FIXED_TIMEOUT);
+			op_free(op);
+			return;
+		}
+		if (op->ino == INO_ROOT) {
+			error = EPERM;
+			goto fail;
+		}
+		mode = set & FUSE_SET_ATTR_MODE ? op->attr.st_mode : n->mode;
+		uid = set & FUSE_SET_ATTR_UID ? op->attr.st_uid : n->uid;
+		gid = set & FUSE_SET_ATTR_GID ? op->attr.st_gid : n->gid;
+		queue_set_node(op->ino, mode, uid, gid, op_done, op);
+		return;
+	}
+
+	if (job->gone) {
+		error = ENOENT;
+		goto fail;
+	}
+	if (set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+	    FUSE_SET_ATTR_GID)) {
+		log_warnx("job '%s': chmod/chown of a job file refused",
+		    job->name);
+		error = EPERM;
+		goto fail;
+	}
+	if (set & FUSE_SET_ATTR_SIZE) {
+		if ((uint64_t)op->attr.st_size > (uint64_t)fs.conf->max_job_size) {
+			error = EFBIG;
+			goto fail;
+		}
+		if (h != NULL && h->kind == H_WRITER && writable(h)) {
+			if ((size_t)op->attr.st_size < h->buf.len)
+				h->buf.len = (size_t)op->attr.st_size;
+			else
+				buf_set(&h->buf, (size_t)op->attr.st_size,
+				    "", 0);
+			h->wgen++;
+		} else if (job->state == JOB_DRAFT) {
+			/* truncate(1) of a draft without a handle */
+			if (job->inflight != 0) {
+				queue_wait(job, op_retry, op);
+				return;
+			}
+			if ((size_t)op->attr.st_size <= job->textlen) {
+				queue_set_text(job, job->text,
+				    (size_t)op->attr.st_size, op_done, op);
+			} else {
+				struct buf b;
+
+				buf_init(&b);
+				buf_add(&b, job->text, job->textlen);
+				buf_set(&b, (size_t)op->attr.st_size, "", 0);
+				queue_set_text(job, b.data, b.len, op_done,
+				    op);
+				buf_free(&b);
+			}
+			return;
+		} else if (job->state == JOB_NEW) {
+			error = EBUSY;
+			goto fail;
+		} else {
+			error = EACCES;
+			goto fail;
+		}
+	}
+	/* Times are the daemon's to keep; utimes succeeds and changes nothing. */
+	job_attr(job, &st);
+	fuse_reply_attr(op->req, &st, 0);
+	op_free(op);
+	return;
+
+fail:
+	fuse_reply_err(op->req, error);
+	op_free(op);
+}
+
+/* Refuse an operation that the tree never allows. */
+static void
+fs_refuse(fuse_req_t req, const char *what, const char *name)
+{
+	log_warnx("%s '%s' refused: not allowed in the filed mount", what,
+	    name);
+	fuse_reply_err(req, EPERM);
+}
+
+/* mknod: never. */
+static void
+fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	fs_refuse(req, "mknod", name);
+}
+
+/* mkdir: never. */
+static void
+fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fs_refuse(req, "mkdir", name);
+}
+
+/* rmdir: never. */
+static void
+fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_refuse(req, "rmdir", name);
+}
+
+/* symlink: never. */
+static void
+fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+    const char *name)
+{
+	fs_refuse(req, "symlink", name);
+}
+
+/* link: never. */
+static void
+fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+    const char *newname)
+{
+	fs_refuse(req, "link", newname);
+}
+
+/* rm. */
+static void
+fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct op	*op;
+
+	op = op_new(OP_UNLINK, req);
+	op->parent = parent;
+	op->name = xstrdup(name);
+	do_unlink(op);
+}
+
+/* Carry out an unlink; may wait for the job or for a commit. */
+static void
+do_unlink(struct op *op)
+{
+	struct job	*job;
+
+	if (op->parent == INO_ROOT) {
+		log_warnx("rm '%s' refused: the tree itself cannot be removed",
+		    op->name);
+		fuse_reply_err(op->req, EPERM);
+		op_free(op);
+		return;
+	}
+	if ((job = dir_lookup(op->parent, op->name)) == NULL) {
+		fuse_reply_err(op->req, ENOENT);
+		op_free(op);
+		return;
+	}
+	if (job->inflight != 0) {
+		queue_wait(job, op_retry, op);
+		return;
+	}
+	log_debug("job '%s': removed from %s", job->name,
+	    queue_state_name(job->state));
+	queue_remove(job, op_done, op);
+}
+
+/* mv. */
+static void
+fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct op	*op;
+
+	op = op_new(OP_RENAME, req);
+	op->parent = parent;
+	op->newparent = newparent;
+	op->name = xstrdup(name);
+	op->newname = xstrdup(newname);
+	op->flags = flags;
+	do_rename(op);
+}
+
+/*
+ * Carry out a rename. The allowed moves: within pending/ (a draft queued
+ * by losing its dot, a job renamed), failed/ or complete/ to pending/ (run
+ * again), active/ to failed/ (cancel). Everything else is EPERM, never
+ * EXDEV: on EXDEV mv(1) would copy and delete instead.
+ */
+static void
+do_rename(struct op *op)
+{
+	struct job	*job, *other;
+	int		 error, from = (int)op->parent, to = (int)op->newparent;
+
+	if (op->flags & ~(unsigned)RENAME_NOREPLACE) {
+		error = EINVAL;
+		goto fail;
+	}
+	if (from == INO_ROOT || to == INO_ROOT) {
+		log_warnx("mv '%s' refused: the tree itself cannot be renamed",
+		    op->name);
+		error = EPERM;
+		goto fail;
+	}
+	if ((job = dir_lookup(op->parent, op->name)) == NULL) {
+		error = ENOENT;
+		goto fail;
+	}
+	if (job->inflight != 0) {
+		queue_wait(job, op_retry, op);
+		return;
+	}
+	if ((error = -util_valid_name(op->newname,
+	    strlen(op->newname))) != 0) {
+		log_warnx("mv '%s': bad name", op->name);
+		goto fail;
+	}
+	other = queue_by_name(op->newname);
+	if (other == job && from == to) {
+		fuse_reply_err(op->req, 0);
+		op_free(op);
+		return;
+	}
+	if ((other != NULL && other != job) ||
+	    (other == NULL && !queue_name_free(op->newname))) {
+		log_warnx("mv '%s' to '%s' refused: the name is taken",
+		    op->name, op->newname);
+		error = EEXIST;
+		goto fail;
+	}
+	if (from == INO_PENDING && to == INO_PENDING)
+		error = -queue_rename(job, op->newname, op_done, op);
+	else if ((from == INO_FAILED || from == INO_COMPLETE) &&
+	    to == INO_PENDING)
+		error = -queue_rerun(job, op->newname, op_done, op);
+	else if (from == INO_ACTIVE && to == INO_FAILED)
+		error = -queue_cancel(job, op->newname, op_done, op);
+	else
+		error = EPERM;
+	if (error == 0)
+		return;
+	if (error == EPERM)
+		log_warnx("mv '%s' refused: that move is not allowed",
+		    op->name);
+	else if (error == EBUSY)
+		log_warnx("mv '%s' refused: it is still being written",
+		    op->name);
+
+fail:
+	fuse_reply_err(op->req, error);
+	op_free(op);
+}
+
+/* Open a job file, new-id or config.json. */
+static void
+fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle	*h;
+	struct job	*job;
+	struct op	*op;
+	char		*path, *json;
+	int		 wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+
+	if (ino == INO_NEWID) {
+		if (wr) {
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		op = op_new(OP_NEWID, req);
+		op->h = handle_new(H_NEWID, NULL);
+		op->fi = *fi;
+		do_newid(op);
+		return;
+	}
+	if (ino == INO_CONFIG) {
+		h = handle_new(H_CONFIG, NULL);
+		if (wr)
+			h->writing = 1;
+		else {
+			json = conf_to_json(fs.conf);
+			buf_adds(&h->buf, json);
+			free(json);
+		}
+		fi->fh = (uintptr_t)h;
+		fi->direct_io = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if ((job = queue_by_ino(ino)) == NULL || job->gone) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	switch (job->state) {
+	case JOB_NEW:
+		if (wr) {
+			fuse_reply_err(req, EBUSY);
+			return;
+		}
+		h = handle_new(H_TEXT, job);
+		break;
+	case JOB_DRAFT:
+		if (!wr) {
+			h = handle_new(H_TEXT, job);
+			break;
+		}
+		h = handle_new(H_WRITER, job);
+		if (fi->flags & O_TRUNC)
+			h->wgen++;
+		else
+			buf_add(&h->buf, job->text, job->textlen);
+		break;
+	case JOB_PENDING:
+		if (wr) {
+			log_warnx("job '%s': write refused: a queued job's "
+			    "text is fixed", job->name);
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		h = handle_new(H_TEXT, job);
+		break;
+	default:
+		if (wr) {
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		h = handle_new(H_LOG, job);
+		h->all = job->state == JOB_FAILED;
+		h->attempt = job->state == JOB_ACTIVE ? job->natt : 0;
+		path = run_log_path(job->name);
+		h->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (h->fd == -1 && errno != ENOENT)
+			log_warn("job '%s': open %s", job->name, path);
+		free(path);
+		break;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_unref(h);
+}
+
+/*
+ * Hand out the next new-id number. Numbers are reserved in the journal a
+ * block at a time, so a number is never handed out twice, even across a
+ * crash, at the cost of one commit per 1024 opens.
+ */
+static void
+do_newid(struct op *op)
+{
+	uint64_t	*upto = queue_ids_upto(), n;
+	char		 name[32];
+
+	for (;;) {
+		n = queue_ids_next();
+		if (n >= *upto) {
+			queue_ids(n + 1024, op_done, op);
+			return;
+		}
+		snprintf(name, sizeof name, "%llu", (unsigned long long)n);
+		if (queue_name_free(name))
+			break;
+	}
+	buf_printf(&op->h->buf, "%s\n", name);
+	op->fi.fh = (uintptr_t)op->h;
+	op->fi.direct_io = 1;
+	if (fuse_reply_open(op->req, &op->fi) == 0)
+		op->h = NULL;	/* now owned by the kernel's file */
+	op_free(op);
+}
+
+/* Create a new job (or draft) in pending/. */
+static void
+fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	const struct fuse_ctx	*ctx = fuse_req_ctx(req);
+	struct fuse_entry_param	 e;
+	struct handle		*h;
+	struct job		*job;
+	int			 error;
+
+	if (parent != INO_PENDING) {
+		log_warnx("create '%s' refused: jobs are created in pending/",
+		    name);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	h = handle_new(H_WRITER, NULL);
+	if ((error = queue_new(name, ctx->uid, ctx->gid, &h->buf,
+	    &job)) != 0) {
+		if (error == -EINVAL)
+			log_warnx("create refused: bad job name");
+		handle_unref(h);
+		fuse_reply_err(req, -error);
+		return;
+	}
+	h->job = job;
+	h->creator = 1;
+	job->nopen++;
+	memset(&e, 0, sizeof e);
+	e.ino = queue_ino(job);
+	job_attr(job, &e.attr);
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	if (fuse_reply_create(req, &e, fi) == 0)
+		job->nlookup++;
+	else
+		handle_unref(h);
+}
+
+/* Copy the part [off, off+size) of a view into out. */
+static size_t
+view_read(struct view *v, int fd, char *out, size_t size, uint64_t off)
+{
+	uint64_t	pos = 0, skip, n;
+	size_t		i, done = 0;
+	ssize_t		r;
+
+	for (i = 0; i < v->nseg && done < size; i++) {
+		if (off >= pos + v->seg[i].len) {
+			pos += v->seg[i].len;
+			continue;
+		}
+		skip = off > pos ? off - pos : 0;
+		n = v->seg[i].len - skip;
+		if (n > size - done)
+			n = size - done;
+		if (v->seg[i].mem)
+			memcpy(out + done, v->marks.data + v->seg[i].off + skip,
+			    n);
+		else {
+			r = fd == -1 ? 0 : pread(fd, out + done, n,
+			    (off_t)(v->seg[i].off + skip));
+			if (r <= 0)
+				break;
+			n = (uint64_t)r;
+		}
+		done += n;
+		off += n;
+		pos += v->seg[i].len;
+		if (skip + n < v->seg[i].len)
+			break;
+	}
+	return done;
+}
+
+/* read(). */
+static void
+fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
+	const char	*data = NULL;
+	size_t		 len = 0;
+	struct view	 v;
+	char		*out;
+
+	switch (h->kind) {
+	case H_NEWID:
+	case H_CONFIG:
+	case H_WRITER:
+		data = h->buf.data;
+		len = h->buf.len;
+		break;
+	case H_TEXT:
+		if (h->job->state == JOB_NEW && h->job->newtext != NULL) {
+			data = h->job->newtext->data;
+			len = h->job->newtext->len;
+		} else {
+			data = h->job->text;
+			len = h->job->textlen;
+		}
+		break;
+	case H_LOG:
+		view_build(&v, h->job, h->attempt, h->all,
+		    log_eof(h->job, h->fd));
+		out = xmalloc(size);
+		len = view_read(&v, h->fd, out, size, (uint64_t)off);
+		fuse_reply_buf(req, out, len);
+		free(out);
+		view_free(&v);
+		return;
+	case H_DIR:
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((uint64_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off,
+		    size < len - (size_t)off ? size : len - (size_t)off);
+}
+
+/* write(). */
+static void
+fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
+	char		*cause = NULL;
+
+	if (h->kind == H_CONFIG && h->writing) {
+		if ((uint64_t)off + size > CONF_JSON_MAX) {
+			log_warnx("config.json: larger than %d bytes",
+			    CONF_JSON_MAX);
+			h->error = EINVAL;
+		} else {
+			buf_set(&h->buf, (size_t)off, data, size);
+			h->dirty = 1;
+			if (conf_json_check(h->buf.data, h->buf.len, fs.conf,
+			    &cause) != 0) {
+				log_warnx("%s", cause);
+				free(cause);
+				h->error = EINVAL;
+			}
+		}
+		if (h->error != 0)
+			fuse_reply_err(req, h->error);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	if (h->kind != H_WRITER) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (!writable(h)) {
+		log_warnx("job '%s': write refused: a queued job's text is "
+		    "fixed", h->job->name);
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (h->error == 0 &&
+	    (uint64_t)off + size > (uint64_t)fs.conf->max_job_size) {
+		log_warnx("job '%s': refused: larger than max_job_size (%ld "
+		    "bytes)", h->job->name, fs.conf->max_job_size);
+		h->error = EFBIG;
+	}
+	if (h->error != 0) {
+		fuse_reply_err(req, h->error);
+		return;
+	}
+	buf_set(&h->buf, (size_t)off, data, size);
+	h->wgen++;
+	fuse_reply_write(req, size);
+}
+
+/* close(): commit a new job, a draft's new text or the settings. */
+static void
+fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct op	*op;
+
+	op = op_new(OP_FLUSH, req);
+	op->h = (struct handle *)(uintptr_t)fi->fh;
+	op->h->refs++;
+	op_run(op);
+}
+
+/* fsync(): the same commit as flush, or a wait for the one in flight. */
+static void
+fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	struct op	*op;
+
+	op = op_new(OP_FSYNC, req);
+	op->h = (struct handle *)(uintptr_t)fi->fh;
+	op->h->refs++;
+	op_run(op);
+}
+
+/* Carry out a flush or fsync. */
+static void
+do_flush(struct op *op)
+{
+	struct handle	*h = op->h;
+	struct job	*job = h->job;
+	int		 error;
+
+	if (h->kind == H_CONFIG) {
+		config_flush(op);
+		return;
+	}
+	if (job == NULL || job->gone) {
+		fuse_reply_err(op->req, 0);
+		op_free(op);
+		return;
+	}
+	if (job->inflight != 0) {
+		/* fsync of a file whose commit is in flight waits for it. */
+		queue_wait(job, op_retry, op);
+		return;
+	}
+	if (h->kind != H_WRITER || h->wgen == h->cgen) {
+		/*
+		 * Nothing new to save. A creator that has not written yet
+		 * (a shell closes a duplicate before it writes) commits at a
+		 * later close, or at its release.
+		 */
+		fuse_reply_err(op->req, 0);
+		op_free(op);
+		return;
+	}
+	if (h->error != 0) {
+		error = h->error;
+		if (job->state == JOB_NEW)
+			queue_abandon(job);
+		fuse_reply_err(op->req, error);
+		op_free(op);
+		return;
+	}
+	op->gen = h->wgen;
+	if (job->state == JOB_NEW) {
+		log_debug("job '%s': %zu bytes, committing", job->name,
+		    h->buf.len);
+		queue_submit(job, h->buf.data, h->buf.len, op_done, op);
+		return;
+	}
+	if (writable(h)) {
+		queue_set_text(job, h->buf.data, h->buf.len, op_done, op);
+		return;
+	}
+	{
+		log_warnx("job '%s': write refused: a queued job's text is "
+		    "fixed", job->name);
+		fuse_reply_err(op->req, EACCES);
+		op_free(op);
+		return;
+	}
+}
+
+/* Validate and save config.json; applied once the INI file is durable. */
+static void
+config_flush(struct op *op)
+{
+	struct handle	*h = op->h;
+
+	if (!h->writing || !h->dirty) {
+		fuse_reply_err(op->req, 0);
+		op_free(op);
+		return;
+	}
+	if (h->error != 0) {
+		fuse_reply_err(op->req, h->error);
+		op_free(op);
+		return;
+	}
+	if (conf_from_json(h->buf.data, h->buf.len, fs.conf, &op->conf,
+	    &op->cause) != 0) {
+		log_warnx("%s", op->cause);
+		h->error = EINVAL;
+		fuse_reply_err(op->req, EINVAL);
+		op_free(op);
+		return;
+	}
+	op->kind = OP_CONFIG;
+	op->work.data = op;
+	h->dirty = 0;
+	uv_queue_work(uv_default_loop(), &op->work, config_work, config_saved);
+}
+
+/* On the thread pool: write the INI file (temp, fsync, rename, fsync). */
+static void
+config_work(uv_work_t *w)
+{
+	struct op	*op = w->data;
+
+	op->rv = conf_save(fs.config_path, &op->conf, &op->cause);
+}
+
+/* Back on the loop: apply the saved settings and answer the close(). */
+static void
+config_saved(uv_work_t *w, int status)
+{
+	struct op	*op = w->data;
+
+	if (op->rv != 0 || status != 0) {
+		log_warnx("config.json: not applied: %s",
+		    op->cause != NULL ? op->cause : "cancelled");
+		fuse_reply_err(op->req, EIO);
+		op_free(op);
+		return;
+	}
+	*fs.conf = op->conf;
+	log_info("settings changed through config.json");
+	fuse_reply_err(op->req, 0);
+	op_free(op);
+	run_schedule();
+}
+
+/* The last close of an open file. */
+static void
+fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	handle_unref((struct handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Add one entry to a directory snapshot. */
+static void
+dir_add(struct handle *h, fuse_ino_t ino, mode_t type, const char *name)
+{
+	h->ents = xreallocarray(h->ents, h->nents + 1, sizeof *h->ents);
+	h->ents[h->nents].ino = ino;
+	h->ents[h->nents].type = type;
+	h->ents[h->nents].name = xstrdup(name);
+	h->nents++;
+}
+
+/*
+ * opendir: take a snapshot of the listing, so that readdir offsets stay
+ * valid while jobs come and go.
+ */
+static void
+fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle	*h;
+	struct job	*job;
+
+	if (ino != INO_ROOT && (ino < INO_PENDING || ino > INO_COMPLETE)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	h = handle_new(H_DIR, NULL);
+	dir_add(h, ino, S_IFDIR, ".");
+	dir_add(h, INO_ROOT, S_IFDIR, "..");
+	if (ino == INO_ROOT) {
+		dir_add(h, INO_PENDING, S_IFDIR, "pending");
+		dir_add(h, INO_ACTIVE, S_IFDIR, "active");
+		dir_add(h, INO_FAILED, S_IFDIR, "failed");
+		dir_add(h, INO_COMPLETE, S_IFDIR, "complete");
+		dir_add(h, INO_NEWID, S_IFREG, "new-id");
+		dir_add(h, INO_CONFIG, S_IFREG, "config.json");
+	} else {
+		TAILQ_FOREACH(job, queue_all(), all) {
+			if ((fuse_ino_t)queue_dir_of(job) == ino)
+				dir_add(h, queue_ino(job), S_IFREG, job->name);
+		}
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_unref(h);
+}
+
+/* readdir: serve the snapshot from entry off on. */
+static void
+fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
+	struct stat	 st;
+	char		*out;
+	size_t		 used = 0, n, i;
+
+	out = xmalloc(size);
+	for (i = (size_t)off; i < h->nents; i++) {
+		memset(&st, 0, sizeof st);
+		st.st_ino = h->ents[i].ino;
+		st.st_mode = h->ents[i].type;
+		n = fuse_add_direntry(req, out + used, size - used,
+		    h->ents[i].name, &st, (off_t)(i + 1));
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, out, used);
+	free(out);
+}
+
+/* closedir. */
+static void
+fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	handle_unref((struct handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* statfs: the state directory's space, and the number of jobs. */
+static void
+fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs	 st;
+	struct job	*job;
+	unsigned long	 n = 0;
+
+	if (statvfs(fs.statedir, &st) == -1)
+		memset(&st, 0, sizeof st);
+	TAILQ_FOREACH(job, queue_all(), all)
+		n++;
+	st.f_files = n + INO_NFIXED;
+	st.f_ffree = 0;
+	st.f_favail = 0;
+	st.f_namemax = FILED_NAME_MAX;
+	fuse_reply_statfs(req, &st);
+}
+
+/* setxattr: the metadata is filed's; nothing else is stored. */
+static void
+fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags)
+{
+	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ?
+	    EPERM : ENOTSUP);
+}
+
+/* removexattr: likewise. */
+static void
+fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ?
+	    EPERM : ENOTSUP);
+}
+
+/* getxattr: user.filed.* of job files. */
+static void
+fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct job	*job;
+	struct buf	 b;
+
+	if ((job = queue_by_ino(ino)) == NULL) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	buf_init(&b);
+	if (xattr_get(job, name, &b) != 0)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, b.len);
+	else if (size < b.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, b.data, b.len);
+	buf_free(&b);
+}
+
+/* listxattr. */
+static void
+fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct job	*job;
+	struct buf	 b;
+
+	buf_init(&b);
+	if ((job = queue_by_ino(ino)) != NULL)
+		xattr_list(job, &b);
+	if (size == 0)
+		fuse_reply_xattr(req, b.len);
+	else if (size < b.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, b.data, b.len);
+	buf_free(&b);
+}
+
+static const struct fuse_lowlevel_ops fsops = {
+	.init		= fs_init,
+	.lookup		= fs_lookup,
+	.forget		= fs_forget,
+	.forget_multi	= fs_forget_multi,
+	.getattr	= fs_getattr,
+	.setattr	= fs_setattr,
+	.mknod		= fs_mknod,
+	.mkdir		= fs_mkdir,
+	.unlink		= fs_unlink,
+	.rmdir		= fs_rmdir,
+	.symlink	= fs_symlink,
+	.rename		= fs_rename,
+	.link		= fs_link,
+	.open		= fs_open,
+	.read		= fs_read,
+	.write		= fs_write,
+	.flush		= fs_flush,
+	.release	= fs_release,
+	.fsync		= fs_fsync,
+	.opendir	= fs_opendir,
+	.readdir	= fs_readdir,
+	.releasedir	= fs_releasedir,
+	.statfs		= fs_statfs,
+	.setxattr	= fs_setxattr,
+	.getxattr	= fs_getxattr,
+	.listxattr	= fs_listxattr,
+	.removexattr	= fs_removexattr,
+	.create		= fs_create,
+};
+
+/* The operations table, for fuse_session_new. */
+const void *
+fsops_table(void)
+{
+	return &fsops;
+}

@@ -1,0 +1,322 @@
+/*
+ * loop.c: the startup order, the signals and the shutdown order.
+ *
+ * Startup: lock the state directory, load the settings, replay the journal
+ * (which may cut a torn tail or refuse damage), clear a stale mount, mount,
+ * then settle attempts left running by a filed that died and start jobs.
+ * filed is ready when the mount is up.
+ *
+ * Shutdown (SIGTERM, SIGINT, or the mount taken away): nothing new starts;
+ * running attempts get SIGTERM and, kill_grace seconds later, SIGKILL; each
+ * is recorded as interrupted. Once no attempt is left, the journal is idle
+ * and no request is parked, filed unmounts, closes every handle and exits 0.
+ * A second SIGTERM or SIGINT sends SIGKILL at once.
+ */
+
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "filed.h"
+
+#define EXIT_TEMPFAIL	111
+
+static struct {
+	uv_loop_t	*loop;
+	struct options	*opts;
+	struct conf	 conf;
+	struct journal	*journal;
+	char		*config_path;
+	uv_signal_t	 sigterm;
+	uv_signal_t	 sigint;
+	uv_signal_t	 sighup;
+	uv_timer_t	 stop_timer;
+	uv_work_t	 reload;
+	int		 reloading;
+	struct conf	 reload_conf;
+	char		*reload_cause;
+	int		 reload_rv;
+	int		 stopping;
+	int		 lockfd;
+} lp;
+
+static void	loop_lock(const char *);
+static void	loop_clean_logs(const char *);
+static int	loop_check_mountpoint(const char *);
+static void	loop_signal(uv_signal_t *, int);
+static void	loop_stop(int);
+static void	loop_lost(void);
+static void	loop_stop_check(uv_timer_t *);
+static void	loop_close_walk(uv_handle_t *, void *);
+static void	loop_reload_work(uv_work_t *);
+static void	loop_reload_done(uv_work_t *, int);
+
+/*
+ * Take the lock on STATEDIR/lock, so that one filed owns a state directory.
+ * flock, not fcntl locks: those drop when any descriptor of the file is
+ * closed. The descriptor is close-on-exec, so jobs never inherit the lock.
+ */
+static void
+loop_lock(const char *statedir)
+{
+	char	*path, pid[32];
+	ssize_t	 n;
+	int	 fd;
+
+	path = xasprintf("%s/lock", statedir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		fatal("%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK)
+			fatal("flock %s", path);
+		n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fatalx("%s is in use by another filed (pid %s)", statedir,
+		    pid[0] != '\0' ? pid : "unknown");
+	}
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 ||
+	    pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid))
+		log_warn("write %s", path);
+	lp.lockfd = fd;
+	free(path);
+}
+
+/* Delete log files that belong to no job (left by a crash after an rm). */
+static void
+loop_clean_logs(const char *statedir)
+{
+	struct dirent	*de;
+	char		*dir, *path;
+	DIR		*d;
+
+	dir = xasprintf("%s/logs", statedir);
+	if ((d = opendir(dir)) == NULL) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    queue_by_name(de->d_name) != NULL)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		log_info("removing %s: it belongs to no job", path);
+		if (unlink(path) == -1)
+			log_warn("unlink %s", path);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+}
+
+/*
+ * Check the mount point: it must be a directory, not already a mount
+ * point. A stale FUSE mount left by a filed that died (ENOTCONN) is
+ * detached first. Returns 0, or an exit status.
+ */
+static int
+loop_check_mountpoint(const char *mnt)
+{
+	struct stat	 st, up;
+	char		*parent;
+	pid_t		 pid;
+	int		 status;
+
+	if (stat(mnt, &st) == -1 && errno == ENOTCONN) {
+		log_info("%s: clearing a stale mount", mnt);
+		if (geteuid() == 0) {
+			if (umount2(mnt, MNT_DETACH) == -1)
+				log_warn("umount %s", mnt);
+		} else if ((pid = fork()) == 0) {
+			execlp("fusermount3", "fusermount3", "-u", "-z", "-q",
+			    mnt, (char *)NULL);
+			_exit(127);
+		} else if (pid > 0)
+			waitpid(pid, &status, 0);
+	}
+	if (stat(mnt, &st) == -1) {
+		log_warn("%s", mnt);
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_warnx("%s: not a directory", mnt);
+		return 1;
+	}
+	parent = xasprintf("%s/..", mnt);
+	if (stat(parent, &up) == 0 && up.st_dev != st.st_dev) {
+		log_warnx("%s is already a mount point", mnt);
+		free(parent);
+		return EXIT_TEMPFAIL;
+	}
+	free(parent);
+	return 0;
+}
+
+/* SIGTERM, SIGINT: stop; SIGHUP: reload the settings. */
+static void
+loop_signal(uv_signal_t *h, int signum)
+{
+	if (signum != SIGHUP) {
+		log_info("%s: stopping", strsignal(signum));
+		loop_stop(lp.stopping);
+		return;
+	}
+	if (lp.reloading)
+		return;
+	log_info("SIGHUP: reloading %s", lp.config_path);
+	lp.reloading = 1;
+	lp.reload.data = NULL;
+	uv_queue_work(lp.loop, &lp.reload, loop_reload_work,
+	    loop_reload_done);
+}
+
+/* On the thread pool: read and validate the INI file. */
+static void
+loop_reload_work(uv_work_t *w)
+{
+	lp.reload_rv = conf_load(lp.config_path, &lp.reload_conf,
+	    &lp.reload_cause);
+}
+
+/* Apply the reloaded settings, or keep the running ones. */
+static void
+loop_reload_done(uv_work_t *w, int status)
+{
+	lp.reloading = 0;
+	if (status != 0 || lp.reload_rv != 0) {
+		log_warnx("%s; keeping the running settings",
+		    lp.reload_cause != NULL ? lp.reload_cause : "cancelled");
+		free(lp.reload_cause);
+		lp.reload_cause = NULL;
+		return;
+	}
+	lp.conf = lp.reload_conf;
+	log_info("settings reloaded");
+	run_schedule();
+}
+
+/* Begin the shutdown; hard sends SIGKILL to the jobs at once. */
+static void
+loop_stop(int hard)
+{
+	run_stop_all(hard);
+	if (lp.stopping)
+		return;
+	lp.stopping = 1;
+	uv_timer_start(&lp.stop_timer, loop_stop_check, 0, 20);
+}
+
+/* The mount went away from outside: stop as for SIGTERM. */
+static void
+loop_lost(void)
+{
+	loop_stop(0);
+}
+
+/* Finish the shutdown once every attempt and commit is done. */
+static void
+loop_stop_check(uv_timer_t *t)
+{
+	if (run_count() != 0 || !journal_idle(lp.journal) ||
+	    fsops_parked() != 0 || lp.reloading)
+		return;
+	uv_timer_stop(t);
+	fuse_uv_stop();
+	uv_walk(lp.loop, loop_close_walk, NULL);
+}
+
+/* Close a handle at shutdown. */
+static void
+loop_close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Run filed with opts; returns the exit status. */
+int
+loop_run(struct options *opts)
+{
+	char	*path, *cause = NULL;
+	size_t	 max_line;
+	int	 rv;
+
+	memset(&lp, 0, sizeof lp);
+	lp.opts = opts;
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mkdir(opts->statedir, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", opts->statedir);
+	if (access(opts->statedir, R_OK | W_OK | X_OK) == -1)
+		fatal("%s", opts->statedir);
+	loop_lock(opts->statedir);
+
+	lp.config_path = opts->config != NULL ? xstrdup(opts->config) :
+	    xasprintf("%s/filed.ini", opts->statedir);
+	if (conf_load(lp.config_path, &lp.conf, &cause) != 0)
+		fatalx("%s", cause);
+
+	/*
+	 * A record holds up to max_job_size bytes of text, escaped to at
+	 * most four bytes each. The bound uses the largest setting allowed,
+	 * so lowering max_job_size never makes an old journal unreadable.
+	 */
+	max_line = 4 * (size_t)16777216 + 4096;
+	queue_init(max_line);
+	path = xasprintf("%s/journal", opts->statedir);
+	lp.journal = journal_open(path, max_line, queue_replay, NULL, &cause);
+	if (lp.journal == NULL)
+		fatalx("%s", cause);
+	free(path);
+	queue_set_journal(lp.journal);
+	loop_clean_logs(opts->statedir);
+
+	if ((rv = loop_check_mountpoint(opts->mountpoint)) != 0)
+		return rv;
+
+	lp.loop = uv_default_loop();
+	journal_attach(lp.journal, lp.loop);
+	run_init(lp.loop, opts->statedir, &lp.conf);
+	fsops_init(opts->statedir, &lp.conf, lp.config_path);
+	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,
+	    loop_lost) != 0)
+		return EXIT_TEMPFAIL;
+	log_info("serving %s on %s", opts->statedir, opts->mountpoint);
+
+	uv_signal_init(lp.loop, &lp.sigterm);
+	uv_signal_start(&lp.sigterm, loop_signal, SIGTERM);
+	uv_signal_init(lp.loop, &lp.sigint);
+	uv_signal_start(&lp.sigint, loop_signal, SIGINT);
+	uv_signal_init(lp.loop, &lp.sighup);
+	uv_signal_start(&lp.sighup, loop_signal, SIGHUP);
+	uv_timer_init(lp.loop, &lp.stop_timer);
+
+	run_recover();
+	run_schedule();
+	uv_run(lp.loop, UV_RUN_DEFAULT);
+
+	if (uv_loop_close(lp.loop) != 0)
+		log_warnx("some handles were still open at exit");
+	journal_close(lp.journal);
+	queue_free();
+	fsops_free();
+	free(lp.config_path);
+	close(lp.lockfd);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,1225 @@
+/*
+ * queue.c: the jobs, their names and the state machine.
+ *
+ * Every job state change is one journal record, and every record is applied
+ * to memory by one function, queue_apply(), which serves both the replay at
+ * startup and the live daemon. A live change is built as a record body,
+ * appended to the journal, and applied only from the commit callback, so the
+ * state in memory is always exactly what the journal says:
+ *
+ * - A change that fails to commit leaves memory untouched.
+ * - A record is only ever written against committed state: while a job has
+ *   a record in flight, every other change to it waits (queue_wait) and is
+ *   validated again afterwards. The journal therefore never holds a
+ *   transition that replay would reject.
+ * - Names are unique across the four directories. A name that an
+ *   uncommitted rename will take is reserved until the commit is done.
+ *
+ * The run queue (FIFO) holds pending jobs that may start now; a job waiting
+ * for its retry time is off the queue until run.c's timer puts it back at
+ * the tail.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "filed.h"
+
+struct commit {
+	struct job	*job;
+	struct buf	 body;
+	queue_done_cb	 cb;
+	void		*arg;
+	char		*reserved;
+};
+
+struct reserved {
+	char			*name;
+	TAILQ_ENTRY(reserved)	 entry;
+};
+
+static struct {
+	struct journal	*journal;
+	size_t		 max_line;
+	struct jobs	 all;
+	struct jobs	 ready;
+	struct job	**byid;
+	struct job	**byname;
+	size_t		 nbuckets;
+	size_t		 njobs;		/* in the hash tables */
+	uint64_t	 next_id;
+	uint64_t	 ids_next;	/* next new-id number to hand out */
+	uint64_t	 ids_upto;	/* numbers below this are reserved */
+	struct node	 nodes[INO_NFIXED];
+	TAILQ_HEAD(, reserved) reserved;
+} q;
+
+static uint64_t	 hash_name(const char *);
+static uint64_t	 hash_id(uint64_t);
+static void	 hash_grow(void);
+static void	 hash_insert(struct job *);
+static void	 hash_remove_name(struct job *);
+static void	 hash_remove_id(struct job *);
+static struct job *job_alloc(uint64_t, const char *);
+static void	 job_free(struct job *);
+static void	 job_forget(struct job *);
+static void	 job_set_name(struct job *, const char *);
+static void	 job_enqueue(struct job *);
+static void	 job_dequeue(struct job *);
+static struct attempt *job_attempt(struct job *, unsigned);
+static void	 reserve(struct commit *, const char *);
+static void	 commit(struct job *, struct buf *, const char *,
+		    queue_done_cb, void *);
+static void	 commit_done(void *, int);
+static int	 queue_apply(struct rec *, int, const char **);
+static int	 get_job(struct rec *, struct job **, const char **);
+static void	 ended_retry(void *);
+
+/* Set up an empty queue; records may be up to max_line bytes. */
+void
+queue_init(size_t max_line)
+{
+	int	i;
+
+	memset(&q, 0, sizeof q);
+	q.max_line = max_line;
+	TAILQ_INIT(&q.all);
+	TAILQ_INIT(&q.ready);
+	TAILQ_INIT(&q.reserved);
+	q.nbuckets = 256;
+	q.byid = xcalloc(q.nbuckets, sizeof *q.byid);
+	q.byname = xcalloc(q.nbuckets, sizeof *q.byname);
+	q.next_id = 1;
+	q.ids_next = 1;
+	q.ids_upto = 1;
+	for (i = 0; i < INO_NFIXED; i++) {
+		q.nodes[i].uid = getuid();
+		q.nodes[i].gid = getgid();
+		q.nodes[i].mtime = util_now();
+		q.nodes[i].mode = S_IFDIR | 0750;
+	}
+	q.nodes[INO_ROOT].mode = S_IFDIR | 0755;
+	q.nodes[INO_NEWID].mode = S_IFREG | 0440;
+	q.nodes[INO_CONFIG].mode = S_IFREG | 0640;
+}
+
+/* Set the journal that live changes are written to, after replay. */
+void
+queue_set_journal(struct journal *j)
+{
+	q.journal = j;
+}
+
+/* Free every job; used at exit so that leak checkers see a clean heap. */
+void
+queue_free(void)
+{
+	struct job	*job;
+	size_t		 i;
+
+	for (i = 0; i < q.nbuckets; i++) {
+		while ((job = q.byid[i]) != NULL) {
+			q.byid[i] = job->hnext_id;
+			job_free(job);
+		}
+	}
+	free(q.byid);
+	free(q.byname);
+	q.byid = q.byname = NULL;
+}
+
+/* The longest journal line a record may take. */
+size_t
+queue_max_line(void)
+{
+	return q.max_line;
+}
+
+/* FNV-1a over a name. */
+static uint64_t
+hash_name(const char *s)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Mix an id so that consecutive ids spread over the buckets. */
+static uint64_t
+hash_id(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return id;
+}
+
+/* Double the hash tables once they hold more jobs than buckets. */
+static void
+hash_grow(void)
+{
+	struct job	**byid, **byname, *job, *next;
+	size_t		  n = q.nbuckets * 2, i, b;
+
+	byid = xcalloc(n, sizeof *byid);
+	byname = xcalloc(n, sizeof *byname);
+	for (i = 0; i < q.nbuckets; i++) {
+		for (job = q.byid[i]; job != NULL; job = next) {
+			next = job->hnext_id;
+			b = hash_id(job->id) & (n - 1);
+			job->hnext_id = byid[b];
+			byid[b] = job;
+		}
+		for (job = q.byname[i]; job != NULL; job = next) {
+			next = job->hnext_name;
+			b = hash_name(job->name) & (n - 1);
+			job->hnext_name = byname[b];
+			byname[b] = job;
+		}
+	}
+	free(q.byid);
+	free(q.byname);
+	q.byid = byid;
+	q.byname = byname;
+	q.nbuckets = n;
+}
+
+/* Put a new job into both tables. */
+static void
+hash_insert(struct job *job)
+{
+	size_t	b;
+
+	if (q.njobs >= q.nbuckets)
+		hash_grow();
+	b = hash_id(job->id) & (q.nbuckets - 1);
+	job->hnext_id = q.byid[b];
+	q.byid[b] = job;
+	b = hash_name(job->name) & (q.nbuckets - 1);
+	job->hnext_name = q.byname[b];
+	q.byname[b] = job;
+	q.njobs++;
+}
+
+/* Take a job's name out of the name table. */
+static void
+hash_remove_name(struct job *job)
+{
+	struct job	**pp;
+
+	pp = &q.byname[hash_name(job->name) & (q.nbuckets - 1)];
+	for (; *pp != NULL; pp = &(*pp)->hnext_name) {
+		if (*pp == job) {
+			*pp = job->hnext_name;
+			job->hnext_name = NULL;
+			return;
+		}
+	}
+}
+
+/* Take a job out of the id table. */
+static void
+hash_remove_id(struct job *job)
+{
+	struct job	**pp;
+
+	pp = &q.byid[hash_id(job->id) & (q.nbuckets - 1)];
+	for (; *pp != NULL; pp = &(*pp)->hnext_id) {
+		if (*pp == job) {
+			*pp = job->hnext_id;
+			q.njobs--;
+			return;
+		}
+	}
+}
+
+/* Return the list of jobs in the namespace, in id order. */
+struct jobs *
+queue_all(void)
+{
+	return &q.all;
+}
+
+/* Find a job by id, even one out of the namespace but still referenced. */
+struct job *
+queue_by_id(uint64_t id)
+{
+	struct job	*job;
+
+	job = q.byid[hash_id(id) & (q.nbuckets - 1)];
+	for (; job != NULL; job = job->hnext_id) {
+		if (job->id == id)
+			return job;
+	}
+	return NULL;
+}
+
+/* Find a job in the namespace by name. */
+struct job *
+queue_by_name(const char *name)
+{
+	struct job	*job;
+
+	job = q.byname[hash_name(name) & (q.nbuckets - 1)];
+	for (; job != NULL; job = job->hnext_name) {
+		if (!job->gone && strcmp(job->name, name) == 0)
+			return job;
+	}
+	return NULL;
+}
+
+/* Find a job by inode number. */
+struct job *
+queue_by_ino(uint64_t ino)
+{
+	if (ino < INO_JOB_BASE)
+		return NULL;
+	return queue_by_id(ino - INO_JOB_BASE);
+}
+
+/* Return a job's inode number. */
+uint64_t
+queue_ino(const struct job *job)
+{
+	return job->id + INO_JOB_BASE;
+}
+
+/* Return the inode of the directory a job is listed in. */
+int
+queue_dir_of(const struct job *job)
+{
+	switch (job->state) {
+	case JOB_NEW:
+	case JOB_DRAFT:
+	case JOB_PENDING:
+		return INO_PENDING;
+	case JOB_ACTIVE:
+		return INO_ACTIVE;
+	case JOB_FAILED:
+		return INO_FAILED;
+	case JOB_COMPLETE:
+		return INO_COMPLETE;
+	}
+	return INO_PENDING;
+}
+
+/* Return the attributes of a fixed inode, or NULL. */
+struct node *
+queue_node(uint64_t ino)
+{
+	if (ino < 1 || ino >= INO_NFIXED)
+		return NULL;
+	return &q.nodes[ino];
+}
+
+/* Return 1 if no job has this name and no pending change will take it. */
+int
+queue_name_free(const char *name)
+{
+	struct reserved	*r;
+
+	if (queue_by_name(name) != NULL)
+		return 0;
+	TAILQ_FOREACH(r, &q.reserved, entry) {
+		if (strcmp(r->name, name) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The word for a state, as shown in user.filed.state. */
+const char *
+queue_state_name(enum job_state state)
+{
+	switch (state) {
+	case JOB_NEW:
+		return "new";
+	case JOB_DRAFT:
+		return "draft";
+	case JOB_PENDING:
+		return "pending";
+	case JOB_ACTIVE:
+		return "active";
+	case JOB_FAILED:
+		return "failed";
+	case JOB_COMPLETE:
+		return "complete";
+	}
+	return "unknown";
+}
+
+/* A name that starts with a dot is a draft and never runs. */
+int
+queue_is_draft_name(const char *name)
+{
+	return name[0] == '.';
+}
+
+/* Make a job and put it into the namespace. */
+static struct job *
+job_alloc(uint64_t id, const char *name)
+{
+	struct job	*job;
+
+	job = xcalloc(1, sizeof *job);
+	job->id = id;
+	job->name = xstrdup(name);
+	job->text = xstrdup("");
+	TAILQ_INIT(&job->waiters);
+	TAILQ_INSERT_TAIL(&q.all, job, all);
+	hash_insert(job);
+	if (id >= q.next_id)
+		q.next_id = id + 1;
+	return job;
+}
+
+/* Free a job's memory. */
+static void
+job_free(struct job *job)
+{
+	free(job->name);
+	free(job->text);
+	free(job->att);
+	free(job);
+}
+
+/*
+ * Take a job out of the namespace. Its memory stays while the kernel still
+ * holds a reference, a handle is open, a record is in flight or its
+ * process is alive; queue_unref frees it when the last of those goes.
+ */
+static void
+job_forget(struct job *job)
+{
+	if (job->gone)
+		return;
+	job_dequeue(job);
+	hash_remove_name(job);
+	TAILQ_REMOVE(&q.all, job, all);
+	job->gone = 1;
+	queue_unref(job);
+}
+
+/* Free a forgotten job if nothing refers to it any more. */
+void
+queue_unref(struct job *job)
+{
+	if (!job->gone || job->nlookup != 0 || job->nopen != 0 ||
+	    job->inflight != 0 || job->run != NULL || job->timer != NULL ||
+	    !TAILQ_EMPTY(&job->waiters))
+		return;
+	hash_remove_id(job);
+	job_free(job);
+}
+
+/* Rename a job in the name table. */
+static void
+job_set_name(struct job *job, const char *name)
+{
+	hash_remove_name(job);
+	free(job->name);
+	job->name = xstrdup(name);
+	job->hnext_name = q.byname[hash_name(name) & (q.nbuckets - 1)];
+	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
+}
+
+/* Put a pending job at the tail of the run queue. */
+static void
+job_enqueue(struct job *job)
+{
+	if (job->onready)
+		return;
+	TAILQ_INSERT_TAIL(&q.ready, job, ready);
+	job->onready = 1;
+}
+
+/* Take a job off the run queue. */
+static void
+job_dequeue(struct job *job)
+{
+	if (!job->onready)
+		return;
+	TAILQ_REMOVE(&q.ready, job, ready);
+	job->onready = 0;
+}
+
+/* Return attempt n (1-based), growing the array as needed. */
+static struct attempt *
+job_attempt(struct job *job, unsigned n)
+{
+	if (n > job->attcap) {
+		job->attcap = n < 4 ? 4 : n * 2;
+		job->att = xreallocarray(job->att, job->attcap,
+		    sizeof *job->att);
+	}
+	return &job->att[n - 1];
+}
+
+/* Count the attempts of the current run that count against max_retries. */
+unsigned
+queue_failures(const struct job *job)
+{
+	unsigned	i, n = 0;
+
+	for (i = 0; i < job->natt; i++) {
+		if (job->att[i].how != HOW_INTERRUPTED)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Park fn(arg) until job has no record in flight. If it has none, fn runs
+ * from the next commit callback anyway, never from inside this call, so a
+ * caller may park and return.
+ */
+void
+queue_wait(struct job *job, void (*fn)(void *), void *arg)
+{
+	struct waiter	*w;
+
+	w = xmalloc(sizeof *w);
+	w->fn = fn;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&job->waiters, w, entry);
+}
+
+/* Reserve name for the duration of a commit. */
+static void
+reserve(struct commit *c, const char *name)
+{
+	struct reserved	*r;
+
+	r = xmalloc(sizeof *r);
+	r->name = xstrdup(name);
+	TAILQ_INSERT_TAIL(&q.reserved, r, entry);
+	c->reserved = r->name;
+}
+
+/*
+ * Append a record to the journal on behalf of job (which may be NULL for
+ * records about the mount itself). cb runs after the record is durable and
+ * applied, or with a negative errno if it could not be written.
+ */
+static void
+commit(struct job *job, struct buf *body, const char *reserve_name,
+    queue_done_cb cb, void *arg)
+{
+	struct commit	*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->job = job;
+	c->body = *body;
+	c->cb = cb;
+	c->arg = arg;
+	if (reserve_name != NULL)
+		reserve(c, reserve_name);
+	if (job != NULL)
+		job->inflight++;
+	buf_init(body);
+	journal_append(q.journal, c->body.data, c->body.len, commit_done, c);
+}
+
+/*
+ * The journal has the record on stable storage (error == 0) or has given
+ * up on it. Apply it, tell the caller, then let whatever waited on the job
+ * go ahead.
+ */
+static void
+commit_done(void *arg, int error)
+{
+	struct commit	*c = arg;
+	struct job	*job = c->job;
+	struct reserved	*r;
+	struct waiters	 waiters;
+	struct waiter	*w;
+	struct rec	 rec;
+	const char	*why;
+
+	if (error == 0) {
+		if (rec_parse_body(c->body.data, c->body.len, &rec, &why) != 0)
+			fatalx("queue: own record unparsable: %s", why);
+		if (queue_apply(&rec, 1, &why) != 0)
+			fatalx("queue: own record '%s' rejected: %s",
+			    rec.type, why);
+	}
+	if (c->reserved != NULL) {
+		TAILQ_FOREACH(r, &q.reserved, entry) {
+			if (r->name == c->reserved)
+				break;
+		}
+		TAILQ_REMOVE(&q.reserved, r, entry);
+		free(r->name);
+		free(r);
+	}
+	if (c->cb != NULL)
+		c->cb(c->arg, error);
+	buf_free(&c->body);
+	free(c);
+
+	if (job != NULL && --job->inflight == 0) {
+		TAILQ_INIT(&waiters);
+		TAILQ_CONCAT(&waiters, &job->waiters, entry);
+		while ((w = TAILQ_FIRST(&waiters)) != NULL) {
+			TAILQ_REMOVE(&waiters, w, entry);
+			w->fn(w->arg);
+			free(w);
+		}
+		queue_unref(job);
+	}
+	run_schedule();
+}
+
+/* Find the job a record names. */
+static int
+get_job(struct rec *r, struct job **jobp, const char **why)
+{
+	uint64_t	id;
+
+	if (rec_get_u64(r, "id", &id) != 0) {
+		*why = "missing id";
+		return -1;
+	}
+	if ((*jobp = queue_by_id(id)) == NULL || (*jobp)->gone) {
+		*why = "no such job";
+		return -1;
+	}
+	return 0;
+}
+
+/* The journal's replay callback. */
+int
+queue_replay(void *arg, struct rec *r, const char **why)
+{
+	return queue_apply(r, 0, why);
+}
+
+/*
+ * Apply one record to memory. live is 0 during replay and 1 for a record
+ * the daemon has just committed; only live records have side effects on
+ * processes and log files. Returns -1 with *why for a record that does not
+ * fit the state (a damaged or foreign journal).
+ */
+static int
+queue_apply(struct rec *r, int live, const char **why)
+{
+	struct job	*job = NULL;
+	struct attempt	*a;
+	const char	*name, *text, *s;
+	uint64_t	 id, u, attempt, off, ino;
+	int64_t		 t = 0, i;
+	size_t		 len;
+	char		*old;
+
+	if (rec_get_i64(r, "time", &t) != 0)
+		t = 0;
+
+	if (strcmp(r->type, "new") == 0) {
+		if (rec_get_u64(r, "id", &id) != 0 ||
+		    (name = rec_get(r, "name", &len)) == NULL ||
+		    util_valid_name(name, len) != 0 || strlen(name) != len ||
+		    (text = rec_get(r, "text", &len)) == NULL) {
+			*why = "bad new record";
+			return -1;
+		}
+		job = queue_by_id(id);
+		if (job != NULL && (job->state != JOB_NEW || job->gone)) {
+			*why = "job id in use";
+			return -1;
+		}
+		if (job == NULL) {
+			if (queue_by_name(name) != NULL) {
+				*why = "job name in use";
+				return -1;
+			}
+			job = job_alloc(id, name);
+		}
+		free(job->text);
+		job->text = xmalloc(len + 1);
+		memcpy(job->text, text, len);
+		job->text[len] = '\0';
+		job->textlen = len;
+		job->newtext = NULL;
+		if (rec_get_u64(r, "uid", &u) == 0)
+			job->uid = (uid_t)u;
+		if (rec_get_u64(r, "gid", &u) == 0)
+			job->gid = (gid_t)u;
+		job->ctime = job->mtime = t;
+		if (queue_is_draft_name(job->name))
+			job->state = JOB_DRAFT;
+		else {
+			job->state = JOB_PENDING;
+			job_enqueue(job);
+		}
+		return 0;
+	}
+
+	if (strcmp(r->type, "text") == 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		if ((job->state != JOB_DRAFT &&
+		    (job->state != JOB_PENDING || job->natt != 0)) ||
+		    (text = rec_get(r, "text", &len)) == NULL) {
+			*why = "text for a job that has run";
+			return -1;
+		}
+		free(job->text);
+		job->text = xmalloc(len + 1);
+		memcpy(job->text, text, len);
+		job->text[len] = '\0';
+		job->textlen = len;
+		job->mtime = t;
+		return 0;
+	}
+
+	if (strcmp(r->type, "name") == 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		name = rec_get(r, "name", &len);
+		if (name == NULL || util_valid_name(name, len) != 0 ||
+		    strlen(name) != len ||
+		    (job->state != JOB_DRAFT && job->state != JOB_PENDING) ||
+		    (job->state == JOB_PENDING && queue_is_draft_name(name))) {
+			*why = "bad rename";
+			return -1;
+		}
+		if (queue_by_name(name) != NULL && queue_by_name(name) != job) {
+			*why = "job name in use";
+			return -1;
+		}
+		old = xstrdup(job->name);
+		job_set_name(job, name);
+		if (job->state == JOB_DRAFT && !queue_is_draft_name(name)) {
+			job->state = JOB_PENDING;
+			job_enqueue(job);
+		}
+		job->mtime = t;
+		if (live)
+			run_log_renamed(old, job->name);
+		free(old);
+		return 0;
+	}
+
+	if (strcmp(r->type, "start") == 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		if (job->state != JOB_PENDING ||
+		    rec_get_u64(r, "attempt", &attempt) != 0 ||
+		    attempt != job->natt + 1 ||
+		    rec_get_u64(r, "off", &off) != 0) {
+			*why = "bad start record";
+			return -1;
+		}
+		a = job_attempt(job, (unsigned)attempt);
+		memset(a, 0, sizeof *a);
+		a->started = t;
+		a->off = off;
+		a->end = ATTEMPT_OPEN;
+		a->how = HOW_RUNNING;
+		a->eol = 1;
+		job->natt = (unsigned)attempt;
+		job->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+		job->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+		job->state = JOB_ACTIVE;
+		job->retry_at = 0;
+		job->mtime = t;
+		job_dequeue(job);
+		return 0;
+	}
+
+	if (strcmp(r->type, "end") == 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		if (rec_get_u64(r, "attempt", &attempt) != 0 ||
+		    attempt == 0 || attempt != job->natt) {
+			*why = "end of an unknown attempt";
+			return -1;
+		}
+		a = &job->att[attempt - 1];
+		s = rec_get(r, "next", NULL);
+		if (s != NULL && job->state != JOB_ACTIVE) {
+			*why = "end of a job that is not active";
+			return -1;
+		}
+		if (a->how != HOW_CANCELLED) {
+			u = 0;
+			if ((name = rec_get(r, "how", NULL)) == NULL)
+				name = "";
+			if (strcmp(name, "exit") == 0)
+				a->how = HOW_EXIT;
+			else if (strcmp(name, "signal") == 0)
+				a->how = HOW_SIGNAL;
+			else if (strcmp(name, "timeout") == 0)
+				a->how = HOW_TIMEOUT;
+			else if (strcmp(name, "interrupted") == 0)
+				a->how = HOW_INTERRUPTED;
+			else {
+				*why = "bad end record";
+				return -1;
+			}
+		}
+		a->status = rec_get_i64(r, "status", &i) == 0 ? (int)i : 0;
+		a->signal = rec_get_i64(r, "signal", &i) == 0 ? (int)i : 0;
+		if (rec_get_u64(r, "end", &u) == 0)
+			a->end = u;
+		a->eol = rec_get_i64(r, "eol", &i) == 0 ? (int)i : 1;
+		a->ended = t;
+		if (s == NULL)
+			return 0;	/* details of a cancelled attempt */
+		job->pid = 0;
+		job->mtime = t;
+		if (strcmp(s, "complete") == 0)
+			job->state = JOB_COMPLETE;
+		else if (strcmp(s, "failed") == 0)
+			job->state = JOB_FAILED;
+		else if (strcmp(s, "pending") == 0) {
+			job->state = JOB_PENDING;
+			if (rec_get_i64(r, "retry_at", &i) != 0)
+				i = 0;
+			job->retry_at = i;
+			if (i == 0)
+				job_enqueue(job);
+			else if (live)
+				run_arm_retry(job);
+		} else {
+			*why = "bad next state";
+			return -1;
+		}
+		return 0;
+	}
+
+	if (strcmp(r->type, "move") == 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		s = rec_get(r, "to", NULL);
+		name = rec_get(r, "name", &len);
+		if (s == NULL || name == NULL ||
+		    util_valid_name(name, len) != 0 || strlen(name) != len ||
+		    queue_is_draft_name(name) ||
+		    (queue_by_name(name) != NULL &&
+		    queue_by_name(name) != job)) {
+			*why = "bad move record";
+			return -1;
+		}
+		if (strcmp(s, "pending") == 0 &&
+		    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
+			job->natt = 0;
+			job->retry_at = 0;
+			job->state = JOB_PENDING;
+			job_enqueue(job);
+		} else if (strcmp(s, "failed") == 0 &&
+		    job->state == JOB_ACTIVE && job->natt > 0) {
+			a = &job->att[job->natt - 1];
+			a->how = HOW_CANCELLED;
+			a->ended = t;
+			job->state = JOB_FAILED;
+			job->pid = 0;
+			if (live)
+				run_kill(job);
+		} else {
+			*why = "move not allowed from this state";
+			return -1;
+		}
+		if (strcmp(job->name, name) != 0) {
+			old = xstrdup(job->name);
+			job_set_name(job, name);
+			if (live)
+				run_log_renamed(old, job->name);
+			free(old);
+		}
+		job->mtime = t;
+		return 0;
+	}
+
+	if (strcmp(r->type, "rm") == 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		if (job->state == JOB_NEW) {
+			*why = "removal of an uncommitted job";
+			return -1;
+		}
+		if (live) {
+			run_kill(job);
+			run_disarm_retry(job);
+			run_log_removed(job);
+		}
+		job_forget(job);
+		return 0;
+	}
+
+	if (strcmp(r->type, "attr") == 0) {
+		if (rec_get_u64(r, "ino", &ino) != 0 || ino < INO_ROOT ||
+		    ino >= INO_NFIXED) {
+			*why = "bad attr record";
+			return -1;
+		}
+		if (rec_get_u64(r, "mode", &u) == 0)
+			q.nodes[ino].mode = (q.nodes[ino].mode & S_IFMT) |
+			    (mode_t)(u & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+		if (rec_get_u64(r, "uid", &u) == 0)
+			q.nodes[ino].uid = (uid_t)u;
+		if (rec_get_u64(r, "gid", &u) == 0)
+			q.nodes[ino].gid = (gid_t)u;
+		if (t != 0)
+			q.nodes[ino].mtime = t;
+		return 0;
+	}
+
+	if (strcmp(r->type, "ids") == 0) {
+		if (rec_get_u64(r, "upto", &u) != 0) {
+			*why = "bad ids record";
+			return -1;
+		}
+		if (u > q.ids_upto)
+			q.ids_upto = u;
+		if (!live)
+			q.ids_next = q.ids_upto;
+		return 0;
+	}
+
+	*why = "unknown record type";
+	return -1;
+}
+
+/*
+ * Create a job being written through a handle: it takes its name now, so
+ * that nobody else can, and is journaled when the handle is flushed.
+ */
+int
+queue_new(const char *name, uid_t uid, gid_t gid, const struct buf *text,
+    struct job **jobp)
+{
+	struct job	*job;
+	int		 error;
+
+	if ((error = util_valid_name(name, strlen(name))) != 0)
+		return error;
+	if (!queue_name_free(name))
+		return -EEXIST;
+	job = job_alloc(q.next_id, name);
+	job->state = JOB_NEW;
+	job->uid = uid;
+	job->gid = gid;
+	job->newtext = text;
+	job->ctime = job->mtime = util_now();
+	*jobp = job;
+	return 0;
+}
+
+/* Drop a job that was never committed (its creator failed or gave up). */
+void
+queue_abandon(struct job *job)
+{
+	if (job->state != JOB_NEW)
+		return;
+	job->newtext = NULL;
+	job_forget(job);
+}
+
+/* Journal a new job (or draft) with its text; cb runs once it is durable. */
+void
+queue_submit(struct job *job, const char *text, size_t len, queue_done_cb cb,
+    void *arg)
+{
+	struct buf	body;
+
+	buf_init(&body);
+	rec_begin(&body, "new");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_str(&body, "name", job->name);
+	rec_add_u64(&body, "uid", job->uid);
+	rec_add_u64(&body, "gid", job->gid);
+	rec_add_i64(&body, "time", util_now());
+	rec_add(&body, "text", text, len);
+	commit(job, &body, NULL, cb, arg);
+}
+
+/*
+ * Replace the text of a draft, or of a job still held open by its creator
+ * (a shell may close one descriptor of the file before it writes through
+ * another, so a job's text is only final when its creator releases it).
+ */
+int
+queue_set_text(struct job *job, const char *text, size_t len,
+    queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+
+	if (job->state != JOB_DRAFT &&
+	    (job->state != JOB_PENDING || !job->held))
+		return -EACCES;
+	buf_init(&body);
+	rec_begin(&body, "text");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_i64(&body, "time", util_now());
+	rec_add(&body, "text", text, len);
+	commit(job, &body, NULL, cb, arg);
+	return 0;
+}
+
+/*
+ * Rename a draft or a queued job within pending/. A draft given a name
+ * without a leading dot is queued; a queued job cannot become a draft.
+ */
+int
+queue_rename(struct job *job, const char *name, queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+	int		error;
+
+	if (job->state == JOB_NEW)
+		return -EBUSY;
+	if (job->state != JOB_DRAFT && job->state != JOB_PENDING)
+		return -EPERM;
+	if ((error = util_valid_name(name, strlen(name))) != 0)
+		return error;
+	if (job->state == JOB_PENDING && queue_is_draft_name(name))
+		return -EPERM;
+	if (strcmp(name, job->name) != 0 && !queue_name_free(name))
+		return -EEXIST;
+	buf_init(&body);
+	rec_begin(&body, "name");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_str(&body, "name", name);
+	rec_add_i64(&body, "time", util_now());
+	commit(job, &body, name, cb, arg);
+	return 0;
+}
+
+/* Write a "move" record: rerun into pending/ or cancel into failed/. */
+static int
+queue_move(struct job *job, const char *to, const char *name,
+    queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+	int		error;
+
+	if ((error = util_valid_name(name, strlen(name))) != 0)
+		return error;
+	if (queue_is_draft_name(name))
+		return -EPERM;
+	if (strcmp(name, job->name) != 0 && !queue_name_free(name))
+		return -EEXIST;
+	buf_init(&body);
+	rec_begin(&body, "move");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_str(&body, "to", to);
+	rec_add_str(&body, "name", name);
+	rec_add_i64(&body, "time", util_now());
+	commit(job, &body, name, cb, arg);
+	return 0;
+}
+
+/* Run a failed or complete job again, with a fresh retry count. */
+int
+queue_rerun(struct job *job, const char *name, queue_done_cb cb, void *arg)
+{
+	if (job->state != JOB_FAILED && job->state != JOB_COMPLETE)
+		return -EPERM;
+	return queue_move(job, "pending", name, cb, arg);
+}
+
+/* Cancel a running job, keeping it and its log in failed/. */
+int
+queue_cancel(struct job *job, const char *name, queue_done_cb cb, void *arg)
+{
+	if (job->state != JOB_ACTIVE)
+		return -EPERM;
+	return queue_move(job, "failed", name, cb, arg);
+}
+
+/* Forget a job: cancel it if it runs, delete its log. */
+int
+queue_remove(struct job *job, queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+
+	if (job->state == JOB_NEW) {
+		queue_abandon(job);
+		if (cb != NULL)
+			cb(arg, 0);
+		return 0;
+	}
+	buf_init(&body);
+	rec_begin(&body, "rm");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_i64(&body, "time", util_now());
+	commit(job, &body, NULL, cb, arg);
+	return 0;
+}
+
+/* chmod/chown of a directory, new-id or config.json. */
+int
+queue_set_node(uint64_t ino, mode_t mode, uid_t uid, gid_t gid,
+    queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+
+	if (ino < INO_PENDING || ino >= INO_NFIXED)
+		return -EPERM;
+	buf_init(&body);
+	rec_begin(&body, "attr");
+	rec_add_u64(&body, "ino", ino);
+	rec_add_u64(&body, "mode", mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+	rec_add_u64(&body, "uid", uid);
+	rec_add_u64(&body, "gid", gid);
+	rec_add_i64(&body, "time", util_now());
+	commit(NULL, &body, NULL, cb, arg);
+	return 0;
+}
+
+/* Reserve new-id numbers below upto. */
+void
+queue_ids(uint64_t upto, queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+
+	buf_init(&body);
+	rec_begin(&body, "ids");
+	rec_add_u64(&body, "upto", upto);
+	commit(NULL, &body, NULL, cb, arg);
+}
+
+/* The next new-id number to hand out; the caller advances it. */
+uint64_t
+queue_ids_next(void)
+{
+	return q.ids_next++;
+}
+
+/* The bound of the reserved new-id numbers. */
+uint64_t *
+queue_ids_upto(void)
+{
+	return &q.ids_upto;
+}
+
+/* Take the first job that may start now off the run queue, or NULL. */
+struct job *
+queue_next_ready(void)
+{
+	struct job	*job;
+
+	TAILQ_FOREACH(job, &q.ready, ready) {
+		if (job->inflight == 0 && job->run == NULL && !job->held &&
+		    TAILQ_EMPTY(&job->waiters))
+			return job;
+	}
+	return NULL;
+}
+
+/* Record that the next attempt of job started as pid, output at off. */
+void
+queue_started(struct job *job, pid_t pid, uint64_t pst, uint64_t off)
+{
+	struct buf	body;
+
+	job_dequeue(job);
+	buf_init(&body);
+	rec_begin(&body, "start");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_u64(&body, "attempt", job->natt + 1);
+	rec_add_u64(&body, "pid", (uint64_t)pid);
+	rec_add_u64(&body, "pst", pst);
+	rec_add_u64(&body, "off", off);
+	rec_add_i64(&body, "time", util_now());
+	commit(job, &body, NULL, NULL, NULL);
+}
+
+struct ended {
+	struct job	*job;
+	struct attempt	 a;
+	int		 next;
+	int64_t		 retry_at;
+};
+
+/* Retry queue_ended once the job's earlier records are committed. */
+static void
+ended_retry(void *arg)
+{
+	struct ended	*e = arg;
+
+	queue_ended(e->job, &e->a, e->next, e->retry_at);
+	free(e);
+}
+
+/*
+ * Record how the running attempt of job ended and where the job goes next
+ * (JOB_COMPLETE, JOB_FAILED, JOB_PENDING with retry_at), or with next < 0
+ * only the attempt's details (for a job already cancelled into failed/).
+ */
+void
+queue_ended(struct job *job, const struct attempt *a, int next,
+    int64_t retry_at)
+{
+	struct ended	*e;
+	struct buf	 body;
+	const char	*how = "exit";
+
+	if (job->inflight != 0) {
+		e = xmalloc(sizeof *e);
+		e->job = job;
+		e->a = *a;
+		e->next = next;
+		e->retry_at = retry_at;
+		queue_wait(job, ended_retry, e);
+		return;
+	}
+	if (job->gone)
+		return;
+	if (next >= 0 && job->state != JOB_ACTIVE)
+		next = -1;
+	if (next < 0 && job->state != JOB_FAILED)
+		return;
+	switch (a->how) {
+	case HOW_SIGNAL:
+		how = "signal";
+		break;
+	case HOW_TIMEOUT:
+		how = "timeout";
+		break;
+	case HOW_INTERRUPTED:
+		how = "interrupted";
+		break;
+	}
+	buf_init(&body);
+	rec_begin(&body, "end");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_u64(&body, "attempt", job->natt);
+	rec_add_str(&body, "how", how);
+	rec_add_i64(&body, "status", a->status);
+	rec_add_i64(&body, "signal", a->signal);
+	rec_add_u64(&body, "end", a->end);
+	rec_add_i64(&body, "eol", a->eol);
+	rec_add_i64(&body, "time", util_now());
+	switch (next) {
+	case JOB_COMPLETE:
+		rec_add_str(&body, "next", "complete");
+		break;
+	case JOB_FAILED:
+		rec_add_str(&body, "next", "failed");
+		break;
+	case JOB_PENDING:
+		rec_add_str(&body, "next", "pending");
+		rec_add_i64(&body, "retry_at", retry_at);
+		break;
+	}
+	commit(job, &body, NULL, NULL, NULL);
+}
+
+/* A waiting job's retry time has come: back onto the run queue's tail. */
+void
+queue_retry_due(struct job *job)
+{
+	if (job->gone || job->state != JOB_PENDING)
+		return;
+	job->retry_at = 0;
+	job_enqueue(job);
+}
