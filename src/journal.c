@@ -1,0 +1,782 @@
+/*
+ * journal.c: the append-only journal (STATEDIR/journal), its replay at
+ * startup and its group commit.
+ *
+ * - The file is "filed-journal 1\n" then one record per line (rec.c), with
+ *   contiguous sequence numbers. Everything up to the committed offset has
+ *   been fdatasync'd; nothing after it has ever been acknowledged.
+ * - Replay (journal_open) runs before the loop, with plain blocking I/O,
+ *   streaming through a buffer that never grows past max_line plus a read
+ *   chunk. A damaged line with no valid record after it is a torn tail and
+ *   is cut off; damage with valid records after it refuses to start, and
+ *   the file is left exactly as it was.
+ * - Appends (journal_append) are group-committed: while one batch is being
+ *   written and fdatasync'd on libuv's thread pool, new records queue; when
+ *   it completes, the whole queue goes out as the next batch with one write
+ *   and one fdatasync. A record that arrives when nothing is in flight goes
+ *   out at once. The loop thread never calls write or fsync itself.
+ * - Callbacks always run on the loop thread from a libuv completion, never
+ *   from inside journal_append, and in the order the records were appended.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "filed.h"
+
+#define JOURNAL_HEADER		"filed-journal 1\n"
+#define JOURNAL_HEADER_LEN	(sizeof JOURNAL_HEADER - 1)
+#define JOURNAL_MAGIC		"filed-journal "
+#define JOURNAL_MIN_LINE	64
+#define JOURNAL_CHUNK		65536
+#define JOURNAL_BATCH_MAX	(64 * 1024 * 1024)
+
+/* A record waiting for, or part of, a batch. */
+struct jentry {
+	TAILQ_ENTRY(jentry)	 entry;
+	journal_done_cb		 cb;
+	void			*arg;
+	int			 error;		/* its own error (-EFBIG) */
+	size_t			 len;
+	char			 body[];
+};
+TAILQ_HEAD(jentries, jentry);
+
+enum jstate {
+	JOURNAL_IDLE,		/* nothing in flight */
+	JOURNAL_WRITE,		/* batch being written */
+	JOURNAL_SYNC,		/* batch being fdatasync'd */
+	JOURNAL_TRUNCATE,	/* failed write being cut back */
+	JOURNAL_BOUNCE,		/* batch being failed without I/O */
+	JOURNAL_DONE		/* batch callbacks running */
+};
+
+struct journal {
+	char			*path;
+	size_t			 max_line;	/* longest line, no newline */
+	int			 fd;		/* O_WRONLY | O_APPEND */
+	uint64_t		 size;		/* committed bytes */
+	uint64_t		 next_seq;	/* last committed seq + 1 */
+	int			 broken;	/* fdatasync failed */
+
+	struct uv_loop_s	*loop;
+	enum jstate		 state;
+	struct jentries		 queue;		/* waiting for a batch */
+	struct jentries		 batch;		/* in flight */
+	size_t			 nbatch;	/* records in this batch */
+	size_t			 nrecords;	/* of which written */
+	int			 error;		/* this batch's error */
+	struct buf		 out;		/* this batch, framed */
+	uv_fs_t			 req;
+	uv_work_t		 work;
+};
+
+/* Streaming line reader for replay. */
+struct jread {
+	int		 fd;
+	char		*buf;
+	size_t		 cap;		/* allocated */
+	size_t		 max;		/* never allocate more */
+	size_t		 start, end;	/* unread bytes in buf */
+	size_t		 max_line;
+	uint64_t	 off;		/* file offset of buf[start] */
+	int		 eof;
+};
+
+/* One line from the reader. */
+struct jline {
+	char		*data;		/* NULL if too long */
+	size_t		 len;		/* without the newline */
+	uint64_t	 off;		/* file offset of its first byte */
+	int		 nl;		/* ended by a newline */
+	int		 toolong;	/* longer than max_line */
+};
+
+static char	*journal_dir(const char *);
+static int	 journal_write_header(struct journal *, int, char **);
+static int	 journal_header(struct journal *, struct jread *, int, char **);
+static int	 journal_replay(struct journal *, int, journal_apply_cb, void *,
+		     char **);
+static void	 journal_start(struct journal *);
+static void	 journal_write_done(uv_fs_t *);
+static void	 journal_truncate_done(uv_fs_t *);
+static void	 journal_sync_done(uv_fs_t *);
+static void	 journal_bounce_work(uv_work_t *);
+static void	 journal_bounce_done(uv_work_t *, int);
+static void	 journal_break(struct journal *, const char *, int);
+static void	 journal_finish(struct journal *, int);
+static void	 jread_init(struct jread *, int, size_t);
+static void	 jread_free(struct jread *);
+static int	 jread_fill(struct jread *);
+static int	 jread_skip(struct jread *, struct jline *);
+static int	 jread_line(struct jread *, struct jline *);
+
+/* Set up a reader on fd at offset 0. */
+static void
+jread_init(struct jread *rd, int fd, size_t max_line)
+{
+	memset(rd, 0, sizeof *rd);
+	rd->fd = fd;
+	rd->max_line = max_line;
+	rd->max = max_line + 1 > JOURNAL_CHUNK ? max_line + 1 : JOURNAL_CHUNK;
+	rd->cap = rd->max < JOURNAL_CHUNK ? rd->max : JOURNAL_CHUNK;
+	rd->buf = xmalloc(rd->cap);
+}
+
+/* Release a reader's buffer. */
+static void
+jread_free(struct jread *rd)
+{
+	free(rd->buf);
+	rd->buf = NULL;
+}
+
+/*
+ * Read more bytes after the unread ones, moving them to the front and
+ * growing the buffer (up to its maximum) if it is full. 0 or -1 (errno).
+ */
+static int
+jread_fill(struct jread *rd)
+{
+	ssize_t	n;
+	size_t	cap;
+
+	if (rd->start > 0) {
+		memmove(rd->buf, rd->buf + rd->start, rd->end - rd->start);
+		rd->end -= rd->start;
+		rd->start = 0;
+	}
+	if (rd->end == rd->cap) {
+		cap = rd->cap > rd->max / 2 ? rd->max : rd->cap * 2;
+		if (cap <= rd->cap)
+			fatalx("jread_fill: buffer full");
+		rd->buf = xreallocarray(rd->buf, 1, cap);
+		rd->cap = cap;
+	}
+	do
+		n = read(rd->fd, rd->buf + rd->end, rd->cap - rd->end);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (n == 0)
+		rd->eof = 1;
+	rd->end += (size_t)n;
+	return 0;
+}
+
+/*
+ * Skip a line that is already longer than max_line, up to and including
+ * its newline (or to the end of the file), without keeping it.
+ */
+static int
+jread_skip(struct jread *rd, struct jline *l)
+{
+	char	*nl;
+	size_t	 n;
+
+	l->toolong = 1;
+	l->data = NULL;
+	for (;;) {
+		nl = memchr(rd->buf + rd->start, '\n', rd->end - rd->start);
+		if (nl != NULL) {
+			n = (size_t)(nl - (rd->buf + rd->start)) + 1;
+			rd->start += n;
+			rd->off += n;
+			l->nl = 1;
+			l->len = (size_t)(rd->off - l->off - 1);
+			return 1;
+		}
+		rd->off += rd->end - rd->start;
+		rd->start = rd->end = 0;
+		if (rd->eof) {
+			l->len = (size_t)(rd->off - l->off);
+			return 1;
+		}
+		if (jread_fill(rd) == -1)
+			return -1;
+	}
+}
+
+/*
+ * Return the next line in l: 1, 0 at the end of the file, -1 on a read
+ * error (errno). l->data points into the buffer until the next call.
+ */
+static int
+jread_line(struct jread *rd, struct jline *l)
+{
+	char	*nl;
+	size_t	 avail, len;
+
+	memset(l, 0, sizeof *l);
+	l->off = rd->off;
+	for (;;) {
+		avail = rd->end - rd->start;
+		nl = avail == 0 ? NULL : memchr(rd->buf + rd->start, '\n',
+		    avail);
+		if (nl != NULL) {
+			len = (size_t)(nl - (rd->buf + rd->start));
+			l->data = rd->buf + rd->start;
+			l->len = len;
+			l->nl = 1;
+			l->toolong = len > rd->max_line;
+			rd->start += len + 1;
+			rd->off += len + 1;
+			return 1;
+		}
+		if (avail > rd->max_line)
+			return jread_skip(rd, l);
+		if (rd->eof) {
+			if (avail == 0)
+				return 0;
+			l->data = rd->buf + rd->start;
+			l->len = avail;
+			rd->start = rd->end;
+			rd->off += avail;
+			return 1;
+		}
+		if (jread_fill(rd) == -1)
+			return -1;
+	}
+}
+
+/* Return the directory part of path, to be fsync'd (caller frees). */
+static char *
+journal_dir(const char *path)
+{
+	const char	*slash;
+
+	if ((slash = strrchr(path, '/')) == NULL)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/*
+ * Make fd (open for writing) an empty journal: the header only, fsync'd,
+ * and its directory fsync'd so that a new file's name is durable too.
+ */
+static int
+journal_write_header(struct journal *j, int fd, char **cause)
+{
+	char	*dir;
+	ssize_t	 n;
+
+	if (ftruncate(fd, 0) == -1) {
+		*cause = xasprintf("%s: ftruncate: %s", j->path,
+		    strerror(errno));
+		return -1;
+	}
+	do
+		n = pwrite(fd, JOURNAL_HEADER, JOURNAL_HEADER_LEN, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)JOURNAL_HEADER_LEN) {
+		*cause = xasprintf("%s: write: %s", j->path,
+		    n == -1 ? strerror(errno) : "short write");
+		return -1;
+	}
+	if (fsync(fd) == -1) {
+		*cause = xasprintf("%s: fsync: %s", j->path, strerror(errno));
+		return -1;
+	}
+	dir = journal_dir(j->path);
+	if (util_fsync_dir(dir) == -1) {
+		*cause = xasprintf("%s: fsync: %s", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	j->size = JOURNAL_HEADER_LEN;
+	j->next_seq = 1;
+	return 0;
+}
+
+/*
+ * Read and check the header line. An empty file, or one holding only the
+ * start of a header, is what a crash while creating the journal leaves: it
+ * becomes a fresh journal. Return 1 if the journal is fresh (nothing to
+ * replay), 0 to go on replaying, -1 with *cause.
+ */
+static int
+journal_header(struct journal *j, struct jread *rd, int fd, char **cause)
+{
+	struct jline	 l;
+	size_t		 mlen = strlen(JOURNAL_MAGIC), i;
+	int		 n;
+
+	if ((n = jread_line(rd, &l)) == -1) {
+		*cause = xasprintf("%s: read: %s", j->path, strerror(errno));
+		return -1;
+	}
+	if (n == 0 || (!l.nl && !l.toolong && l.len < JOURNAL_HEADER_LEN &&
+	    memcmp(l.data, JOURNAL_HEADER, l.len) == 0)) {
+		if (n != 0)
+			log_warnx("journal: %s: rewriting partial header",
+			    j->path);
+		if (journal_write_header(j, fd, cause) != 0)
+			return -1;
+		return 1;
+	}
+	if (l.toolong || !l.nl || l.len <= mlen ||
+	    memcmp(l.data, JOURNAL_MAGIC, mlen) != 0)
+		goto bad;
+	for (i = mlen; i < l.len; i++) {
+		if (l.data[i] < '0' || l.data[i] > '9')
+			goto bad;
+	}
+	if (l.len != JOURNAL_HEADER_LEN - 1 ||
+	    memcmp(l.data, JOURNAL_HEADER, l.len) != 0) {
+		*cause = xasprintf("%s: journal format version %.*s is not "
+		    "supported", j->path, (int)(l.len - mlen), l.data + mlen);
+		return -1;
+	}
+	j->size = JOURNAL_HEADER_LEN;
+	j->next_seq = 1;
+	return 0;
+
+bad:
+	*cause = xasprintf("%s: not a filed journal", j->path);
+	return -1;
+}
+
+/*
+ * Replay the journal on fd (open read-write) through apply, cutting off a
+ * torn tail. Set j->size and j->next_seq. 0, or -1 with *cause.
+ */
+static int
+journal_replay(struct journal *j, int fd, journal_apply_cb apply, void *arg,
+    char **cause)
+{
+	struct jread	 rd;
+	struct jline	 l;
+	struct rec	 r;
+	char		 reason[128];
+	const char	*why;
+	uint64_t	 line = 1, prev = 0, dline, doff;
+	int		 n;
+
+	jread_init(&rd, fd, j->max_line);
+	if ((n = journal_header(j, &rd, fd, cause)) != 0) {
+		jread_free(&rd);
+		return n == 1 ? 0 : -1;
+	}
+
+	for (;;) {
+		if ((n = jread_line(&rd, &l)) == -1)
+			goto readerr;
+		if (n == 0)
+			break;
+		line++;
+		if (l.toolong) {
+			snprintf(reason, sizeof reason,
+			    "line longer than %zu bytes", j->max_line);
+			goto damaged;
+		}
+		if (!l.nl) {
+			snprintf(reason, sizeof reason,
+			    "no newline at end of file");
+			goto damaged;
+		}
+		if (rec_parse(l.data, l.len, &r, &why) != 0) {
+			snprintf(reason, sizeof reason, "%s", why);
+			goto damaged;
+		}
+		if (prev != 0 && r.seq != prev + 1) {
+			snprintf(reason, sizeof reason,
+			    "sequence %" PRIu64 " after %" PRIu64, r.seq, prev);
+			goto damaged;
+		}
+		why = NULL;
+		if (apply(arg, &r, &why) != 0) {
+			*cause = xasprintf("%s:%" PRIu64 ": offset %" PRIu64
+			    ": %s", j->path, line, l.off,
+			    why != NULL ? why : "record refused");
+			goto fail;
+		}
+		prev = r.seq;
+		j->size = l.off + l.len + 1;
+	}
+	j->next_seq = prev + 1;
+	jread_free(&rd);
+	return 0;
+
+damaged:
+	/*
+	 * A crash in the middle of an append leaves a torn last line and
+	 * nothing after it. Damage with a valid record after it is something
+	 * else (a bad disk, a bad edit, a bug) and cutting there would throw
+	 * away acknowledged changes, so refuse and let a human look.
+	 */
+	dline = line;
+	doff = l.off;
+	while ((n = jread_line(&rd, &l)) == 1) {
+		if (l.toolong)
+			continue;
+		if (rec_parse(l.data, l.len, &r, &why) == 0) {
+			*cause = xasprintf("%s:%" PRIu64 ": offset %" PRIu64
+			    ": %s; valid records follow, refusing to start",
+			    j->path, dline, doff, reason);
+			goto fail;
+		}
+	}
+	if (n == -1)
+		goto readerr;
+	if (ftruncate(fd, (off_t)doff) == -1) {
+		*cause = xasprintf("%s: ftruncate: %s", j->path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (fsync(fd) == -1) {
+		*cause = xasprintf("%s: fsync: %s", j->path, strerror(errno));
+		goto fail;
+	}
+	log_warnx("journal: cut torn tail at offset %llu (%llu bytes "
+	    "dropped): %s", (unsigned long long)doff,
+	    (unsigned long long)(rd.off - doff), reason);
+	j->size = doff;
+	j->next_seq = prev + 1;
+	jread_free(&rd);
+	return 0;
+
+readerr:
+	*cause = xasprintf("%s: read: %s", j->path, strerror(errno));
+fail:
+	jread_free(&rd);
+	return -1;
+}
+
+/*
+ * Open the journal at path, creating it if missing, and replay it through
+ * apply. Lines longer than max_line (without the newline) are damage. The
+ * record given to apply points into a reused buffer: apply copies what it
+ * keeps. Return the journal, or NULL with *cause set (caller frees).
+ */
+struct journal *
+journal_open(const char *path, size_t max_line, journal_apply_cb apply,
+    void *arg, char **cause)
+{
+	struct journal	*j;
+	struct stat	 st;
+	int		 fd;
+
+	*cause = NULL;
+	j = xcalloc(1, sizeof *j);
+	j->path = xstrdup(path);
+	j->max_line = max_line < JOURNAL_MIN_LINE ? JOURNAL_MIN_LINE :
+	    max_line;
+	j->fd = -1;
+	j->state = JOURNAL_IDLE;
+	TAILQ_INIT(&j->queue);
+	TAILQ_INIT(&j->batch);
+	buf_init(&j->out);
+
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT) {
+			*cause = xasprintf("%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd == -1) {
+			*cause = xasprintf("%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (journal_write_header(j, fd, cause) != 0)
+			goto fail;
+	} else if (journal_replay(j, fd, apply, arg, cause) != 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+
+	if ((j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(j->fd, &st) == -1 || (uint64_t)st.st_size != j->size) {
+		*cause = xasprintf("%s: changed while being opened", path);
+		goto fail;
+	}
+	log_debug("journal: %s: %llu bytes, next sequence number %llu", path,
+	    (unsigned long long)j->size, (unsigned long long)j->next_seq);
+	return j;
+
+fail:
+	if (fd != -1)
+		close(fd);
+	if (j->fd != -1)
+		close(j->fd);
+	free(j->path);
+	free(j);
+	return NULL;
+}
+
+/* Give the journal its loop; needed before the first append. */
+void
+journal_attach(struct journal *j, struct uv_loop_s *loop)
+{
+	j->loop = loop;
+}
+
+/*
+ * Queue a record body (copied) for the next commit. cb (may be NULL) is
+ * called from the loop with 0 once the record is on stable storage, or with
+ * a negative errno if it is not and never will be. A callback may append
+ * more records; they queue behind those already waiting.
+ */
+void
+journal_append(struct journal *j, const char *body, size_t len,
+    journal_done_cb cb, void *arg)
+{
+	struct jentry	*e;
+
+	if (j->loop == NULL)
+		fatalx("journal_append: no loop attached");
+	if (len == 0 || memchr(body, '\n', len) != NULL)
+		fatalx("journal_append: not a record body");
+
+	e = xmalloc(sizeof *e + len);
+	e->cb = cb;
+	e->arg = arg;
+	e->error = 0;
+	e->len = len;
+	memcpy(e->body, body, len);
+	TAILQ_INSERT_TAIL(&j->queue, e, entry);
+
+	/* A lone record is never delayed: only a busy journal batches. */
+	if (j->state == JOURNAL_IDLE)
+		journal_start(j);
+}
+
+/*
+ * Start the next batch: take queued records (up to JOURNAL_BATCH_MAX bytes,
+ * at least one), number them from the last committed seq and write them
+ * with one write. A record whose line would be longer than max_line is not
+ * written (it could not be replayed) and gets -EFBIG.
+ */
+static void
+journal_start(struct journal *j)
+{
+	struct jentry	*e;
+	uv_buf_t	 iov;
+	uint64_t	 seq = j->next_seq;
+	size_t		 before;
+	int		 r;
+
+	buf_reset(&j->out);
+	j->nbatch = 0;
+	j->nrecords = 0;
+	j->error = 0;
+	while ((e = TAILQ_FIRST(&j->queue)) != NULL) {
+		if (j->out.len >= JOURNAL_BATCH_MAX)
+			break;
+		TAILQ_REMOVE(&j->queue, e, entry);
+		TAILQ_INSERT_TAIL(&j->batch, e, entry);
+		j->nbatch++;
+		if (j->broken)
+			continue;
+		before = j->out.len;
+		rec_frame(&j->out, seq, e->body, e->len);
+		if (j->out.len - before - 1 > j->max_line) {
+			log_warnx("journal: refused a record of %zu bytes: "
+			    "lines are limited to %zu", j->out.len - before - 1,
+			    j->max_line);
+			j->out.len = before;
+			j->out.data[before] = '\0';
+			e->error = -EFBIG;
+			continue;
+		}
+		seq++;
+		j->nrecords++;
+	}
+
+	if (j->broken || j->nrecords == 0) {
+		/* Nothing to write: fail the batch from the loop, not here. */
+		j->error = j->broken ? -EIO : 0;
+		j->state = JOURNAL_BOUNCE;
+		j->work.data = j;
+		r = uv_queue_work(j->loop, &j->work, journal_bounce_work,
+		    journal_bounce_done);
+		if (r != 0)
+			fatalx("journal: uv_queue_work: %s", uv_strerror(r));
+		return;
+	}
+
+	log_debug("journal: batch of %zu records, %zu bytes", j->nrecords,
+	    j->out.len);
+	/* libuv copies the buffer list; the bytes stay in j->out meanwhile. */
+	iov = uv_buf_init(j->out.data, (unsigned int)j->out.len);
+	j->state = JOURNAL_WRITE;
+	j->req.data = j;
+	r = uv_fs_write(j->loop, &j->req, j->fd, &iov, 1, -1,
+	    journal_write_done);
+	if (r != 0)
+		fatalx("journal: uv_fs_write: %s", uv_strerror(r));
+}
+
+/* The batch's write finished: sync it, or cut a failed write back. */
+static void
+journal_write_done(uv_fs_t *req)
+{
+	struct journal	*j = req->data;
+	ssize_t		 n = req->result;
+	int		 r;
+
+	uv_fs_req_cleanup(req);
+	if (n >= 0 && (size_t)n == j->out.len) {
+		j->state = JOURNAL_SYNC;
+		j->req.data = j;
+		r = uv_fs_fdatasync(j->loop, &j->req, j->fd,
+		    journal_sync_done);
+		if (r != 0)
+			fatalx("journal: uv_fs_fdatasync: %s", uv_strerror(r));
+		return;
+	}
+
+	/*
+	 * Whatever part of the batch reached the file must go before the
+	 * next batch is appended, or replay would find damage followed by
+	 * valid records. A short write is a full disk.
+	 */
+	if (n < 0) {
+		log_warnx("journal: %s: write: %s", j->path,
+		    uv_strerror((int)n));
+		j->error = (int)n;
+	} else {
+		log_warnx("journal: %s: short write (%zd of %zu bytes)",
+		    j->path, n, j->out.len);
+		j->error = -ENOSPC;
+	}
+	j->state = JOURNAL_TRUNCATE;
+	j->req.data = j;
+	r = uv_fs_ftruncate(j->loop, &j->req, j->fd, (int64_t)j->size,
+	    journal_truncate_done);
+	if (r != 0)
+		fatalx("journal: uv_fs_ftruncate: %s", uv_strerror(r));
+}
+
+/* A failed write was cut back: fail the batch with the write's error. */
+static void
+journal_truncate_done(uv_fs_t *req)
+{
+	struct journal	*j = req->data;
+	int		 r = (int)req->result;
+
+	uv_fs_req_cleanup(req);
+	if (r < 0)
+		journal_break(j, "ftruncate", r);
+	journal_finish(j, j->error);
+}
+
+/* The batch's fdatasync finished: it is committed, or the file is broken. */
+static void
+journal_sync_done(uv_fs_t *req)
+{
+	struct journal	*j = req->data;
+	int		 r = (int)req->result;
+
+	uv_fs_req_cleanup(req);
+	if (r < 0) {
+		journal_break(j, "fdatasync", r);
+		journal_finish(j, -EIO);
+		return;
+	}
+	j->size += j->out.len;
+	j->next_seq += j->nrecords;
+	journal_finish(j, 0);
+}
+
+/* Nothing to do on the thread pool: the work item only bounces to the loop. */
+static void
+journal_bounce_work(uv_work_t *work)
+{
+}
+
+/* A batch with nothing to write comes back to the loop: complete it. */
+static void
+journal_bounce_done(uv_work_t *work, int status)
+{
+	struct journal	*j = work->data;
+
+	if (j->broken) {
+		log_warnx("journal: %s is not trusted since a failed sync, "
+		    "refusing %zu records", j->path, j->nbatch);
+	}
+	journal_finish(j, j->error);
+}
+
+/*
+ * After a failed fdatasync (or a failed write that could not be cut back)
+ * the kernel may have dropped the dirty pages and the file's contents are
+ * unknown: no later fdatasync can promise that a record is on disk. The
+ * journal refuses every change from now on. Recovery means writing the
+ * whole state afresh (as compaction does) and clearing broken.
+ */
+static void
+journal_break(struct journal *j, const char *what, int r)
+{
+	log_warnx("journal: %s: %s: %s; refusing changes from now on",
+	    j->path, what, uv_strerror(r));
+	j->broken = 1;
+}
+
+/*
+ * Call the batch's callbacks in order with error (or a record's own), then
+ * start the next batch. Appends made by the callbacks only queue, so that
+ * records keep the order in which they were appended.
+ */
+static void
+journal_finish(struct journal *j, int error)
+{
+	struct jentries	 done;
+	struct jentry	*e;
+
+	TAILQ_INIT(&done);
+	TAILQ_CONCAT(&done, &j->batch, entry);
+	j->state = JOURNAL_DONE;
+	while ((e = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, e, entry);
+		if (e->cb != NULL)
+			e->cb(e->arg, e->error != 0 ? e->error : error);
+		free(e);
+	}
+	j->state = JOURNAL_IDLE;
+	if (!TAILQ_EMPTY(&j->queue))
+		journal_start(j);
+}
+
+/* Return 1 if no record is queued or in flight. */
+int
+journal_idle(struct journal *j)
+{
+	return j->state == JOURNAL_IDLE && TAILQ_EMPTY(&j->queue);
+}
+
+/* Return the sequence number the next committed record will get. */
+uint64_t
+journal_next_seq(struct journal *j)
+{
+	return j->next_seq;
+}
+
+/* Close the journal; it must be idle. */
+void
+journal_close(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	if (!journal_idle(j))
+		fatalx("journal_close: records in flight");
+	if (close(j->fd) == -1)
+		log_warn("journal: %s: close", j->path);
+	buf_free(&j->out);
+	free(j->path);
+	free(j);
+}

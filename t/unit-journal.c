@@ -1,0 +1,1415 @@
+/*
+ * unit-journal.c: unit tests for the record codec (rec.c) and the journal
+ * (journal.c): CRC-32C, escaping, strict parsing, replay with torn-tail
+ * repair and refusal of real damage, and group commit through a real libuv
+ * loop, including a short write, a failed write and a failed fdatasync.
+ * Files live in a mkdtemp directory under /tmp that is removed at the end.
+ */
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "filed.h"
+#include "tap.h"
+
+/* From rec.c, for comparing the software and hardware paths. */
+uint32_t	 crc32c_sw(uint32_t, const void *, size_t);
+int		 crc32c_hw_available(void);
+
+#define NREC		100
+
+/* What replay handed to the apply callback. */
+struct seen {
+	int		 n;
+	uint64_t	 first_seq;
+	uint64_t	 last_seq;
+	int		 bad;		/* out of order or wrong values */
+	uint64_t	 refuse_seq;	/* refuse this one (0: none) */
+	struct buf	*want;		/* expected text of id i (or NULL) */
+	int		 nwant;
+};
+
+/* What the commit callbacks saw. */
+struct done {
+	int		 n;
+	int		 next_id;	/* the id the next callback must have */
+	int		 bad_order;
+	int		 status[NREC * 2];
+	uint64_t	 batch_seq[NREC * 2];
+	int		 in_append;	/* set around journal_append */
+	int		 sync_cb;	/* a callback ran inside append */
+	struct journal	*j;
+	int		 chain;		/* append this many more from cbs */
+};
+
+/* One commit callback's argument. */
+struct item {
+	struct done	*d;
+	int		 id;
+};
+
+static char	 tmpdir[] = "/tmp/unit-journal.XXXXXX";
+static char	 jpath[PATH_MAX];
+static uint32_t	 rng = 12345;
+
+static uint32_t	 ref_crc32c(uint32_t, const void *, size_t);
+static uint32_t	 rnd(void);
+static char	*slurp(const char *, size_t *);
+static void	 spew(const char *, const void *, size_t);
+static off_t	 fsize(const char *);
+static char	*copy_line(const char *, size_t);
+static void	 make_text(struct buf *, int);
+static void	 make_body(struct buf *, int, const struct buf *);
+static int	 apply_seen(void *, struct rec *, const char **);
+static struct journal *replay(size_t, struct seen *, char **);
+static void	 done_cb(void *, int);
+static void	 append_item(struct journal *, struct done *, int,
+		     const struct buf *);
+static int	 find_fd(const char *);
+static int	 parse_raw(const char *, uint64_t, const char **);
+static void	 write_seqs(const uint64_t *, int, size_t *);
+static void	 test_crc(void);
+static void	 test_escape(void);
+static void	 test_parse(void);
+static void	 test_get(void);
+static void	 test_create(void);
+static void	 test_append(struct buf *);
+static void	 test_truncate(struct buf *);
+static void	 test_corrupt(struct buf *);
+static void	 test_huge(void);
+static void	 test_header(void);
+static void	 test_apply_refuse(void);
+static void	 test_seq(void);
+static void	 test_max_line(void);
+static void	 test_write_error(void);
+static void	 test_sync_error(void);
+
+/* Bit-at-a-time CRC-32C, the reference the fast paths are checked against. */
+static uint32_t
+ref_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char	*p = buf;
+	int			 k;
+
+	crc = ~crc;
+	while (len-- > 0) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc & 1) ? (crc >> 1) ^ 0x82f63b78U : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* A small deterministic pseudo-random generator. */
+static uint32_t
+rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+
+/* Read a whole file (test files are small, except where noted). */
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	struct buf	b;
+	char		tmp[65536];
+	ssize_t		n;
+	int		fd;
+
+	buf_init(&b);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		fatal("open %s", path);
+	while ((n = read(fd, tmp, sizeof tmp)) > 0)
+		buf_add(&b, tmp, (size_t)n);
+	close(fd);
+	buf_reserve(&b, 0);
+	*lenp = b.len;
+	return b.data;
+}
+
+/* Replace a file's contents. */
+static void
+spew(const char *path, const void *data, size_t len)
+{
+	int	fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+		fatal("open %s", path);
+	if (len != 0 && write(fd, data, len) != (ssize_t)len)
+		fatal("write %s", path);
+	close(fd);
+}
+
+/* Return a file's size, or -1. */
+static off_t
+fsize(const char *path)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	return st.st_size;
+}
+
+/* Copy len bytes into exactly len bytes of heap, so ASan sees overreads. */
+static char *
+copy_line(const char *s, size_t len)
+{
+	char	*p = xmalloc(len);
+
+	memcpy(p, s, len);
+	return p;
+}
+
+/* The text of record i: binary, every byte value, varying length. */
+static void
+make_text(struct buf *b, int i)
+{
+	size_t	len = (size_t)(i * 37) % 300, k;
+
+	buf_init(b);
+	for (k = 0; k < len; k++)
+		buf_addc(b, (char)((k * 7 + (size_t)i) & 0xff));
+}
+
+/* The body of record id with its text. */
+static void
+make_body(struct buf *b, int id, const struct buf *text)
+{
+	char	name[64];
+
+	snprintf(name, sizeof name, "job %d", id);
+	buf_reset(b);
+	rec_begin(b, "new");
+	rec_add_u64(b, "id", (uint64_t)id);
+	rec_add_str(b, "name", name);
+	rec_add_i64(b, "time", -(int64_t)id);
+	rec_add(b, "text", text->data, text->len);
+}
+
+/* Replay callback: check records come in order with the expected values. */
+static int
+apply_seen(void *arg, struct rec *r, const char **why)
+{
+	struct seen	*s = arg;
+	const char	*text, *name;
+	char		 want_name[64];
+	uint64_t	 id;
+	int64_t		 t;
+	size_t		 len;
+
+	if (s->refuse_seq != 0 && r->seq == s->refuse_seq) {
+		*why = "no such job";
+		return -1;
+	}
+	if (s->n == 0)
+		s->first_seq = r->seq;
+	else if (r->seq != s->last_seq + 1)
+		s->bad++;
+	s->last_seq = r->seq;
+	s->n++;
+	if (s->want == NULL)
+		return 0;
+
+	if (strcmp(r->type, "new") != 0 || rec_get_u64(r, "id", &id) != 0 ||
+	    rec_get_i64(r, "time", &t) != 0 || t != -(int64_t)id ||
+	    (int)id >= s->nwant || id != r->seq) {
+		s->bad++;
+		return 0;
+	}
+	snprintf(want_name, sizeof want_name, "job %d", (int)id);
+	name = rec_get(r, "name", NULL);
+	text = rec_get(r, "text", &len);
+	if (name == NULL || strcmp(name, want_name) != 0 || text == NULL ||
+	    len != s->want[id].len || memcmp(text, s->want[id].data, len) != 0)
+		s->bad++;
+	return 0;
+}
+
+/* Open jpath with a fresh struct seen; return the journal or NULL. */
+static struct journal *
+replay(size_t max_line, struct seen *s, char **cause)
+{
+	struct buf	*want = s->want;
+	int		 nwant = s->nwant;
+	uint64_t	 refuse = s->refuse_seq;
+
+	memset(s, 0, sizeof *s);
+	s->want = want;
+	s->nwant = nwant;
+	s->refuse_seq = refuse;
+	return journal_open(jpath, max_line, apply_seen, s, cause);
+}
+
+/* Commit callback: record the status, the order and the batch. */
+static void
+done_cb(void *arg, int status)
+{
+	struct item	*it = arg;
+	struct done	*d = it->d;
+	struct buf	 text, body;
+
+	if (d->in_append)
+		d->sync_cb++;
+	if (it->id != d->next_id)
+		d->bad_order++;
+	d->next_id = it->id + 1;
+	if (d->n < NREC * 2) {
+		d->status[d->n] = status;
+		d->batch_seq[d->n] = journal_next_seq(d->j);
+	}
+	d->n++;
+	free(it);
+
+	if (d->chain > 0) {
+		/* Appends made from a callback must keep their order. */
+		d->chain--;
+		buf_init(&body);
+		make_text(&text, 0);
+		make_body(&body, 0, &text);
+		append_item(d->j, d, -1, &body);
+		buf_free(&text);
+		buf_free(&body);
+	}
+}
+
+/* Append body with a callback carrying id (-1: the next id to append). */
+static void
+append_item(struct journal *j, struct done *d, int id, const struct buf *body)
+{
+	static int	 next;
+	struct item	*it = xmalloc(sizeof *it);
+
+	if (id >= 0)
+		next = id;
+	it->d = d;
+	it->id = next++;
+	d->in_append = 1;
+	journal_append(j, body->data, body->len, done_cb, it);
+	d->in_append = 0;
+}
+
+/* Find the descriptor the journal writes to: the O_APPEND one on path. */
+static int
+find_fd(const char *path)
+{
+	char	 real[PATH_MAX], link[PATH_MAX], fdpath[64];
+	ssize_t	 n;
+	int	 fd, flags;
+
+	if (realpath(path, real) == NULL)
+		return -1;
+	for (fd = 3; fd < 1024; fd++) {
+		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+		if ((n = readlink(fdpath, link, sizeof link - 1)) == -1)
+			continue;
+		link[n] = '\0';
+		flags = fcntl(fd, F_GETFL);
+		if (strcmp(link, real) == 0 && flags != -1 &&
+		    (flags & O_APPEND))
+			return fd;
+	}
+	return -1;
+}
+
+/* CRC-32C: the known vector, chaining, and every path against the reference. */
+static void
+test_crc(void)
+{
+	unsigned char	 data[4096 + 8];
+	size_t		 i, len, off;
+	uint32_t	 whole;
+	int		 bad = 0, badsw = 0, badhw = 0;
+
+	is_int(crc32c(0, "123456789", 9), 0xe3069283, "crc32c known vector");
+	is_int(crc32c_sw(0, "123456789", 9), 0xe3069283,
+	    "crc32c software known vector");
+	is_int(crc32c(0, "", 0), 0, "crc32c of nothing is 0");
+	for (i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)rnd();
+
+	whole = crc32c(0, data, 1000);
+	for (i = 0; i <= 1000; i++) {
+		if (crc32c(crc32c(0, data, i), data + i, 1000 - i) != whole)
+			bad++;
+	}
+	ok(bad == 0, "crc32c chains at every split point");
+
+	for (off = 0; off < 8; off++) {
+		for (len = 0; len <= 300; len++) {
+			uint32_t want = ref_crc32c(0, data + off, len);
+
+			if (crc32c(0, data + off, len) != want)
+				badhw++;
+			if (crc32c_sw(0, data + off, len) != want)
+				badsw++;
+		}
+	}
+	ok(badsw == 0, "software crc32c matches the reference at all "
+	    "lengths and alignments");
+	ok(badhw == 0, "crc32c (%s) matches the reference at all lengths "
+	    "and alignments", crc32c_hw_available() ? "sse4.2" : "software");
+	bad = 0;
+	for (i = 0; i < 200; i++) {
+		len = rnd() % 4096;
+		off = rnd() % 8;
+		if (crc32c(i, data + off, len) != crc32c_sw(i, data + off, len))
+			bad++;
+	}
+	ok(bad == 0, "hardware and software crc32c agree (hardware %s)",
+	    crc32c_hw_available() ? "present" : "absent");
+}
+
+/* Escaping: exact spellings, every byte value, long values, empty values. */
+static void
+test_escape(void)
+{
+	struct buf	 body, line;
+	struct rec	 r;
+	const char	*why, *v;
+	char		*copy, val[3], want[256];
+	unsigned char	*big;
+	size_t		 len, i, nsp;
+	int		 c, bad = 0;
+
+	buf_init(&body);
+	buf_init(&line);
+	rec_begin(&body, "text");
+	rec_add(&body, "v", "a b\\c\n\t\r\x01\x7f\xff=", 12);
+	rec_add_str(&body, "e", "");
+	is_str(body.data, "text v=a\\sb\\\\c\\n\\t\\r\\x01\\x7f\xff= e=",
+	    "escaped spelling");
+	rec_frame(&line, 1, body.data, body.len);
+	snprintf(want, sizeof want, "1 %s", body.data);
+	snprintf(want + strlen(want), sizeof want - strlen(want), " %08x\n",
+	    ref_crc32c(0, want, strlen(want)));
+	is_str(line.data, want, "framed line, CRC by the bitwise reference");
+	copy = copy_line(line.data, line.len - 1);
+	ok(rec_parse(copy, line.len - 1, &r, &why) == 0 && r.seq == 1 &&
+	    strcmp(r.type, "text") == 0 && r.nfields == 2 &&
+	    (v = rec_get(&r, "v", &len)) != NULL && len == 12 &&
+	    memcmp(v, "a b\\c\n\t\r\x01\x7f\xff=", 12) == 0 &&
+	    (v = rec_get(&r, "e", &len)) != NULL && len == 0 && *v == '\0',
+	    "parse of the framed line gives the values back");
+	free(copy);
+
+	for (c = 0; c < 256; c++) {
+		val[0] = 'a';
+		val[1] = (char)c;
+		val[2] = 'b';
+		buf_reset(&body);
+		buf_reset(&line);
+		rec_begin(&body, "t");
+		rec_add(&body, "v", val, 3);
+		rec_frame(&line, 7, body.data, body.len);
+		nsp = 0;
+		for (i = 0; i + 1 < line.len; i++) {
+			unsigned char	u = (unsigned char)line.data[i];
+
+			if (u < 0x20 || u == 0x7f)
+				bad++;
+			if (u == ' ')
+				nsp++;
+		}
+		if (nsp != 3 || line.data[line.len - 1] != '\n')
+			bad++;
+		copy = copy_line(line.data, line.len - 1);
+		if (rec_parse(copy, line.len - 1, &r, &why) != 0 ||
+		    (v = rec_get(&r, "v", &len)) == NULL || len != 3 ||
+		    memcmp(v, val, 3) != 0 || v[3] != '\0')
+			bad++;
+		free(copy);
+	}
+	ok(bad == 0, "every byte value 0..255 round-trips and stays on one "
+	    "line");
+
+	len = 1024 * 1024;
+	big = xmalloc(len);
+	for (i = 0; i < len; i++)
+		big[i] = (unsigned char)(i < 256 * 16 ? i : rnd());
+	buf_reset(&body);
+	buf_reset(&line);
+	rec_begin(&body, "new");
+	rec_add(&body, "text", big, len);
+	rec_add_u64(&body, "id", 42);
+	rec_frame(&line, 123456789, body.data, body.len);
+	copy = copy_line(line.data, line.len - 1);
+	ok(rec_parse(copy, line.len - 1, &r, &why) == 0 &&
+	    r.seq == 123456789 && (v = rec_get(&r, "text", &i)) != NULL &&
+	    i == len && memcmp(v, big, len) == 0 &&
+	    memchr(line.data, '\n', line.len - 1) == NULL,
+	    "a 1 MiB binary value round-trips");
+	free(copy);
+
+	/* rec_parse_body on a buf (its NUL is the writable byte past len). */
+	ok(rec_parse_body(body.data, body.len, &r, &why) == 0 && r.seq == 0 &&
+	    strcmp(r.type, "new") == 0 && r.nfields == 2 &&
+	    (v = rec_get(&r, "text", &i)) != NULL && i == len &&
+	    memcmp(v, big, len) == 0 && rec_get(&r, "id", &i) != NULL &&
+	    i == 2, "rec_parse_body gives the values back");
+	free(big);
+
+	buf_reset(&body);
+	rec_begin(&body, "rm");
+	ok(rec_parse_body(body.data, body.len, &r, &why) == 0 &&
+	    strcmp(r.type, "rm") == 0 && r.nfields == 0,
+	    "a body with no fields parses");
+	buf_free(&body);
+	buf_free(&line);
+}
+
+/* Frame a raw (maybe invalid) body and parse it; return rec_parse's result. */
+static int
+parse_raw(const char *raw, uint64_t seq, const char **why)
+{
+	struct buf	 line;
+	struct rec	 r;
+	char		*copy;
+	int		 rv;
+
+	buf_init(&line);
+	rec_frame(&line, seq, raw, strlen(raw));
+	copy = copy_line(line.data, line.len - 1);
+	rv = rec_parse(copy, line.len - 1, &r, why);
+	free(copy);
+	buf_free(&line);
+	return rv;
+}
+
+/* Parsing rejects every flipped bit, bad escapes and malformed lines. */
+static void
+test_parse(void)
+{
+	struct buf	 body, line;
+	struct rec	 r;
+	const char	*why;
+	char		*copy, raw[512], seqline[64];
+	size_t		 i, n;
+	int		 b, bad = 0, k;
+
+	buf_init(&body);
+	buf_init(&line);
+	rec_begin(&body, "new");
+	rec_add_u64(&body, "id", 17);
+	rec_add_str(&body, "name", "hello world");
+	rec_add(&body, "text", "#!/bin/sh\necho \x01\n", 18);
+	rec_frame(&line, 99, body.data, body.len);
+	n = line.len - 1;
+	for (i = 0; i < n; i++) {
+		for (b = 0; b < 8; b++) {
+			copy = copy_line(line.data, n);
+			copy[i] ^= (char)(1 << b);
+			if (rec_parse(copy, n, &r, &why) == 0)
+				bad++;
+			free(copy);
+		}
+	}
+	ok(bad == 0, "a flipped bit anywhere in a line is rejected "
+	    "(%zu bits)", n * 8);
+	copy = copy_line(line.data, n);
+	copy[5] ^= 1;
+	ok(rec_parse(copy, n, &r, &why) == -1 &&
+	    strcmp(why, "bad checksum") == 0, "reason is 'bad checksum'");
+	free(copy);
+	bad = 0;
+	for (i = 0; i < n; i++) {
+		copy = copy_line(line.data, i);
+		if (rec_parse(copy, i, &r, &why) == 0)
+			bad++;
+		free(copy);
+	}
+	ok(bad == 0, "every truncation of a line is rejected");
+
+	ok(parse_raw("t k=a\\q", 1, &why) == -1 &&
+	    strcmp(why, "bad escape") == 0, "unknown escape rejected");
+	ok(parse_raw("t k=a\\", 1, &why) == -1 &&
+	    strcmp(why, "bad escape") == 0, "escape at end rejected");
+	ok(parse_raw("t k=\\x4", 1, &why) == -1 &&
+	    strcmp(why, "bad escape") == 0, "short \\x escape rejected");
+	ok(parse_raw("t k=\\x4 j=1", 1, &why) == -1 &&
+	    strcmp(why, "bad escape") == 0,
+	    "\\x escape across a space rejected");
+	ok(parse_raw("t k=\\xzz", 1, &why) == -1, "non-hex \\x rejected");
+	ok(parse_raw("t k=\\xAB", 1, &why) == -1, "uppercase \\x rejected");
+	ok(parse_raw("t k=a\tb", 1, &why) == -1, "raw tab in value rejected");
+	ok(parse_raw("t k=a\x7f", 1, &why) == -1, "raw DEL in value rejected");
+	ok(parse_raw("t k=v k=w", 1, &why) == -1 &&
+	    strcmp(why, "duplicate field") == 0, "duplicate key rejected");
+	ok(parse_raw("T k=v", 1, &why) == -1, "uppercase type rejected");
+	ok(parse_raw(" k=v", 1, &why) == -1, "empty type rejected");
+	ok(parse_raw("t K=v", 1, &why) == -1, "uppercase key rejected");
+	ok(parse_raw("t k", 1, &why) == -1, "key without = rejected");
+	ok(parse_raw("t =v", 1, &why) == -1, "empty key rejected");
+	ok(parse_raw("t k=v ", 1, &why) == -1, "trailing space rejected");
+	ok(parse_raw("t  k=v", 1, &why) == -1, "double space rejected");
+	ok(parse_raw("t", 1, &why) == 0, "a type alone is a record");
+	ok(parse_raw("t k=a=b", 1, &why) == 0, "'=' inside a value is fine");
+	ok(parse_raw("t", 0, &why) == -1 &&
+	    strcmp(why, "bad sequence number") == 0, "sequence 0 rejected");
+	ok(parse_raw("t", UINT64_MAX, &why) == 0, "sequence 2^64-1 accepted");
+
+	snprintf(seqline, sizeof seqline, "01 t");
+	buf_reset(&line);
+	buf_printf(&line, "%s %08x", seqline, crc32c(0, seqline, 4));
+	copy = copy_line(line.data, line.len);
+	ok(rec_parse(copy, line.len, &r, &why) == -1 &&
+	    strcmp(why, "bad sequence number") == 0,
+	    "leading zero in sequence rejected");
+	free(copy);
+	snprintf(seqline, sizeof seqline, "18446744073709551616 t");
+	buf_reset(&line);
+	buf_printf(&line, "%s %08x", seqline,
+	    crc32c(0, seqline, strlen(seqline)));
+	copy = copy_line(line.data, line.len);
+	ok(rec_parse(copy, line.len, &r, &why) == -1 &&
+	    strcmp(why, "bad sequence number") == 0,
+	    "sequence overflow rejected");
+	free(copy);
+	buf_reset(&line);
+	buf_printf(&line, "1 t %08X", crc32c(0, "1 t", 3));
+	copy = copy_line(line.data, line.len);
+	ok(rec_parse(copy, line.len, &r, &why) == -1,
+	    "uppercase checksum rejected");
+	free(copy);
+
+	strcpy(raw, "t");
+	for (k = 0; k < REC_MAXFIELDS; k++) {
+		n = strlen(raw);
+		snprintf(raw + n, sizeof raw - n, " k%c=%d", 'a' + k, k);
+	}
+	for (i = 0; raw[i] != '\0'; i++) {
+		if (raw[i] == 'k' && raw[i + 1] != '=')
+			raw[i] = 'f';
+	}
+	ok(parse_raw(raw, 1, &why) == 0, "%d fields accepted", REC_MAXFIELDS);
+	n = strlen(raw);
+	snprintf(raw + n, sizeof raw - n, " zz=1");
+	ok(parse_raw(raw, 1, &why) == -1 &&
+	    strcmp(why, "too many fields") == 0, "%d fields rejected",
+	    REC_MAXFIELDS + 1);
+
+	buf_free(&body);
+	buf_free(&line);
+}
+
+/* rec_get_u64 and rec_get_i64: limits, garbage, missing keys. */
+static void
+test_get(void)
+{
+	struct buf	 body;
+	struct rec	 r;
+	const char	*why;
+	uint64_t	 u;
+	int64_t		 i;
+
+	buf_init(&body);
+	rec_begin(&body, "t");
+	rec_add_str(&body, "umax", "18446744073709551615");
+	rec_add_str(&body, "uover", "18446744073709551616");
+	rec_add_str(&body, "uover_big", "99999999999999999999999");
+	rec_add_str(&body, "empty", "");
+	rec_add_str(&body, "junk", "12a");
+	rec_add_str(&body, "neg", "-1");
+	rec_add(&body, "nul", "1\0" "2", 3);
+	rec_add_i64(&body, "imin", INT64_MIN);
+	rec_add_i64(&body, "imax", INT64_MAX);
+	rec_add_str(&body, "iover", "9223372036854775808");
+	rec_add_str(&body, "iunder", "-9223372036854775809");
+	rec_add_str(&body, "minus", "-");
+	rec_add_u64(&body, "zero", 0);
+	rec_add_str(&body, "plus", "+1");
+	ok(rec_parse_body(body.data, body.len, &r, &why) == 0, "body parses");
+
+	ok(rec_get_u64(&r, "umax", &u) == 0 && u == UINT64_MAX,
+	    "u64 max accepted");
+	ok(rec_get_u64(&r, "uover", &u) == -1, "u64 overflow rejected");
+	ok(rec_get_u64(&r, "uover_big", &u) == -1, "u64 big overflow rejected");
+	ok(rec_get_u64(&r, "empty", &u) == -1, "empty u64 rejected");
+	ok(rec_get_u64(&r, "junk", &u) == -1, "u64 with junk rejected");
+	ok(rec_get_u64(&r, "neg", &u) == -1, "negative u64 rejected");
+	ok(rec_get_u64(&r, "nul", &u) == -1, "u64 with a NUL rejected");
+	ok(rec_get_u64(&r, "plus", &u) == -1, "u64 with '+' rejected");
+	ok(rec_get_u64(&r, "missing", &u) == -1, "missing u64 rejected");
+	ok(rec_get_u64(&r, "zero", &u) == 0 && u == 0, "u64 zero");
+	ok(rec_get_i64(&r, "imin", &i) == 0 && i == INT64_MIN,
+	    "i64 min accepted");
+	ok(rec_get_i64(&r, "imax", &i) == 0 && i == INT64_MAX,
+	    "i64 max accepted");
+	ok(rec_get_i64(&r, "neg", &i) == 0 && i == -1, "i64 -1");
+	ok(rec_get_i64(&r, "iover", &i) == -1, "i64 overflow rejected");
+	ok(rec_get_i64(&r, "iunder", &i) == -1, "i64 underflow rejected");
+	ok(rec_get_i64(&r, "minus", &i) == -1, "lone '-' rejected");
+	ok(rec_get_i64(&r, "empty", &i) == -1, "empty i64 rejected");
+	ok(rec_get(&r, "missing", NULL) == NULL, "rec_get of a missing key");
+	buf_free(&body);
+}
+
+/* A new journal is the header alone, mode 0600, and reopens empty. */
+static void
+test_create(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct stat	 st;
+	char		*cause, *data, bad[PATH_MAX];
+	size_t		 len;
+
+	memset(&s, 0, sizeof s);
+	unlink(jpath);
+	j = journal_open(jpath, 4096, apply_seen, &s, &cause);
+	ok(j != NULL && cause == NULL, "create a journal");
+	ok(j != NULL && journal_next_seq(j) == 1 && journal_idle(j),
+	    "new journal: next seq 1, idle");
+	journal_close(j);
+	data = slurp(jpath, &len);
+	ok(len == 16 && memcmp(data, "filed-journal 1\n", 16) == 0,
+	    "new journal holds the header only");
+	free(data);
+	ok(stat(jpath, &st) == 0 && (st.st_mode & 07777) == 0600,
+	    "new journal has mode 0600");
+	j = replay(4096, &s, &cause);
+	ok(j != NULL && s.n == 0 && journal_next_seq(j) == 1,
+	    "reopen: no records");
+	journal_close(j);
+
+	snprintf(bad, sizeof bad, "%s/nodir/journal", tmpdir);
+	j = journal_open(bad, 4096, apply_seen, &s, &cause);
+	ok(j == NULL && cause != NULL && strstr(cause, bad) == cause &&
+	    strstr(cause, strerror(ENOENT)) != NULL,
+	    "missing directory: cause names the file and the error");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	free(cause);
+}
+
+/*
+ * Append NREC records in one loop turn through a real loop: every callback
+ * gets 0, in order, and fewer batches than records go out; replay gives
+ * them back. Then appends made from callbacks, and lone appends.
+ */
+static void
+test_append(struct buf *texts)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct done	 d;
+	struct buf	 body;
+	uv_loop_t	 loop;
+	char		*cause;
+	int		 i, bad = 0, batches = 0;
+
+	unlink(jpath);
+	memset(&s, 0, sizeof s);
+	j = journal_open(jpath, 1 << 20, apply_seen, &s, &cause);
+	if (!ok(j != NULL, "open for appending"))
+		return;
+	uv_loop_init(&loop);
+	journal_attach(j, &loop);
+
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = 1;
+	buf_init(&body);
+	for (i = 1; i < NREC; i++) {
+		make_body(&body, i, &texts[i]);
+		append_item(j, &d, i, &body);
+	}
+	ok(!journal_idle(j), "journal busy after appends");
+	ok(d.n == 0, "no callback before the loop runs");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(journal_idle(j), "journal idle after the loop");
+	is_int(d.n, NREC - 1, "every callback ran");
+	for (i = 0; i < d.n && i < NREC * 2; i++) {
+		if (d.status[i] != 0)
+			bad++;
+		if (i == 0 || d.batch_seq[i] != d.batch_seq[i - 1])
+			batches++;
+	}
+	ok(bad == 0, "every callback got 0");
+	ok(d.bad_order == 0, "callbacks ran in append order");
+	ok(d.sync_cb == 0, "no callback ran inside journal_append");
+	ok(batches > 0 && batches < NREC - 1,
+	    "group commit: %d batches for %d records", batches, NREC - 1);
+	is_int(journal_next_seq(j), NREC, "next seq after the appends");
+	journal_close(j);
+
+	s.want = texts;
+	s.nwant = NREC;
+	j = replay(1 << 20, &s, &cause);
+	ok(j != NULL && s.n == NREC - 1 && s.first_seq == 1 &&
+	    s.last_seq == NREC - 1 && s.bad == 0,
+	    "replay gives every record back in order with its values");
+	is_int(j != NULL ? journal_next_seq(j) : 0, NREC,
+	    "next seq after replay");
+
+	/* Lone records go out at once, each in its own batch. */
+	journal_attach(j, &loop);
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = NREC;
+	make_body(&body, NREC, &texts[0]);
+	append_item(j, &d, NREC, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 1 && d.status[0] == 0 && d.batch_seq[0] == NREC + 1,
+	    "a lone record is committed by itself");
+
+	/* Appends from callbacks queue behind earlier ones. */
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = NREC + 1;
+	d.chain = 5;
+	for (i = 0; i < 3; i++) {
+		make_body(&body, NREC + 1 + i, &texts[0]);
+		append_item(j, &d, i == 0 ? NREC + 1 : -1, &body);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 8 && d.bad_order == 0 && d.sync_cb == 0 &&
+	    d.status[7] == 0, "appends from callbacks keep their order");
+	is_int(journal_next_seq(j), NREC + 9, "next seq after chained appends");
+	journal_close(j);
+	uv_loop_close(&loop);
+	buf_free(&body);
+
+	s.want = NULL;
+	j = replay(1 << 20, &s, &cause);
+	ok(j != NULL && s.n == NREC + 8 && s.bad == 0 &&
+	    s.last_seq == NREC + 8, "replay after more appends");
+	journal_close(j);
+}
+
+/*
+ * Cut the journal at every byte offset within its last 3 records: replay
+ * gives exactly the whole records before the cut and the file ends after
+ * the last of them.
+ */
+static void
+test_truncate(struct buf *texts)
+{
+	struct journal	*j;
+	struct seen	 s;
+	char		*data, *cause;
+	size_t		 len, i, start, c, nl, end;
+	int		 lines, bad = 0, tries = 0;
+
+	data = slurp(jpath, &len);
+	lines = 0;
+	start = 0;
+	for (i = len - 1; i > 0; i--) {
+		if (data[i - 1] == '\n' && ++lines == 3) {
+			start = i;
+			break;
+		}
+	}
+	memset(&s, 0, sizeof s);
+	for (c = start; c <= len; c++) {
+		spew(jpath, data, c);
+		nl = 0;
+		end = 0;
+		for (i = 0; i < c; i++) {
+			if (data[i] == '\n') {
+				nl++;
+				end = i + 1;
+			}
+		}
+		j = replay(1 << 20, &s, &cause);
+		tries++;
+		if (j == NULL || s.n != (int)nl - 1 || s.bad != 0 ||
+		    fsize(jpath) != (off_t)end ||
+		    journal_next_seq(j) != (uint64_t)nl) {
+			bad++;
+			printf("# cut at %zu: %s n=%d\n", c,
+			    cause ? cause : "", s.n);
+		}
+		journal_close(j);
+		free(cause);
+	}
+	ok(bad == 0 && tries > 30, "cut at each of %d offsets in the last 3 "
+	    "records: whole records kept, tail cut", tries);
+	spew(jpath, data, len);
+	free(data);
+	(void)texts;
+}
+
+/*
+ * Damage: a flipped bit in a middle record refuses (naming line and offset,
+ * file unchanged); in the last record it is cut; so is a missing newline.
+ */
+static void
+test_corrupt(struct buf *texts)
+{
+	struct journal	*j;
+	struct seen	 s;
+	char		*data, *after, *cause, want[PATH_MAX + 64];
+	size_t		 len, alen, i, mstart = 0, mend = 0, lstart = 0;
+	int		 line = 0, mline = 0, b, bad = 0, badmsg = 0;
+
+	(void)texts;
+	data = slurp(jpath, &len);
+	for (i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		line++;
+		if (line == 50) {
+			mstart = i + 1;
+			mline = line + 1;
+		}
+		if (line == 51)
+			mend = i + 1;
+		if (i + 1 < len)
+			lstart = i + 1;
+	}
+	snprintf(want, sizeof want, "%s:%d: offset %zu: ", jpath, mline,
+	    mstart);
+
+	memset(&s, 0, sizeof s);
+	for (i = mstart; i < mend; i++) {
+		for (b = 0; b < 8; b++) {
+			data[i] ^= (char)(1 << b);
+			spew(jpath, data, len);
+			data[i] ^= (char)(1 << b);
+			j = replay(1 << 20, &s, &cause);
+			if (j != NULL) {
+				bad++;
+				journal_close(j);
+				continue;
+			}
+			if (strncmp(cause, want, strlen(want)) != 0 ||
+			    strstr(cause, "; valid records follow, refusing "
+			    "to start") == NULL)
+				badmsg++;
+			if (i == mstart && b == 0)
+				printf("# %s\n", cause);
+			free(cause);
+			after = slurp(jpath, &alen);
+			data[i] ^= (char)(1 << b);
+			if (alen != len || memcmp(after, data, len) != 0)
+				bad++;
+			data[i] ^= (char)(1 << b);
+			free(after);
+		}
+	}
+	ok(bad == 0, "a flipped bit in a middle record refuses to start and "
+	    "leaves the file alone (%zu bits)", (mend - mstart) * 8);
+	ok(badmsg == 0, "the cause names file, line %d and offset %zu", mline,
+	    mstart);
+
+	bad = 0;
+	for (i = lstart; i < len; i++) {
+		for (b = 0; b < 8; b++) {
+			data[i] ^= (char)(1 << b);
+			spew(jpath, data, len);
+			data[i] ^= (char)(1 << b);
+			j = replay(1 << 20, &s, &cause);
+			if (j == NULL || fsize(jpath) != (off_t)lstart ||
+			    s.n != line - 2)
+				bad++;
+			journal_close(j);
+			free(cause);
+		}
+	}
+	ok(bad == 0, "a flipped bit in the last record cuts it (%zu bits)",
+	    (len - lstart) * 8);
+
+	spew(jpath, data, len - 1);
+	j = replay(1 << 20, &s, &cause);
+	ok(j != NULL && fsize(jpath) == (off_t)lstart && s.n == line - 2,
+	    "a last line without its newline is cut");
+	journal_close(j);
+
+	spew(jpath, data, len);
+	free(data);
+}
+
+/*
+ * A 100 MB line of garbage at the tail is cut without being read into
+ * memory; a long garbage line in the middle refuses.
+ */
+static void
+test_huge(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct rusage	 ru0, ru1;
+	struct buf	 b;
+	char		*data, *cause, *junk;
+	size_t		 len;
+	off_t		 big = 100 * 1024 * 1024;
+	int		 fd;
+
+	data = slurp(jpath, &len);
+	memset(&s, 0, sizeof s);
+	if ((fd = open(jpath, O_WRONLY)) == -1 ||
+	    ftruncate(fd, (off_t)len + big) == -1)
+		fatal("extend %s", jpath);
+	close(fd);
+	getrusage(RUSAGE_SELF, &ru0);
+	j = replay(4096, &s, &cause);
+	getrusage(RUSAGE_SELF, &ru1);
+	ok(j != NULL && fsize(jpath) == (off_t)len && s.n > 0 && s.bad == 0,
+	    "a 100 MB garbage tail is cut");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	ok(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024,
+	    "... without reading it into memory (peak RSS grew %ld KiB)",
+	    ru1.ru_maxrss - ru0.ru_maxrss);
+	journal_close(j);
+	free(cause);
+
+	/* Long junk, then a valid record: refuse. */
+	buf_init(&b);
+	buf_add(&b, data, len);
+	junk = xmalloc(1 << 20);
+	memset(junk, 'x', 1 << 20);
+	buf_add(&b, junk, 1 << 20);
+	buf_addc(&b, '\n');
+	rec_frame(&b, 1000, "rm id=1", 7);
+	spew(jpath, b.data, b.len);
+	j = replay(4096, &s, &cause);
+	ok(j == NULL && cause != NULL &&
+	    strstr(cause, "line longer than 4096 bytes; valid records "
+	    "follow") != NULL && fsize(jpath) == (off_t)b.len,
+	    "a long garbage line before a valid record refuses to start");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	journal_close(j);
+	free(cause);
+	free(junk);
+	buf_free(&b);
+
+	spew(jpath, data, len);
+	free(data);
+}
+
+/* Other versions and other files refuse; a partial header is redone. */
+static void
+test_header(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	char		*cause, *data, want[PATH_MAX + 64];
+	unsigned char	 bin[1000];
+	size_t		 len, i;
+
+	memset(&s, 0, sizeof s);
+	spew(jpath, "filed-journal 2\n1 x 00000000\n", 29);
+	j = replay(4096, &s, &cause);
+	snprintf(want, sizeof want,
+	    "%s: journal format version 2 is not supported", jpath);
+	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
+	    "version 2 refused");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	free(cause);
+
+	snprintf(want, sizeof want, "%s: not a filed journal", jpath);
+	spew(jpath, "hello world\n", 12);
+	j = replay(4096, &s, &cause);
+	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
+	    "another file refused");
+	free(cause);
+	spew(jpath, "filed-journal 1 \n", 17);
+	j = replay(4096, &s, &cause);
+	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
+	    "header with trailing space refused");
+	free(cause);
+	for (i = 0; i < sizeof bin; i++)
+		bin[i] = (unsigned char)(rnd() | 1);
+	bin[0] = 'f';
+	for (i = 0; i < sizeof bin; i++) {
+		if (bin[i] == '\n')
+			bin[i] = 'n';
+	}
+	spew(jpath, bin, sizeof bin);
+	j = replay(100, &s, &cause);
+	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
+	    "binary file refused");
+	free(cause);
+	ok((data = slurp(jpath, &len)) != NULL && len == sizeof bin,
+	    "refused file left alone");
+	free(data);
+
+	spew(jpath, "", 0);
+	j = replay(4096, &s, &cause);
+	data = slurp(jpath, &len);
+	ok(j != NULL && s.n == 0 && len == 16 &&
+	    memcmp(data, "filed-journal 1\n", 16) == 0,
+	    "empty file becomes a fresh journal");
+	journal_close(j);
+	free(data);
+
+	spew(jpath, "filed-jou", 9);
+	j = replay(4096, &s, &cause);
+	data = slurp(jpath, &len);
+	ok(j != NULL && s.n == 0 && len == 16 &&
+	    memcmp(data, "filed-journal 1\n", 16) == 0 &&
+	    journal_next_seq(j) == 1, "partial header becomes a fresh journal");
+	journal_close(j);
+	free(data);
+
+	spew(jpath, "filed-journal 1", 15);
+	j = replay(4096, &s, &cause);
+	data = slurp(jpath, &len);
+	ok(j != NULL && len == 16 && memcmp(data, "filed-journal 1\n", 16) == 0,
+	    "header without newline becomes a fresh journal");
+	journal_close(j);
+	free(data);
+}
+
+/* Build a journal from raw sequence numbers. */
+static void
+write_seqs(const uint64_t *seqs, int n, size_t *offs)
+{
+	struct buf	b;
+	int		i;
+
+	buf_init(&b);
+	buf_adds(&b, "filed-journal 1\n");
+	for (i = 0; i < n; i++) {
+		if (offs != NULL)
+			offs[i] = b.len;
+		rec_frame(&b, seqs[i], "rm id=1", 7);
+	}
+	spew(jpath, b.data, b.len);
+	buf_free(&b);
+}
+
+/* apply returning -1 refuses with the line and offset of the record. */
+static void
+test_apply_refuse(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	uint64_t	 seqs[] = { 1, 2, 3, 4, 5 };
+	size_t		 offs[5];
+	char		*cause, want[PATH_MAX + 64];
+
+	write_seqs(seqs, 5, offs);
+	memset(&s, 0, sizeof s);
+	s.refuse_seq = 3;
+	j = replay(4096, &s, &cause);
+	snprintf(want, sizeof want, "%s:4: offset %zu: no such job", jpath,
+	    offs[2]);
+	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
+	    "apply refusing a record names its line and offset");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	free(cause);
+	s.refuse_seq = 0;
+}
+
+/* Sequence numbers: gaps and repeats are damage; any first seq is fine. */
+static void
+test_seq(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	uint64_t	 gap[] = { 1, 2, 3, 5, 6 };
+	uint64_t	 rep[] = { 1, 2, 2, 3 };
+	uint64_t	 late[] = { 7, 8, 9 };
+	size_t		 offs[5];
+	char		*cause, want[PATH_MAX + 128];
+
+	memset(&s, 0, sizeof s);
+	write_seqs(gap, 5, offs);
+	j = replay(4096, &s, &cause);
+	snprintf(want, sizeof want, "%s:5: offset %zu: sequence 5 after 3; "
+	    "valid records follow, refusing to start", jpath, offs[3]);
+	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
+	    "a sequence gap refuses to start");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	free(cause);
+
+	write_seqs(rep, 4, offs);
+	j = replay(4096, &s, &cause);
+	ok(j == NULL && cause != NULL &&
+	    strstr(cause, "sequence 2 after 2; valid") != NULL,
+	    "a repeated sequence number refuses to start");
+	free(cause);
+
+	write_seqs(gap, 4, offs);
+	j = replay(4096, &s, &cause);
+	ok(j != NULL && s.n == 3 && fsize(jpath) == (off_t)offs[3] &&
+	    journal_next_seq(j) == 4, "a wrong sequence number at the end is "
+	    "cut");
+	journal_close(j);
+
+	write_seqs(late, 3, offs);
+	j = replay(4096, &s, &cause);
+	ok(j != NULL && s.n == 3 && s.first_seq == 7 &&
+	    journal_next_seq(j) == 10, "the first record may have any seq");
+	journal_close(j);
+}
+
+/* A line of exactly max_line bytes is fine; a longer record gets -EFBIG. */
+static void
+test_max_line(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct done	 d;
+	struct buf	 body, line;
+	uv_loop_t	 loop;
+	char		*cause, *pad;
+	size_t		 maxl = 200, padlen;
+
+	unlink(jpath);
+	memset(&s, 0, sizeof s);
+	j = replay(maxl, &s, &cause);
+	uv_loop_init(&loop);
+	journal_attach(j, &loop);
+	buf_init(&body);
+	buf_init(&line);
+	/* "1 t v=PAD CRC": 2 + 2 + 2 + padlen + 9 */
+	padlen = maxl - 15;
+	pad = xmalloc(padlen + 1);
+	memset(pad, 'p', padlen + 1);
+	rec_begin(&body, "t");
+	rec_add(&body, "v", pad, padlen);
+	rec_frame(&line, 1, body.data, body.len);
+	ok(line.len == maxl + 1, "test line is max_line bytes");
+
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = 1;
+	append_item(j, &d, 1, &body);
+	buf_reset(&body);
+	rec_begin(&body, "t");
+	rec_add(&body, "v", pad, padlen + 1);
+	append_item(j, &d, -1, &body);
+	append_item(j, &d, -1, &body);
+	buf_reset(&body);
+	rec_begin(&body, "t");
+	append_item(j, &d, -1, &body);
+	ok(d.sync_cb == 0, "-EFBIG not given inside journal_append");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 4 && d.bad_order == 0 && d.status[0] == 0 &&
+	    d.status[1] == -EFBIG && d.status[2] == -EFBIG && d.status[3] == 0,
+	    "a record over max_line gets -EFBIG, the others commit");
+	is_int(journal_next_seq(j), 3, "refused records take no seq");
+	journal_close(j);
+
+	j = replay(maxl, &s, &cause);
+	ok(j != NULL && s.n == 2 && s.bad == 0,
+	    "a line of exactly max_line bytes replays");
+	journal_close(j);
+	j = replay(maxl - 1, &s, &cause);
+	ok(j == NULL && cause != NULL &&
+	    strstr(cause, ":2: offset 16: line longer than 199 bytes; valid "
+	    "records follow") != NULL, "with a smaller max_line it is damage");
+	free(cause);
+
+	uv_loop_close(&loop);
+	free(pad);
+	buf_free(&body);
+	buf_free(&line);
+}
+
+/*
+ * A short write (the file size limit cut it) gets -ENOSPC, a write that
+ * wrote nothing gets its errno; both leave the file as it was and later
+ * records take the seqs the failed ones did not.
+ */
+static void
+test_write_error(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct done	 d;
+	struct buf	 body, text;
+	struct rlimit	 rl0, rl;
+	uv_loop_t	 loop;
+	char		*cause;
+	off_t		 size, short_size, fail_size;
+	int		 i, short_ok, fail_ok;
+
+	unlink(jpath);
+	memset(&s, 0, sizeof s);
+	j = replay(1 << 20, &s, &cause);
+	uv_loop_init(&loop);
+	journal_attach(j, &loop);
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = 1;
+	buf_init(&body);
+	make_text(&text, 5);
+	make_body(&body, 1, &text);
+	for (i = 0; i < 3; i++)
+		append_item(j, &d, i == 0 ? 1 : -1, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	size = fsize(jpath);
+	ok(d.n == 3 && d.status[2] == 0 && journal_next_seq(j) == 4,
+	    "three records committed");
+
+	/*
+	 * The limit applies to every file this process writes, stdout and
+	 * stderr included: print nothing until it is lifted.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &rl0);
+	rl = rl0;
+	rl.rlim_cur = (rlim_t)size + 10;
+	fflush(stdout);
+	setrlimit(RLIMIT_FSIZE, &rl);
+	append_item(j, &d, -1, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	short_ok = d.n == 4 && d.status[3] == -ENOSPC;
+	short_size = fsize(jpath);
+
+	rl.rlim_cur = (rlim_t)size;
+	setrlimit(RLIMIT_FSIZE, &rl);
+	for (i = 0; i < 3; i++)
+		append_item(j, &d, -1, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	fail_ok = d.n == 7 && d.status[4] == -EFBIG &&
+	    d.status[5] == -EFBIG && d.status[6] == -EFBIG;
+	fail_size = fsize(jpath);
+	setrlimit(RLIMIT_FSIZE, &rl0);
+	signal(SIGXFSZ, SIG_DFL);
+
+	ok(short_ok, "a short write gets -ENOSPC");
+	is_int(short_size, size, "the short write is cut back");
+	ok(fail_ok, "a failed write gives its errno to its batch");
+	is_int(fail_size, size, "the file is unchanged");
+
+	append_item(j, &d, -1, &body);
+	append_item(j, &d, -1, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 9 && d.status[7] == 0 && d.status[8] == 0 &&
+	    d.bad_order == 0 && journal_next_seq(j) == 6,
+	    "after the disk frees up, records commit with the next seqs");
+	journal_close(j);
+	uv_loop_close(&loop);
+
+	j = replay(1 << 20, &s, &cause);
+	ok(j != NULL && s.n == 5 && s.first_seq == 1 && s.last_seq == 5 &&
+	    s.bad == 0, "replay after write errors finds no damage");
+	journal_close(j);
+	buf_free(&body);
+	buf_free(&text);
+}
+
+/*
+ * A failed fdatasync (the journal's descriptor swapped for a pipe, which
+ * cannot be synced) gets -EIO, and every later append gets -EIO from the
+ * loop without touching the file.
+ */
+static void
+test_sync_error(void)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct done	 d;
+	struct buf	 body;
+	uv_loop_t	 loop;
+	char		*cause, *before, *after;
+	size_t		 blen, alen;
+	int		 fd, p[2], i;
+
+	unlink(jpath);
+	memset(&s, 0, sizeof s);
+	j = replay(4096, &s, &cause);
+	uv_loop_init(&loop);
+	journal_attach(j, &loop);
+	before = slurp(jpath, &blen);
+	fd = find_fd(jpath);
+	if (!ok(fd != -1 && pipe(p) == 0 && dup2(p[1], fd) == fd,
+	    "swap the journal's descriptor for a pipe")) {
+		journal_close(j);
+		return;
+	}
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = 1;
+	buf_init(&body);
+	rec_begin(&body, "rm");
+	rec_add_u64(&body, "id", 1);
+	append_item(j, &d, 1, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 1 && d.status[0] == -EIO, "a failed fdatasync gets -EIO");
+	for (i = 0; i < 3; i++)
+		append_item(j, &d, -1, &body);
+	ok(d.sync_cb == 0 && d.n == 1, "no callback inside journal_append");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 4 && d.status[1] == -EIO && d.status[3] == -EIO &&
+	    d.bad_order == 0, "after it every append gets -EIO");
+	append_item(j, &d, -1, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 5 && d.status[4] == -EIO, "and so does a later lone one");
+	ok(journal_idle(j) && journal_next_seq(j) == 1,
+	    "nothing counted as committed");
+	journal_close(j);
+	close(p[0]);
+	close(p[1]);
+	uv_loop_close(&loop);
+	after = slurp(jpath, &alen);
+	ok(alen == blen && memcmp(before, after, blen) == 0,
+	    "the file was not touched");
+	free(before);
+	free(after);
+	buf_free(&body);
+}
+
+int
+main(void)
+{
+	struct buf	 texts[NREC];
+	DIR		*dir;
+	struct dirent	*de;
+	char		 path[PATH_MAX];
+	int		 i;
+
+	log_init(getenv("TEST_DEBUG") != NULL);
+	if (mkdtemp(tmpdir) == NULL)
+		fatal("mkdtemp");
+	snprintf(jpath, sizeof jpath, "%s/journal", tmpdir);
+	for (i = 0; i < NREC; i++)
+		make_text(&texts[i], i);
+
+	test_crc();
+	test_escape();
+	test_parse();
+	test_get();
+	test_create();
+	test_append(texts);
+	test_truncate(texts);
+	test_corrupt(texts);
+	test_huge();
+	test_header();
+	test_apply_refuse();
+	test_seq();
+	test_max_line();
+	test_write_error();
+	test_sync_error();
+
+	for (i = 0; i < NREC; i++)
+		buf_free(&texts[i]);
+	if ((dir = opendir(tmpdir)) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof path, "%s/%s", tmpdir,
+			    de->d_name);
+			unlink(path);
+		}
+		closedir(dir);
+	}
+	rmdir(tmpdir);
+	return tap_done();
+}
