@@ -271,6 +271,7 @@ void		 run_init(struct uv_loop_s *, const char *, struct conf *);
 void		 run_schedule(void);
 void		 run_recover(void);
 void		 run_stop_all(int);
+void		 run_shutdown(void);
 unsigned	 run_count(void);
 void		 run_kill(struct job *);
 void		 run_arm_retry(struct job *);

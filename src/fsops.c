@@ -378,6 +378,13 @@ creator_released(struct handle *h)
 	}
 	if (job->held) {
 		job->held = 0;
+		if (h->error != 0) {
+			/* It grew past max_job_size after an earlier close. */
+			log_warnx("job '%s': removed: its text was refused",
+			    job->name);
+			queue_remove(job, NULL, NULL);
+			return;
+		}
 		run_schedule();
 	}
 }
@@ -480,7 +487,7 @@ op_done(void *arg, int error)
 		}
 		/* FALLTHROUGH */
 	default:
-		fuse_reply_err(op->req, 0);
+		fuse_reply_err(op->req, op->rv);
 		break;
 	}
 	op_free(op);
@@ -936,6 +943,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			buf_add(&h->buf, job->text, job->textlen);
 		break;
 	case JOB_PENDING:
+		if (wr && job->held) {
+			fuse_reply_err(req, EBUSY);
+			return;
+		}
 		if (wr) {
 			log_warnx("job '%s': write refused: a queued job's "
 			    "text is fixed", job->name);
@@ -1218,6 +1229,25 @@ do_flush(struct op *op)
 		queue_wait(job, op_retry, op);
 		return;
 	}
+	if (h->kind == H_WRITER && h->error != 0) {
+		error = h->error;
+		if (job->state == JOB_NEW)
+			queue_abandon(job);
+		else if (h->creator && job->held) {
+			/*
+			 * It grew past max_job_size after an earlier close
+			 * had committed it: nothing of it is kept.
+			 */
+			log_warnx("job '%s': removed: its text was refused",
+			    job->name);
+			op->rv = error;
+			queue_remove(job, op_done, op);
+			return;
+		}
+		fuse_reply_err(op->req, error);
+		op_free(op);
+		return;
+	}
 	if (h->kind != H_WRITER || h->wgen == h->cgen) {
 		/*
 		 * Nothing new to save. A creator that has not written yet
@@ -1225,14 +1255,6 @@ do_flush(struct op *op)
 		 * later close, or at its release.
 		 */
 		fuse_reply_err(op->req, 0);
-		op_free(op);
-		return;
-	}
-	if (h->error != 0) {
-		error = h->error;
-		if (job->state == JOB_NEW)
-			queue_abandon(job);
-		fuse_reply_err(op->req, error);
 		op_free(op);
 		return;
 	}
@@ -1426,16 +1448,14 @@ static void
 fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ?
-	    EPERM : ENOTSUP);
+	fuse_reply_err(req, EPERM);
 }
 
 /* removexattr: likewise. */
 static void
 fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ?
-	    EPERM : ENOTSUP);
+	fuse_reply_err(req, EPERM);
 }
 
 /* getxattr: user.filed.* of job files. */

@@ -237,6 +237,7 @@ loop_stop_check(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	fuse_uv_stop();
+	run_shutdown();
 	uv_walk(lp.loop, loop_close_walk, NULL);
 }
 

@@ -974,7 +974,7 @@ queue_rename(struct job *job, const char *name, queue_done_cb cb, void *arg)
 	struct buf	body;
 	int		error;
 
-	if (job->state == JOB_NEW)
+	if (job->state == JOB_NEW || job->held)
 		return -EBUSY;
 	if (job->state != JOB_DRAFT && job->state != JOB_PENDING)
 		return -EPERM;

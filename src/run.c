@@ -547,7 +547,7 @@ run_read_last(uv_fs_t *req)
 		next = JOB_COMPLETE;
 		log_debug("job '%s': complete", job->name);
 	} else {
-		failures = queue_failures(job) + 1;
+		failures = queue_failures(job);	/* this one included */
 		if (failures <= (unsigned)rs.conf->max_retries) {
 			next = JOB_PENDING;
 			delay = rs.conf->backoff_base *
@@ -689,6 +689,21 @@ run_disarm_retry(struct job *job)
 	job->timer = NULL;
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)t, retry_closed);
+}
+
+/* At shutdown: close the retry timers and what run_init opened. */
+void
+run_shutdown(void)
+{
+	struct job	*job;
+
+	TAILQ_FOREACH(job, queue_all(), all)
+		run_disarm_retry(job);
+	if (rs.logdirfd != -1)
+		close(rs.logdirfd);
+	rs.logdirfd = -1;
+	free(rs.logdir);
+	rs.logdir = NULL;
 }
 
 /* Delete the log of a job that is forgotten. */
