@@ -1,0 +1,162 @@
+#!/bin/sh
+
+test_description='config.json and the INI file
+
+config.json renders the settings; a write of any subset of the keys is
+validated in full, written to the INI file and applied at once; an invalid
+write is EINVAL and changes nothing; SIGHUP reloads the INI file and keeps
+the running settings when it has errors.'
+
+. "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
+
+test_expect_success 'start filed with a fresh state dir' '
+	filed_start
+'
+
+test_expect_success 'config.json is a JSON object with the defaults' '
+	jq -e "type == \"object\"" mnt/config.json &&
+	jq -e ".max_retries == 3 and .backoff_base == 1 and .backoff_mult == 2
+		and .timeout == 0 and .kill_grace == 5 and .max_job_size == 65536" \
+		mnt/config.json &&
+	test "$(jq .max_jobs mnt/config.json)" = "$(nproc)"
+'
+
+test_expect_success 'config.json ends with a newline' '
+	test "$(tail -c 1 mnt/config.json | od -An -c | tr -d " ")" = "\\n"
+'
+
+test_expect_success 'the size of config.json is what a read returns' '
+	test "$(stat -c %s mnt/config.json)" = "$(wc -c <mnt/config.json)"
+'
+
+test_expect_success 'a write of some keys changes them and keeps the rest' '
+	jq -S . mnt/config.json >before &&
+	echo "{\"max_retries\": 7, \"backoff_base\": 0.5}" >mnt/config.json &&
+	jq -S ".max_retries = 7 | .backoff_base = 0.5" before >expect &&
+	jq -S . mnt/config.json >actual &&
+	test_cmp expect actual
+'
+
+test_expect_success 'the write is in the INI file when close returns' '
+	grep -E "^max_retries *= *7\$" state/filed.ini &&
+	grep -E "^backoff_base *= *0?\.5\$" state/filed.ini &&
+	grep "^\[queue\]" state/filed.ini
+'
+
+test_expect_success 'a written setting applies at once (max_job_size)' '
+	echo "{\"max_job_size\": 20}" >mnt/config.json &&
+	test "$(errno_of write mnt/pending/toolong "echo this is more than twenty bytes")" = EFBIG &&
+	path_is_missing mnt/pending/toolong &&
+	echo "{\"max_job_size\": 65536}" >mnt/config.json
+'
+
+for bad in \
+	'{"no_such_key": 1}' \
+	'{"max_jobs": 2, "no_such_key": 1}' \
+	'{"max_jobs": "2"}' \
+	'{"max_jobs": 1.5}' \
+	'{"max_retries": true}' \
+	'{"backoff_base": "1"}' \
+	'{"max_jobs": 0}' \
+	'{"max_jobs": 4097}' \
+	'{"max_retries": -1}' \
+	'{"backoff_mult": 0.5}' \
+	'{"timeout": -1}' \
+	'{"kill_grace": -0.1}' \
+	'{"max_job_size": 0}' \
+	'{"max_job_size": 16777217}' \
+	'[1, 2]' \
+	'"max_jobs"' \
+	'{"max_jobs": 2} x' \
+	'{"max_jobs": 2' \
+	'not json at all'
+do
+	test_expect_success "an invalid write is EINVAL and changes nothing: $bad" "
+		cp mnt/config.json json.before &&
+		cp state/filed.ini ini.before &&
+		test \"\$(errno_of write mnt/config.json '$bad')\" = EINVAL &&
+		test_cmp json.before mnt/config.json &&
+		test_cmp ini.before state/filed.ini
+	"
+done
+
+test_expect_success 'a write over 64 KiB is EINVAL' '
+	cp mnt/config.json json.before &&
+	{ printf "{\"max_jobs\": 3" && printf "%70000s" "" && echo "}"; } >big.json &&
+	test "$(errno_of write mnt/config.json - <big.json)" = EINVAL &&
+	test_cmp json.before mnt/config.json
+'
+
+test_expect_success 'an empty object changes nothing and succeeds' '
+	cp mnt/config.json json.before &&
+	echo "{}" >mnt/config.json &&
+	test_cmp json.before mnt/config.json
+'
+
+test_expect_success 'raising max_jobs starts waiting jobs at once' '
+	echo "{\"max_jobs\": 1, \"max_retries\": 0}" >mnt/config.json &&
+	gate hold >mnt/pending/first &&
+	wait_job_in active first &&
+	echo true >mnt/pending/second &&
+	test -f mnt/pending/second &&
+	echo "{\"max_jobs\": 2}" >mnt/config.json &&
+	wait_job_in complete second &&
+	test -f mnt/active/first &&
+	open_gate hold &&
+	wait_job_in complete first
+'
+
+test_expect_success 'settings written through config.json survive a restart' '
+	jq -S . mnt/config.json >expect &&
+	filed_stop &&
+	filed_start &&
+	jq -S . mnt/config.json >actual &&
+	test_cmp expect actual
+'
+
+test_expect_success 'SIGHUP reloads a hand-edited INI file' '
+	filed_ini max_retries=5 timeout=30 &&
+	kill -HUP "$filed_pid" &&
+	wait_for 10 "test \"\$(jq .max_retries mnt/config.json)\" = 5" &&
+	test "$(jq .timeout mnt/config.json)" = 30
+'
+
+test_expect_success 'keys left out of the INI file fall back to their defaults' '
+	test "$(jq .backoff_base mnt/config.json)" = 1 &&
+	test "$(jq .max_jobs mnt/config.json)" = "$(nproc)"
+'
+
+test_expect_success 'a bad INI file at SIGHUP is logged and the settings kept' '
+	jq -S . mnt/config.json >expect &&
+	printf "[queue]\nmax_retries = 1\nbogus = 2\n" >state/filed.ini &&
+	kill -HUP "$filed_pid" &&
+	wait_for 10 "filed_log | grep -q \"filed.ini:3:\"" &&
+	filed_log | grep "filed.ini:3:.*bogus" &&
+	jq -S . mnt/config.json >actual &&
+	test_cmp expect actual &&
+	mountpoint -q mnt &&
+	pid_alive "$filed_pid"
+'
+
+test_expect_success 'an out-of-range value at SIGHUP is refused the same way' '
+	printf "[queue]\nmax_jobs = 0\n" >state/filed.ini &&
+	kill -HUP "$filed_pid" &&
+	wait_for 10 "filed_log | grep -q \"filed.ini:2:\"" &&
+	test "$(jq .max_retries mnt/config.json)" = 5
+'
+
+test_expect_success 'a write to config.json replaces the bad INI file' '
+	echo "{\"max_retries\": 4}" >mnt/config.json &&
+	! grep bogus state/filed.ini &&
+	grep -E "^max_retries *= *4\$" state/filed.ini &&
+	filed_stop &&
+	filed_start &&
+	test "$(jq .max_retries mnt/config.json)" = 4 &&
+	test "$(jq .timeout mnt/config.json)" = 30
+'
+
+test_expect_success 'filed stops cleanly' '
+	filed_stop
+'
+
+test_done
