@@ -925,12 +925,9 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	switch (job->state) {
 	case JOB_NEW:
-		if (wr) {
-			fuse_reply_err(req, EBUSY);
-			return;
-		}
-		h = handle_new(H_TEXT, job);
-		break;
+		/* A job is its creator's alone until the creator closes it. */
+		fuse_reply_err(req, EBUSY);
+		return;
 	case JOB_DRAFT:
 		if (!wr) {
 			h = handle_new(H_TEXT, job);
@@ -943,7 +940,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			buf_add(&h->buf, job->text, job->textlen);
 		break;
 	case JOB_PENDING:
-		if (wr && job->held) {
+		if (job->held) {
 			fuse_reply_err(req, EBUSY);
 			return;
 		}
@@ -1219,7 +1216,7 @@ do_flush(struct op *op)
 		config_flush(op);
 		return;
 	}
-	if (job == NULL || job->gone) {
+	if (job == NULL || job->gone || h->kind != H_WRITER) {
 		fuse_reply_err(op->req, 0);
 		op_free(op);
 		return;

@@ -80,6 +80,7 @@ static void	 run_dir_synced(uv_fs_t *);
 static void	 run_statted(uv_fs_t *);
 static void	 run_read_last(uv_fs_t *);
 static void	 run_finish(struct run *);
+static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static int	 run_argv(const struct job *, char **, char *);
 static uint64_t	 run_proc_starttime(pid_t);
@@ -517,6 +518,23 @@ static void
 run_read_last(uv_fs_t *req)
 {
 	struct run	*r = req->data;
+	struct attempt	*a = &r->a;
+
+	if (req->fs_type == UV_FS_READ && req->result == 1)
+		a->eol = r->last == '\n';
+	uv_fs_req_cleanup(req);
+	run_decide(r);
+}
+
+/*
+ * Decide where the job goes after its attempt. The decision counts the
+ * attempts the journal holds, so it waits until the record of this
+ * attempt's start is committed (a fast job can end before that).
+ */
+static void
+run_decide(void *arg)
+{
+	struct run	*r = arg;
 	struct job	*job = r->job;
 	struct attempt	*a = &r->a;
 	unsigned	 failures;
@@ -524,9 +542,14 @@ run_read_last(uv_fs_t *req)
 	int64_t		 retry_at = 0;
 	double		 delay;
 
-	if (req->fs_type == UV_FS_READ && req->result == 1)
-		a->eol = r->last == '\n';
-	uv_fs_req_cleanup(req);
+	if (job->inflight != 0 && !job->gone) {
+		queue_wait(job, run_decide, r);
+		return;
+	}
+	if (job->gone) {
+		run_release(r);
+		return;
+	}
 
 	a->status = r->status;
 	a->signal = r->signal;
