@@ -228,6 +228,7 @@ void		 queue_init(size_t);
 void		 queue_set_journal(struct journal *);
 void		 queue_free(void);
 int		 queue_replay(void *, struct rec *, const char **);
+void		 queue_snapshot(void *, struct buf *);
 struct jobs	*queue_all(void);
 struct job	*queue_by_id(uint64_t);
 struct job	*queue_by_name(const char *);

@@ -21,6 +21,7 @@
  */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,6 +78,9 @@ static void	 commit_done(void *, int);
 static int	 queue_apply(struct rec *, int, const char **);
 static int	 get_job(struct rec *, struct job **, const char **);
 static void	 ended_retry(void *);
+static int	 apply_job(struct rec *, const char **);
+static int	 parse_attempts(struct job *, const char *);
+static void	 snapshot_job(struct buf *, const struct job *);
 
 /* Set up an empty queue; records may be up to max_line bytes. */
 void
@@ -884,8 +888,184 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
+	if (strcmp(r->type, "job") == 0)
+		return apply_job(r, why);
+
+	if (strcmp(r->type, "next") == 0) {
+		if (rec_get_u64(r, "id", &u) != 0) {
+			*why = "bad next record";
+			return -1;
+		}
+		if (u > q.next_id)
+			q.next_id = u;
+		return 0;
+	}
+
 	*why = "unknown record type";
 	return -1;
+}
+
+/* Parse the attempts of a snapshot "job" record: a,b,... of 8 numbers. */
+static int
+parse_attempts(struct job *job, const char *s)
+{
+	struct attempt	 *a;
+	unsigned long long v[8];
+	int		  n, used;
+
+	while (*s != '\0') {
+		n = sscanf(s, "%llu:%llu:%llu:%llu:%llu:%llu:%llu:%llu%n",
+		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+		    &used);
+		if (n != 8 || v[4] > HOW_CANCELLED)
+			return -1;
+		a = job_attempt(job, job->natt + 1);
+		a->started = (int64_t)v[0];
+		a->ended = (int64_t)v[1];
+		a->off = v[2];
+		a->end = v[3];
+		a->how = (int)v[4];
+		a->status = (int)(int64_t)v[5];
+		a->signal = (int)v[6];
+		a->eol = v[7] != 0;
+		job->natt++;
+		s += used;
+		if (*s == ',')
+			s++;
+		else if (*s != '\0')
+			return -1;
+	}
+	return 0;
+}
+
+/* Apply a snapshot "job" record: a whole job as compaction wrote it. */
+static int
+apply_job(struct rec *r, const char **why)
+{
+	static const char *states[] = { "new", "draft", "pending", "active",
+	    "failed", "complete" };
+	struct job	*job;
+	const char	*name, *text, *st, *att;
+	size_t		 len, tlen, i;
+	uint64_t	 id, u;
+	int64_t		 v;
+
+	if (rec_get_u64(r, "id", &id) != 0 ||
+	    (name = rec_get(r, "name", &len)) == NULL ||
+	    util_valid_name(name, len) != 0 || strlen(name) != len ||
+	    (text = rec_get(r, "text", &tlen)) == NULL ||
+	    (st = rec_get(r, "state", NULL)) == NULL ||
+	    (att = rec_get(r, "att", NULL)) == NULL) {
+		*why = "bad job record";
+		return -1;
+	}
+	for (i = 1; i < sizeof states / sizeof states[0]; i++) {
+		if (strcmp(st, states[i]) == 0)
+			break;
+	}
+	if (i == sizeof states / sizeof states[0]) {
+		*why = "bad job state";
+		return -1;
+	}
+	if (queue_by_id(id) != NULL || queue_by_name(name) != NULL) {
+		*why = "job id or name in use";
+		return -1;
+	}
+	job = job_alloc(id, name);
+	job->state = (enum job_state)i;
+	free(job->text);
+	job->text = xmalloc(tlen + 1);
+	memcpy(job->text, text, tlen);
+	job->text[tlen] = '\0';
+	job->textlen = tlen;
+	if (rec_get_u64(r, "uid", &u) == 0)
+		job->uid = (uid_t)u;
+	if (rec_get_u64(r, "gid", &u) == 0)
+		job->gid = (gid_t)u;
+	job->ctime = rec_get_i64(r, "ctime", &v) == 0 ? v : 0;
+	job->mtime = rec_get_i64(r, "time", &v) == 0 ? v : 0;
+	job->retry_at = rec_get_i64(r, "retry_at", &v) == 0 ? v : 0;
+	job->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+	job->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+	if (parse_attempts(job, att) != 0 ||
+	    (job->state == JOB_ACTIVE && job->natt == 0)) {
+		*why = "bad attempts in job record";
+		job_forget(job);
+		return -1;
+	}
+	if (job->state == JOB_PENDING && job->retry_at == 0)
+		job_enqueue(job);
+	return 0;
+}
+
+/* Append the snapshot body of one job. */
+static void
+snapshot_job(struct buf *out, const struct job *job)
+{
+	const struct attempt	*a;
+	struct buf		 att;
+	unsigned		 i;
+
+	buf_init(&att);
+	for (i = 0; i < job->natt; i++) {
+		a = &job->att[i];
+		buf_printf(&att, "%s%lld:%lld:%llu:%llu:%d:%lld:%d:%d",
+		    i > 0 ? "," : "", (long long)a->started,
+		    (long long)a->ended, (unsigned long long)a->off,
+		    (unsigned long long)a->end, a->how,
+		    (long long)(uint64_t)(int64_t)a->status, a->signal,
+		    a->eol);
+	}
+	rec_begin(out, "job");
+	rec_add_u64(out, "id", job->id);
+	rec_add_str(out, "name", job->name);
+	rec_add_str(out, "state", queue_state_name(job->state));
+	rec_add_u64(out, "uid", job->uid);
+	rec_add_u64(out, "gid", job->gid);
+	rec_add_i64(out, "ctime", job->ctime);
+	rec_add_i64(out, "time", job->mtime);
+	rec_add_i64(out, "retry_at", job->retry_at);
+	rec_add_u64(out, "pid", (uint64_t)job->pid);
+	rec_add_u64(out, "pst", job->pst);
+	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
+	rec_add(out, "text", job->text, job->textlen);
+	buf_addc(out, '\n');
+	buf_free(&att);
+}
+
+/*
+ * The journal's compaction callback: the bodies of records that recreate
+ * the committed state, one per line. Jobs on the run queue come first, in
+ * queue order, so that replay rebuilds the same order; jobs still being
+ * written by their creator (never committed) are not part of it.
+ */
+void
+queue_snapshot(void *arg, struct buf *out)
+{
+	struct job	*job;
+	uint64_t	 ino;
+
+	rec_begin(out, "next");
+	rec_add_u64(out, "id", q.next_id);
+	buf_addc(out, '\n');
+	rec_begin(out, "ids");
+	rec_add_u64(out, "upto", q.ids_upto);
+	buf_addc(out, '\n');
+	for (ino = INO_PENDING; ino < INO_NFIXED; ino++) {
+		rec_begin(out, "attr");
+		rec_add_u64(out, "ino", ino);
+		rec_add_u64(out, "mode", q.nodes[ino].mode & 07777);
+		rec_add_u64(out, "uid", q.nodes[ino].uid);
+		rec_add_u64(out, "gid", q.nodes[ino].gid);
+		rec_add_i64(out, "time", q.nodes[ino].mtime);
+		buf_addc(out, '\n');
+	}
+	TAILQ_FOREACH(job, &q.ready, ready)
+		snapshot_job(out, job);
+	TAILQ_FOREACH(job, &q.all, all) {
+		if (job->state != JOB_NEW && !job->onready)
+			snapshot_job(out, job);
+	}
 }
 
 /*
