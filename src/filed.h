@@ -99,10 +99,11 @@ const char *rec_get(const struct rec *, const char *, size_t *);
 int	 rec_get_u64(const struct rec *, const char *, uint64_t *);
 int	 rec_get_i64(const struct rec *, const char *, int64_t *);
 
-/* journal.c: the append-only journal, its replay and its group commit */
+/* journal.c: the append-only journal, replay, group commit, compaction */
 struct journal;
 typedef int	(*journal_apply_cb)(void *, struct rec *, const char **);
 typedef void	(*journal_done_cb)(void *, int);
+typedef void	(*journal_snapshot_cb)(void *, struct buf *);
 struct journal	*journal_open(const char *, size_t, journal_apply_cb, void *,
 		    char **);
 void		 journal_attach(struct journal *, struct uv_loop_s *);
@@ -110,6 +111,11 @@ void		 journal_append(struct journal *, const char *, size_t,
 		    journal_done_cb, void *);
 int		 journal_idle(struct journal *);
 uint64_t	 journal_next_seq(struct journal *);
+uint64_t	 journal_size(struct journal *);
+void		 journal_set_snapshot(struct journal *, journal_snapshot_cb,
+		    void *);
+void		 journal_set_compact_min(struct journal *, uint64_t);
+int		 journal_compact(struct journal *);
 void		 journal_close(struct journal *);
 
 /* conf.c: settings, INI (inih) <-> struct <-> JSON (jansson) */
@@ -257,7 +263,7 @@ int		 queue_remove(struct job *, queue_done_cb, void *);
 int		 queue_set_node(uint64_t, mode_t, uid_t, gid_t, queue_done_cb,
 		    void *);
 void		 queue_ids(uint64_t, queue_done_cb, void *);
-uint64_t	 queue_ids_next(void);
+uint64_t	 queue_ids_next(int);
 uint64_t	*queue_ids_upto(void);
 
 struct job	*queue_next_ready(void);

@@ -985,11 +985,11 @@ do_newid(struct op *op)
 	char		 name[32];
 
 	for (;;) {
-		n = queue_ids_next();
-		if (n >= *upto) {
+		if ((n = queue_ids_next(0)) >= *upto) {
 			queue_ids(n + 1024, op_done, op);
 			return;
 		}
+		queue_ids_next(1);
 		snprintf(name, sizeof name, "%llu", (unsigned long long)n);
 		if (queue_name_free(name))
 			break;

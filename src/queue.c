@@ -1267,11 +1267,11 @@ queue_ids(uint64_t upto, queue_done_cb cb, void *arg)
 	commit(NULL, &body, NULL, cb, arg);
 }
 
-/* The next new-id number to hand out; the caller advances it. */
+/* The next new-id number to hand out; take it if take is set. */
 uint64_t
-queue_ids_next(void)
+queue_ids_next(int take)
 {
-	return q.ids_next++;
+	return take ? q.ids_next++ : q.ids_next;
 }
 
 /* The bound of the reserved new-id numbers. */

@@ -1,0 +1,86 @@
+#!/bin/sh
+
+test_description='kill -9 at random moments loses no acknowledged job
+
+Three writers create jobs as fast as they can; each records a job name only
+after dd has closed the file without an error (close() returned 0, so the
+job is durable). filed is killed with SIGKILL at a random moment, restarted,
+and every recorded job must be there, exactly once; every job eventually
+runs to complete/, and no job ever runs twice at the same time.'
+
+. "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
+
+ROUNDS=${FILED_CRASH_ROUNDS:-12}
+
+# writer N: create jobs w<N>-<i> until told to stop; log the acked ones.
+writer() {
+	i=0
+	while ! test -e "$TRASH/stop"
+	do
+		i=$((i + 1))
+		name=r$round-w$1-$i
+		if printf '%s\n' "flock -n \"$TRASH/locks/\$FILED_JOB\" sleep 0.02 || echo \"\$FILED_JOB\" >>\"$TRASH/double\"" |
+			dd of="$TRASH/mnt/pending/$name" status=none 2>/dev/null
+		then
+			echo "$name" >>"$TRASH/acked.$1"
+		fi
+	done
+}
+
+# all_jobs: every job name in the four directories, one a line.
+all_jobs() {
+	ls -A mnt/pending mnt/active mnt/failed mnt/complete |
+		grep -v -e "^mnt/" -e "^\$" | sort
+}
+
+test_expect_success 'setup' '
+	mkdir locks &&
+	filed_ini max_jobs=2 max_retries=100 backoff_base=0 &&
+	: >double
+'
+
+test_expect_success "kill -9 in the middle of $ROUNDS bursts of writes" '
+	round=0 &&
+	while test $round -lt $ROUNDS
+	do
+		round=$((round + 1)) &&
+		rm -f stop &&
+		filed_start &&
+		{ writer 1 & w1=$!; } &&
+		{ writer 2 & w2=$!; } &&
+		{ writer 3 & w3=$!; } &&
+		# a random moment between 0 and 0.3 s
+		sleep "0.$(( $(od -An -N2 -tu2 /dev/urandom) % 300 ))" &&
+		filed_kill9 &&
+		touch stop &&
+		wait $w1 $w2 $w3 || return 1
+	done &&
+	cat acked.1 acked.2 acked.3 | sort >acked &&
+	echo "$(wc -l <acked) jobs acknowledged" &&
+	test -s acked
+'
+
+test_expect_success 'after a restart every acknowledged job is there' '
+	filed_start &&
+	all_jobs >present &&
+	comm -23 acked present >lost &&
+	test_must_be_empty lost
+'
+
+test_expect_success 'and no job is there twice' '
+	uniq -d present >dups &&
+	test_must_be_empty dups
+'
+
+test_expect_success 'every job runs to complete/, none twice at once' '
+	wait_for 120 "test -z \"\$(ls -A mnt/pending mnt/active | grep -v -e ^mnt/ -e ^\\\$)\"" &&
+	ls mnt/failed >failed &&
+	test_must_be_empty failed &&
+	test_must_be_empty double
+'
+
+test_expect_success 'filed stops cleanly' '
+	filed_stop
+'
+
+test_done
