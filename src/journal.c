@@ -17,6 +17,15 @@
  *   out at once. The loop thread never calls write or fsync itself.
  * - Callbacks always run on the loop thread from a libuv completion, never
  *   from inside journal_append, and in the order the records were appended.
+ * - Compaction replaces the journal with the live state: the snapshot
+ *   callback's records (seqs from 1) are written to PATH.new and synced
+ *   while batches go on into the old journal; the records committed
+ *   meanwhile (the tail) are appended to PATH.new with batches held back,
+ *   then PATH.new is synced, renamed over PATH and the directory fsync'd,
+ *   and only then do batches resume, on the new file. PATH.new is complete
+ *   only once it has been renamed, so journal_open removes one it finds: at
+ *   every step a crash leaves PATH either the old or the new journal, each
+ *   complete.
  */
 
 #include <sys/stat.h>
@@ -39,6 +48,8 @@
 #define JOURNAL_MIN_LINE	64
 #define JOURNAL_CHUNK		65536
 #define JOURNAL_BATCH_MAX	(64 * 1024 * 1024)
+#define JOURNAL_COMPACT_MIN	(4 * 1024 * 1024)
+#define JOURNAL_WRITE_MAX	(1024 * 1024 * 1024)
 
 /* A record waiting for, or part of, a batch. */
 struct jentry {
@@ -60,6 +71,20 @@ enum jstate {
 	JOURNAL_DONE		/* batch callbacks running */
 };
 
+enum cstate {
+	COMPACT_NONE,		/* no compaction */
+	COMPACT_OPEN,		/* PATH.new being created */
+	COMPACT_SNAP_WRITE,	/* header and snapshot being written */
+	COMPACT_SNAP_SYNC,	/* and fdatasync'd */
+	COMPACT_WAIT,		/* batches held; the one in flight finishing */
+	COMPACT_TAIL_WRITE,	/* the tail being written */
+	COMPACT_TAIL_SYNC,	/* and fdatasync'd */
+	COMPACT_RENAME,		/* PATH.new being renamed to PATH */
+	COMPACT_DIR_OPEN,	/* the directory being opened */
+	COMPACT_DIR_SYNC,	/* and fsync'd */
+	COMPACT_CLEANUP		/* descriptors closing, PATH.new going */
+};
+
 struct journal {
 	char			*path;
 	size_t			 max_line;	/* longest line, no newline */
@@ -78,6 +103,28 @@ struct journal {
 	struct buf		 out;		/* this batch, framed */
 	uv_fs_t			 req;
 	uv_work_t		 work;
+
+	journal_snapshot_cb	 snap_cb;
+	void			*snap_arg;
+	uint64_t		 compact_min;	/* least growth that compacts */
+	uint64_t		 base;		/* size after last compaction */
+	uint64_t		 grown;		/* committed bytes since then */
+	int			 pending;	/* asked for during DONE */
+	int			 held;		/* no batch may start */
+	enum cstate		 cstate;
+	char			*newpath;	/* PATH.new */
+	int			 cfd;		/* PATH.new, O_APPEND */
+	int			 dfd;		/* the directory */
+	int			 oldfd;		/* the replaced journal */
+	int			 unlink_new;	/* remove PATH.new at cleanup */
+	uint64_t		 cseq;		/* last seq in the snapshot */
+	uint64_t		 nsnap;		/* records in the snapshot */
+	struct buf		 tail;		/* bodies after cseq */
+	uint64_t		 ntail;
+	struct buf		 cout;		/* being written to PATH.new */
+	size_t			 coff;		/* of which written */
+	uint64_t		 csize;		/* bytes synced in PATH.new */
+	uv_fs_t			 creq;
 };
 
 /* Streaming line reader for replay. */
@@ -114,11 +161,32 @@ static void	 journal_bounce_work(uv_work_t *);
 static void	 journal_bounce_done(uv_work_t *, int);
 static void	 journal_break(struct journal *, const char *, int);
 static void	 journal_finish(struct journal *, int);
+static void	 journal_kick(struct journal *);
+static int	 journal_compact_due(struct journal *);
+static int	 journal_frame(struct journal *, struct buf *, uint64_t,
+		     const struct buf *, uint64_t *);
+static int	 journal_compact_begin(struct journal *);
+static void	 journal_compact_write(struct journal *);
+static void	 journal_compact_tail(struct journal *);
+static void	 journal_compact_done(uv_fs_t *);
+static void	 journal_compact_switch(struct journal *);
+static void	 journal_compact_fail(struct journal *, const char *, int);
+static void	 journal_compact_cleanup(struct journal *);
+static void	 journal_compact_step(struct journal *, const char *);
 static void	 jread_init(struct jread *, int, size_t);
 static void	 jread_free(struct jread *);
 static int	 jread_fill(struct jread *);
 static int	 jread_skip(struct jread *, struct jline *);
 static int	 jread_line(struct jread *, struct jline *);
+
+/*
+ * Not in filed.h: called on the loop thread at each step of a compaction
+ * ("snapshot", "tail", "renamed", "done", "failed"), so that
+ * t/unit-journal.c can copy the files as a crash at that step leaves them
+ * and append records at the awkward moments.
+ */
+extern void	(*journal_compact_hook)(struct journal *, const char *);
+void		(*journal_compact_hook)(struct journal *, const char *);
 
 /* Set up a reader on fd at offset 0. */
 static void
@@ -466,11 +534,13 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 {
 	struct journal	*j;
 	struct stat	 st;
-	int		 fd;
+	char		*dir;
+	int		 fd = -1;
 
 	*cause = NULL;
 	j = xcalloc(1, sizeof *j);
 	j->path = xstrdup(path);
+	j->newpath = xasprintf("%s.new", path);
 	j->max_line = max_line < JOURNAL_MIN_LINE ? JOURNAL_MIN_LINE :
 	    max_line;
 	j->fd = -1;
@@ -478,6 +548,30 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 	TAILQ_INIT(&j->queue);
 	TAILQ_INIT(&j->batch);
 	buf_init(&j->out);
+	j->compact_min = JOURNAL_COMPACT_MIN;
+	j->cstate = COMPACT_NONE;
+	j->cfd = j->dfd = j->oldfd = -1;
+	buf_init(&j->tail);
+	buf_init(&j->cout);
+
+	/*
+	 * PATH.new is only ever complete once renamed to PATH: one still
+	 * there is what a crash during a compaction left, and PATH is the
+	 * old journal, whole.
+	 */
+	if (unlink(j->newpath) == 0) {
+		log_warnx("journal: removed %s left by an interrupted "
+		    "compaction", j->newpath);
+		dir = journal_dir(path);
+		if (util_fsync_dir(dir) == -1) {
+			*cause = xasprintf("%s: fsync: %s", dir,
+			    strerror(errno));
+			free(dir);
+			goto fail;
+		}
+		free(dir);
+	} else if (errno != ENOENT)
+		log_warn("journal: %s: unlink", j->newpath);
 
 	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1) {
 		if (errno != ENOENT) {
@@ -513,6 +607,7 @@ fail:
 		close(fd);
 	if (j->fd != -1)
 		close(j->fd);
+	free(j->newpath);
 	free(j->path);
 	free(j);
 	return NULL;
@@ -551,7 +646,14 @@ journal_append(struct journal *j, const char *body, size_t len,
 	TAILQ_INSERT_TAIL(&j->queue, e, entry);
 
 	/* A lone record is never delayed: only a busy journal batches. */
-	if (j->state == JOURNAL_IDLE)
+	journal_kick(j);
+}
+
+/* Start a batch if records wait, none is in flight and none is held. */
+static void
+journal_kick(struct journal *j)
+{
+	if (j->state == JOURNAL_IDLE && !j->held && !TAILQ_EMPTY(&j->queue))
 		journal_start(j);
 }
 
@@ -680,6 +782,8 @@ static void
 journal_sync_done(uv_fs_t *req)
 {
 	struct journal	*j = req->data;
+	struct jentry	*e;
+	uint64_t	 n = 0;
 	int		 r = (int)req->result;
 
 	uv_fs_req_cleanup(req);
@@ -690,6 +794,22 @@ journal_sync_done(uv_fs_t *req)
 	}
 	j->size += j->out.len;
 	j->next_seq += j->nrecords;
+	j->grown += j->out.len;
+
+	/* Committed after the snapshot was taken: they go into its tail. */
+	if (j->cstate >= COMPACT_OPEN && j->cstate <= COMPACT_WAIT) {
+		TAILQ_FOREACH(e, &j->batch, entry) {
+			if (e->error != 0)
+				continue;
+			buf_add(&j->tail, e->body, e->len);
+			buf_addc(&j->tail, '\n');
+			n++;
+		}
+		if (n != j->nrecords)
+			fatalx("journal: %llu of %zu records in the tail",
+			    (unsigned long long)n, j->nrecords);
+		j->ntail += n;
+	}
 	journal_finish(j, 0);
 }
 
@@ -748,15 +868,34 @@ journal_finish(struct journal *j, int error)
 		free(e);
 	}
 	j->state = JOURNAL_IDLE;
-	if (!TAILQ_EMPTY(&j->queue))
-		journal_start(j);
+
+	/*
+	 * A compaction starts here, after the callbacks, because the
+	 * snapshot is taken from the state the callbacks have just brought
+	 * up to date with the records of this batch.
+	 */
+	if (j->cstate == COMPACT_WAIT)
+		journal_compact_tail(j);
+	else if (j->pending || journal_compact_due(j)) {
+		j->pending = 0;
+		journal_compact_begin(j);
+	}
+	journal_kick(j);
 }
 
-/* Return 1 if no record is queued or in flight. */
+/* Return 1 if no record is queued or in flight and no compaction runs. */
 int
 journal_idle(struct journal *j)
 {
-	return j->state == JOURNAL_IDLE && TAILQ_EMPTY(&j->queue);
+	return j->state == JOURNAL_IDLE && TAILQ_EMPTY(&j->queue) &&
+	    j->cstate == COMPACT_NONE && !j->pending;
+}
+
+/* Return the size of the journal file up to its last committed record. */
+uint64_t
+journal_size(struct journal *j)
+{
+	return j->size;
 }
 
 /* Return the sequence number the next committed record will get. */
@@ -777,6 +916,413 @@ journal_close(struct journal *j)
 	if (close(j->fd) == -1)
 		log_warn("journal: %s: close", j->path);
 	buf_free(&j->out);
+	buf_free(&j->tail);
+	buf_free(&j->cout);
+	free(j->newpath);
 	free(j->path);
 	free(j);
+}
+
+
+/*
+ * Set the callback that writes the live state as record bodies, one per
+ * line, into a buffer; with none, the journal is never compacted.
+ */
+void
+journal_set_snapshot(struct journal *j, journal_snapshot_cb cb, void *arg)
+{
+	j->snap_cb = cb;
+	j->snap_arg = arg;
+}
+
+/* Set the least growth (in bytes) that starts a compaction by itself. */
+void
+journal_set_compact_min(struct journal *j, uint64_t bytes)
+{
+	j->compact_min = bytes;
+}
+
+/*
+ * Start a compaction now. 0 if it started (or will, once the callbacks of
+ * the batch now completing have run), -1 if it cannot: one runs already,
+ * the journal is broken or there is no snapshot callback.
+ */
+int
+journal_compact(struct journal *j)
+{
+	if (j->loop == NULL || j->snap_cb == NULL || j->broken ||
+	    j->cstate != COMPACT_NONE || j->pending)
+		return -1;
+	if (j->state == JOURNAL_DONE) {
+		/* The state does not yet hold the whole batch: wait for it. */
+		j->pending = 1;
+		return 0;
+	}
+	return journal_compact_begin(j);
+}
+
+/*
+ * Return 1 if the journal has grown by more than its size after the last
+ * compaction (at least compact_min) and should be compacted. Between
+ * compactions the journal stays below about twice the live state, and the
+ * cost of writing the state is spread over as many bytes of appends.
+ */
+static int
+journal_compact_due(struct journal *j)
+{
+	uint64_t	threshold;
+
+	if (j->snap_cb == NULL || j->broken || j->cstate != COMPACT_NONE)
+		return 0;
+	threshold = j->base > j->compact_min ? j->base : j->compact_min;
+	return j->grown > threshold;
+}
+
+/*
+ * Frame the bodies in src (each followed by a newline) as records with
+ * seqs from seq onwards, appending to out; count them in *n. A record
+ * whose line would be longer than max_line could not be replayed: -1.
+ */
+static int
+journal_frame(struct journal *j, struct buf *out, uint64_t seq,
+    const struct buf *src, uint64_t *n)
+{
+	const char	*p = src->data, *end = src->data + src->len, *nl;
+	size_t		 before;
+
+	*n = 0;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL || nl == p)
+			fatalx("journal: snapshot: not a record body");
+		before = out->len;
+		rec_frame(out, seq + *n, p, (size_t)(nl - p));
+		if (out->len - before - 1 > j->max_line) {
+			log_warnx("journal: compaction: a record of %zu bytes "
+			    "is longer than %zu", out->len - before - 1,
+			    j->max_line);
+			return -1;
+		}
+		(*n)++;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/*
+ * Take the snapshot and start writing it to PATH.new. The snapshot holds
+ * exactly the records up to the last committed seq: a batch in flight is
+ * not in it, and its records join the tail when they commit.
+ */
+static int
+journal_compact_begin(struct journal *j)
+{
+	struct buf	snap;
+	int		r;
+
+	if (j->snap_cb == NULL || j->broken || j->cstate != COMPACT_NONE)
+		return -1;
+	j->cstate = COMPACT_OPEN;
+	j->cseq = j->next_seq - 1;
+	j->ntail = 0;
+	buf_reset(&j->tail);
+
+	buf_init(&snap);
+	j->snap_cb(j->snap_arg, &snap);
+	buf_reset(&j->cout);
+	buf_add(&j->cout, JOURNAL_HEADER, JOURNAL_HEADER_LEN);
+	r = journal_frame(j, &j->cout, 1, &snap, &j->nsnap);
+	buf_free(&snap);
+	if (r != 0) {
+		/* Nothing was created; back off as after any failure. */
+		buf_free(&j->cout);
+		j->grown = 0;
+		j->cstate = COMPACT_NONE;
+		return -1;
+	}
+	log_debug("journal: compaction started at seq %llu, snapshot of %llu "
+	    "records", (unsigned long long)j->cseq,
+	    (unsigned long long)j->nsnap);
+
+	j->coff = 0;
+	j->csize = 0;
+	j->creq.data = j;
+	r = uv_fs_open(j->loop, &j->creq, j->newpath, O_WRONLY | O_CREAT |
+	    O_TRUNC | O_APPEND | O_CLOEXEC, 0600, journal_compact_done);
+	if (r != 0)
+		fatalx("journal: uv_fs_open: %s", uv_strerror(r));
+	return 0;
+}
+
+/* Write what is left of cout to PATH.new (in pieces if it is huge). */
+static void
+journal_compact_write(struct journal *j)
+{
+	uv_buf_t	iov;
+	size_t		len = j->cout.len - j->coff;
+	int		r;
+
+	if (len > JOURNAL_WRITE_MAX)
+		len = JOURNAL_WRITE_MAX;
+	iov = uv_buf_init(j->cout.data + j->coff, (unsigned int)len);
+	j->creq.data = j;
+	r = uv_fs_write(j->loop, &j->creq, j->cfd, &iov, 1, -1,
+	    journal_compact_done);
+	if (r != 0)
+		fatalx("journal: uv_fs_write: %s", uv_strerror(r));
+}
+
+/*
+ * The snapshot is synced and no batch is in flight or will start: append
+ * the tail, the records committed since the snapshot, renumbered after
+ * it. Holding batches back from here to the directory fsync costs their
+ * latency for one write and three syncs, and buys a simple rule: a record
+ * is acknowledged only from the file that PATH names durably.
+ */
+static void
+journal_compact_tail(struct journal *j)
+{
+	uint64_t	n;
+	int		r;
+
+	if (j->broken) {
+		journal_compact_fail(j, "journal broken meanwhile", 0);
+		return;
+	}
+	buf_reset(&j->cout);
+	if (journal_frame(j, &j->cout, j->nsnap + 1, &j->tail, &n) != 0) {
+		journal_compact_fail(j, "giving up", 0);
+		return;
+	}
+	if (n != j->ntail)
+		fatalx("journal: %llu records in a tail of %llu",
+		    (unsigned long long)n, (unsigned long long)j->ntail);
+	buf_free(&j->tail);
+	j->coff = 0;
+	if (j->cout.len == 0) {
+		/* Nothing committed meanwhile: PATH.new is complete. */
+		j->cstate = COMPACT_RENAME;
+		j->creq.data = j;
+		r = uv_fs_rename(j->loop, &j->creq, j->newpath, j->path,
+		    journal_compact_done);
+		if (r != 0)
+			fatalx("journal: uv_fs_rename: %s", uv_strerror(r));
+		return;
+	}
+	j->cstate = COMPACT_TAIL_WRITE;
+	journal_compact_write(j);
+}
+
+/* A step of a compaction finished on the thread pool: take the next. */
+static void
+journal_compact_done(uv_fs_t *req)
+{
+	struct journal	*j = req->data;
+	ssize_t		 n = req->result;
+	uv_fs_type	 type = req->fs_type;
+	char		*dir;
+	int		 r = 0;
+
+	uv_fs_req_cleanup(req);
+	j->creq.data = j;
+	switch (j->cstate) {
+	case COMPACT_OPEN:
+		if (n < 0) {
+			journal_compact_fail(j, "open", (int)n);
+			return;
+		}
+		j->cfd = (int)n;
+		j->cstate = COMPACT_SNAP_WRITE;
+		journal_compact_write(j);
+		return;
+	case COMPACT_SNAP_WRITE:
+	case COMPACT_TAIL_WRITE:
+		if (n <= 0) {
+			journal_compact_fail(j, "write", n == 0 ? UV_ENOSPC :
+			    (int)n);
+			return;
+		}
+		j->coff += (size_t)n;
+		if (j->coff < j->cout.len) {
+			journal_compact_write(j);
+			return;
+		}
+		j->csize += j->cout.len;
+		buf_free(&j->cout);
+		if (j->cstate == COMPACT_SNAP_WRITE)
+			j->cstate = COMPACT_SNAP_SYNC;
+		else
+			j->cstate = COMPACT_TAIL_SYNC;
+		r = uv_fs_fdatasync(j->loop, &j->creq, j->cfd,
+		    journal_compact_done);
+		break;
+	case COMPACT_SNAP_SYNC:
+		if (n < 0) {
+			journal_compact_fail(j, "fdatasync", (int)n);
+			return;
+		}
+		journal_compact_step(j, "snapshot");
+		j->cstate = COMPACT_WAIT;
+		j->held = 1;
+		if (j->state == JOURNAL_IDLE)
+			journal_compact_tail(j);
+		return;
+	case COMPACT_TAIL_SYNC:
+		if (n < 0) {
+			journal_compact_fail(j, "fdatasync", (int)n);
+			return;
+		}
+		journal_compact_step(j, "tail");
+		j->cstate = COMPACT_RENAME;
+		r = uv_fs_rename(j->loop, &j->creq, j->newpath, j->path,
+		    journal_compact_done);
+		break;
+	case COMPACT_RENAME:
+		if (n < 0) {
+			journal_compact_fail(j, "rename", (int)n);
+			return;
+		}
+		journal_compact_step(j, "renamed");
+		j->cstate = COMPACT_DIR_OPEN;
+		dir = journal_dir(j->path);
+		r = uv_fs_open(j->loop, &j->creq, dir, O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC, 0, journal_compact_done);
+		free(dir);
+		break;
+	case COMPACT_DIR_OPEN:
+		if (n < 0) {
+			journal_compact_fail(j, "open directory", (int)n);
+			return;
+		}
+		j->dfd = (int)n;
+		j->cstate = COMPACT_DIR_SYNC;
+		r = uv_fs_fsync(j->loop, &j->creq, j->dfd,
+		    journal_compact_done);
+		break;
+	case COMPACT_DIR_SYNC:
+		if (n < 0) {
+			journal_compact_fail(j, "fsync directory", (int)n);
+			return;
+		}
+		journal_compact_switch(j);
+		return;
+	case COMPACT_CLEANUP:
+		if (n < 0 && type == UV_FS_CLOSE)
+			log_warnx("journal: close: %s", uv_strerror((int)n));
+		if (n < 0 && type == UV_FS_UNLINK && n != UV_ENOENT) {
+			log_warnx("journal: %s: unlink: %s", j->newpath,
+			    uv_strerror((int)n));
+		}
+		journal_compact_cleanup(j);
+		return;
+	default:
+		fatalx("journal: compaction step in state %d", (int)j->cstate);
+	}
+	if (r != 0)
+		fatalx("journal: compaction: %s", uv_strerror(r));
+}
+
+/*
+ * PATH is the new journal, durably: write to it from now on, with the seqs
+ * following its last record, and let the held batches go.
+ */
+static void
+journal_compact_switch(struct journal *j)
+{
+	uint64_t	old = j->size;
+
+	if (j->next_seq != j->cseq + j->ntail + 1)
+		fatalx("journal: compaction lost count of records");
+	j->oldfd = j->fd;
+	j->fd = j->cfd;
+	j->cfd = -1;
+	j->size = j->csize;
+	j->next_seq = j->nsnap + j->ntail + 1;
+	j->base = j->csize;
+	j->grown = 0;
+	j->held = 0;
+	log_info("journal: compacted %llu bytes to %llu",
+	    (unsigned long long)old, (unsigned long long)j->size);
+	journal_compact_step(j, "done");
+	journal_compact_cleanup(j);
+	journal_kick(j);
+}
+
+/*
+ * A compaction failed (err a libuv error, or 0). Before the rename PATH is
+ * the old journal, untouched: drop PATH.new and the tail, keep appending
+ * to the old journal and do not try again before it has grown by another
+ * threshold. After the rename PATH is the new journal but its name may not
+ * be durable, and no fsync can promise it is any more: the journal is
+ * broken, as after a failed fdatasync.
+ */
+static void
+journal_compact_fail(struct journal *j, const char *what, int err)
+{
+	if (j->cstate == COMPACT_DIR_OPEN || j->cstate == COMPACT_DIR_SYNC) {
+		journal_break(j, what, err);
+		j->oldfd = j->fd;
+		j->fd = j->cfd;
+		j->cfd = -1;
+		j->size = j->csize;
+		j->next_seq = j->nsnap + j->ntail + 1;
+	} else {
+		if (err != 0) {
+			log_warnx("journal: compaction: %s: %s: %s",
+			    j->newpath, what, uv_strerror(err));
+		} else
+			log_warnx("journal: compaction: %s", what);
+		j->unlink_new = 1;
+	}
+	buf_free(&j->tail);
+	buf_free(&j->cout);
+	j->ntail = 0;
+	j->grown = 0;
+	j->held = 0;
+	journal_compact_step(j, "failed");
+	journal_compact_cleanup(j);
+	journal_kick(j);
+}
+
+/*
+ * Close what a compaction left open and remove PATH.new if it must go,
+ * one step at a time on the thread pool; then the compaction is over.
+ */
+static void
+journal_compact_cleanup(struct journal *j)
+{
+	int	fd, r;
+
+	j->cstate = COMPACT_CLEANUP;
+	j->creq.data = j;
+	if (j->dfd != -1 || j->cfd != -1 || j->oldfd != -1) {
+		if (j->dfd != -1) {
+			fd = j->dfd;
+			j->dfd = -1;
+		} else if (j->cfd != -1) {
+			fd = j->cfd;
+			j->cfd = -1;
+		} else {
+			fd = j->oldfd;
+			j->oldfd = -1;
+		}
+		r = uv_fs_close(j->loop, &j->creq, fd, journal_compact_done);
+	} else if (j->unlink_new) {
+		j->unlink_new = 0;
+		r = uv_fs_unlink(j->loop, &j->creq, j->newpath,
+		    journal_compact_done);
+	} else {
+		j->cstate = COMPACT_NONE;
+		return;
+	}
+	if (r != 0)
+		fatalx("journal: compaction: %s", uv_strerror(r));
+}
+
+/* Tell the test hook, if any, that a compaction reached a step. */
+static void
+journal_compact_step(struct journal *j, const char *step)
+{
+	if (journal_compact_hook != NULL)
+		journal_compact_hook(j, step);
 }

@@ -1,8 +1,10 @@
 /*
  * unit-journal.c: unit tests for the record codec (rec.c) and the journal
  * (journal.c): CRC-32C, escaping, strict parsing, replay with torn-tail
- * repair and refusal of real damage, and group commit through a real libuv
- * loop, including a short write, a failed write and a failed fdatasync.
+ * repair and refusal of real damage, group commit through a real libuv
+ * loop, including a short write, a failed write and a failed fdatasync,
+ * and compaction: by itself, with appends going on, crashes at each of its
+ * steps, and its failure.
  * Files live in a mkdtemp directory under /tmp that is removed at the end.
  */
 
@@ -1366,6 +1368,753 @@ test_sync_error(void)
 	buf_free(&body);
 }
 
+/*
+ * Compaction. The journal's user is played by a key-value store: "set k=K
+ * v=V" and "del k=K" records, applied to the committed state by the commit
+ * callbacks (as queue.c does), and a snapshot callback that writes a "set"
+ * record for every live key. Random operations touch keys below KV_RAND;
+ * the keys above are set once each by the appends made at awkward moments,
+ * so that each of them can be looked for after a reopen.
+ */
+#define KV_NKEY		128
+#define KV_RAND		48
+
+/* A key-value state: the committed one, or one rebuilt by replay. */
+struct kv {
+	char		*val[KV_NKEY];	/* NULL: no such key */
+	uint64_t	 last_seq;
+	int		 n;		/* records applied */
+	int		 bad;		/* seq gap or a bad record */
+};
+
+/* The store and what its commit callbacks saw. */
+struct kvt {
+	struct journal	*j;
+	uv_loop_t	 loop;
+	struct kv	 state;		/* committed */
+	int		 next_id;	/* id of the next append */
+	int		 want_id;	/* id the next callback must have */
+	int		 ndone;
+	int		 nfail;		/* callbacks with an error */
+	int		 bad_order;
+	int		 in_append;
+	int		 sync_cb;	/* callbacks inside journal_append */
+	int		 chain;		/* appends to make from callbacks */
+	int		 special;	/* next key above KV_RAND */
+};
+
+/* One append's callback argument. */
+struct kvop {
+	struct kvt	*t;
+	int		 id;
+	int		 key;
+	char		*val;		/* NULL: del */
+};
+
+/* What the compaction hook does and has seen. */
+struct hookst {
+	struct kvt	*t;
+	int		 steps[5];	/* snapshot tail renamed done failed */
+	int		 append;	/* append at snapshot, tail, renamed */
+	int		 copy;		/* copy the files at every step */
+	struct kv	 saved[4];	/* the committed state at each step */
+	int		 had_new[4];	/* PATH.new was there */
+	uint64_t	 base;		/* largest size after a compaction */
+};
+
+static const char *const hook_steps[] = {
+	"snapshot", "tail", "renamed", "done", "failed"
+};
+static struct hookst	*hookst;
+
+/* From journal.c, not in filed.h. */
+extern void	(*journal_compact_hook)(struct journal *, const char *);
+
+static void	 kv_free(struct kv *);
+static void	 kv_copy(struct kv *, const struct kv *);
+static int	 kv_equal(const struct kv *, const struct kv *);
+static int	 kv_live(const struct kv *);
+static void	 kv_set(struct kv *, int, const char *);
+static int	 kv_apply(void *, struct rec *, const char **);
+static void	 kv_snapshot(void *, struct buf *);
+static void	 kv_body(struct buf *, int, const char *);
+static void	 kv_done(void *, int);
+static void	 kv_append(struct kvt *, int, const char *);
+static void	 kv_random(struct kvt *, int);
+static void	 kv_special(struct kvt *, const char *);
+static int	 kvt_open(struct kvt *, int);
+static void	 kvt_close(struct kvt *);
+static int	 kv_reopen(struct kv *, char **);
+static void	 jpath_with(char *, const char *, const char *);
+static void	 copy_file(const char *, const char *, off_t);
+static int	 count_fds(int *);
+static void	 compact_hook(struct journal *, const char *);
+static void	 test_compact_auto(void);
+static void	 test_compact_busy(void);
+static void	 test_compact_crash(void);
+static void	 test_compact_error(void);
+
+/* Free a state's values. */
+static void
+kv_free(struct kv *kv)
+{
+	int	i;
+
+	for (i = 0; i < KV_NKEY; i++) {
+		free(kv->val[i]);
+		kv->val[i] = NULL;
+	}
+}
+
+/* Make dst (empty or freed) a copy of src. */
+static void
+kv_copy(struct kv *dst, const struct kv *src)
+{
+	int	i;
+
+	memset(dst, 0, sizeof *dst);
+	for (i = 0; i < KV_NKEY; i++) {
+		if (src->val[i] != NULL)
+			dst->val[i] = xstrdup(src->val[i]);
+	}
+}
+
+/* Return 1 if two states hold the same keys and values. */
+static int
+kv_equal(const struct kv *a, const struct kv *b)
+{
+	int	i;
+
+	for (i = 0; i < KV_NKEY; i++) {
+		if ((a->val[i] == NULL) != (b->val[i] == NULL))
+			return 0;
+		if (a->val[i] != NULL && strcmp(a->val[i], b->val[i]) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Return the number of live keys. */
+static int
+kv_live(const struct kv *kv)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < KV_NKEY; i++)
+		n += kv->val[i] != NULL;
+	return n;
+}
+
+/* Set (val) or delete (NULL) a key. */
+static void
+kv_set(struct kv *kv, int key, const char *val)
+{
+	free(kv->val[key]);
+	kv->val[key] = val != NULL ? xstrdup(val) : NULL;
+}
+
+/* Replay callback: apply a record, checking the seqs run from 1. */
+static int
+kv_apply(void *arg, struct rec *r, const char **why)
+{
+	struct kv	*kv = arg;
+	const char	*v;
+	uint64_t	 k;
+
+	if (r->seq != kv->last_seq + 1)
+		kv->bad++;
+	kv->last_seq = r->seq;
+	kv->n++;
+	if (rec_get_u64(r, "k", &k) != 0 || k >= KV_NKEY) {
+		*why = "bad key";
+		return -1;
+	}
+	if (strcmp(r->type, "set") == 0 &&
+	    (v = rec_get(r, "v", NULL)) != NULL)
+		kv_set(kv, (int)k, v);
+	else if (strcmp(r->type, "del") == 0)
+		kv_set(kv, (int)k, NULL);
+	else {
+		*why = "bad record";
+		return -1;
+	}
+	return 0;
+}
+
+/* Snapshot callback: a "set" body for every live key, one per line. */
+static void
+kv_snapshot(void *arg, struct buf *out)
+{
+	struct kvt	*t = arg;
+	int		 i;
+
+	for (i = 0; i < KV_NKEY; i++) {
+		if (t->state.val[i] == NULL)
+			continue;
+		kv_body(out, i, t->state.val[i]);
+		buf_addc(out, '\n');
+	}
+}
+
+/* Append the body of set (val) or del (NULL) of key to b. */
+static void
+kv_body(struct buf *b, int key, const char *val)
+{
+	rec_begin(b, val != NULL ? "set" : "del");
+	rec_add_u64(b, "k", (uint64_t)key);
+	if (val != NULL)
+		rec_add_str(b, "v", val);
+}
+
+/* Commit callback: on success the change reaches the committed state. */
+static void
+kv_done(void *arg, int status)
+{
+	struct kvop	*op = arg;
+	struct kvt	*t = op->t;
+
+	if (t->in_append)
+		t->sync_cb++;
+	if (op->id != t->want_id)
+		t->bad_order++;
+	t->want_id = op->id + 1;
+	t->ndone++;
+	if (status != 0)
+		t->nfail++;
+	else
+		kv_set(&t->state, op->key, op->val);
+	free(op->val);
+	free(op);
+
+	if (t->chain > 0) {
+		t->chain--;
+		kv_special(t, "chain");
+	}
+}
+
+/* Append set (val) or del (NULL) of key. */
+static void
+kv_append(struct kvt *t, int key, const char *val)
+{
+	struct kvop	*op = xcalloc(1, sizeof *op);
+	struct buf	 b;
+
+	op->t = t;
+	op->id = t->next_id++;
+	op->key = key;
+	op->val = val != NULL ? xstrdup(val) : NULL;
+	buf_init(&b);
+	kv_body(&b, key, val);
+	t->in_append = 1;
+	journal_append(t->j, b.data, b.len, kv_done, op);
+	t->in_append = 0;
+	buf_free(&b);
+}
+
+/* Append n random sets and dels of the keys below KV_RAND. */
+static void
+kv_random(struct kvt *t, int n)
+{
+	char	val[256];
+	int	i, len;
+
+	for (i = 0; i < n; i++) {
+		if (rnd() % 4 == 0) {
+			kv_append(t, (int)(rnd() % KV_RAND), NULL);
+			continue;
+		}
+		len = snprintf(val, sizeof val, "%d ", t->next_id);
+		memset(val + len, 'a' + (int)(rnd() % 26),
+		    rnd() % (sizeof val - (size_t)len - 1));
+		val[sizeof val - 1] = '\0';
+		kv_append(t, (int)(rnd() % KV_RAND), val);
+	}
+}
+
+/* Set the next key above KV_RAND (once each) to a value naming why. */
+static void
+kv_special(struct kvt *t, const char *why)
+{
+	char	val[64];
+
+	if (t->special >= KV_NKEY)
+		fatalx("kv_special: out of keys");
+	snprintf(val, sizeof val, "%s %d", why, t->next_id);
+	kv_append(t, t->special++, val);
+}
+
+/* Start a store on a fresh journal at jpath, compacting from compact_min. */
+static int
+kvt_open(struct kvt *t, int compact_min)
+{
+	struct kv	 kv;
+	char		*cause;
+
+	memset(t, 0, sizeof *t);
+	t->special = KV_RAND;
+	unlink(jpath);
+	memset(&kv, 0, sizeof kv);
+	if ((t->j = journal_open(jpath, 4096, kv_apply, &kv, &cause)) ==
+	    NULL) {
+		printf("# %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	uv_loop_init(&t->loop);
+	journal_attach(t->j, &t->loop);
+	journal_set_snapshot(t->j, kv_snapshot, t);
+	if (compact_min != 0)
+		journal_set_compact_min(t->j, (uint64_t)compact_min);
+	return 0;
+}
+
+/* Close a store's journal and loop and free its state. */
+static void
+kvt_close(struct kvt *t)
+{
+	if (t->j != NULL)
+		journal_close(t->j);
+	t->j = NULL;
+	uv_loop_close(&t->loop);
+	kv_free(&t->state);
+}
+
+/* Replay jpath into kv (fresh); 0, or -1 with the cause printed. */
+static int
+kv_reopen(struct kv *kv, char **newpath_left)
+{
+	struct journal	*j;
+	char		*cause, newpath[PATH_MAX];
+
+	memset(kv, 0, sizeof *kv);
+	if ((j = journal_open(jpath, 4096, kv_apply, kv, &cause)) == NULL) {
+		printf("# %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	if (newpath_left != NULL) {
+		jpath_with(newpath, ".new", NULL);
+		*newpath_left = fsize(newpath) != -1 ? "left" : NULL;
+	}
+	if (journal_next_seq(j) != kv->last_seq + 1)
+		kv->bad++;
+	journal_close(j);
+	return 0;
+}
+
+/* Put jpath followed by a and b (or "") in out, PATH_MAX bytes. */
+static void
+jpath_with(char *out, const char *a, const char *b)
+{
+	int	n;
+
+	n = snprintf(out, PATH_MAX, "%s%s%s", jpath, a, b != NULL ? b : "");
+	if (n < 0 || n >= PATH_MAX)
+		fatalx("jpath_with: path too long");
+}
+
+/* Copy the first len bytes (-1: all) of from to to, or remove to. */
+static void
+copy_file(const char *from, const char *to, off_t len)
+{
+	char	*data;
+	size_t	 n;
+
+	if (fsize(from) == -1) {
+		unlink(to);
+		return;
+	}
+	data = slurp(from, &n);
+	if (len >= 0 && (size_t)len < n)
+		n = (size_t)len;
+	spew(to, data, n);
+	free(data);
+}
+
+/*
+ * Count the descriptors open on files in tmpdir, and (in *deleted) those
+ * on files since removed.
+ */
+static int
+count_fds(int *deleted)
+{
+	char	 link[PATH_MAX], fdpath[64];
+	ssize_t	 n;
+	int	 fd, count = 0;
+
+	*deleted = 0;
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+		if ((n = readlink(fdpath, link, sizeof link - 1)) == -1)
+			continue;
+		link[n] = '\0';
+		if (strncmp(link, tmpdir, strlen(tmpdir)) != 0)
+			continue;
+		count++;
+		if (strstr(link, "(deleted)") != NULL)
+			(*deleted)++;
+	}
+	return count;
+}
+
+/*
+ * The compaction hook: count the steps; copy the files as a crash at this
+ * step would leave them (PATH up to its committed size while it is the
+ * file being appended to, all of it once renamed, and PATH.new whole) with
+ * the committed state they must give back; append at the steps where the
+ * journal must queue or hold records.
+ */
+static void
+compact_hook(struct journal *j, const char *step)
+{
+	struct hookst	*h = hookst;
+	char		 to[PATH_MAX], from[PATH_MAX], suffix[64];
+	int		 i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < 5; i++) {
+		if (strcmp(step, hook_steps[i]) == 0)
+			break;
+	}
+	if (i == 5)
+		fatalx("compact_hook: unknown step %s", step);
+	h->steps[i]++;
+	if (i == 3 && journal_size(j) > h->base)
+		h->base = journal_size(j);
+	if (h->copy && i < 4 && h->steps[i] == 1) {
+		jpath_with(to, ".crash-", step);
+		copy_file(jpath, to, i == 2 ? -1 : (off_t)journal_size(j));
+		jpath_with(from, ".new", NULL);
+		snprintf(suffix, sizeof suffix, ".crash-%s.new", step);
+		jpath_with(to, suffix, NULL);
+		h->had_new[i] = fsize(from) != -1;
+		copy_file(from, to, -1);
+		kv_copy(&h->saved[i], &h->t->state);
+	}
+	if (h->append && i < 3) {
+		kv_special(h->t, step);
+		kv_special(h->t, step);
+	}
+}
+
+/*
+ * Many appends with a tiny compact_min compact again and again by
+ * themselves; a compaction on demand leaves exactly the live state,
+ * numbered from 1; a reopen gives the same state back.
+ */
+static void
+test_compact_auto(void)
+{
+	struct kvt	 t;
+	struct kv	 kv;
+	struct hookst	 h;
+	struct buf	 snap, want;
+	const char	*p, *nl;
+	char		*data;
+	size_t		 len;
+	uint64_t	 seq, peak = 0, base;
+	int		 i, ndel, nfd;
+
+	if (!ok(kvt_open(&t, 8192) == 0, "compaction: open a fresh journal"))
+		return;
+	memset(&h, 0, sizeof h);
+	h.t = &t;
+	hookst = &h;
+	for (i = 0; i < 60; i++) {
+		kv_random(&t, 40);
+		uv_run(&t.loop, UV_RUN_DEFAULT);
+		if ((uint64_t)fsize(jpath) > peak)
+			peak = (uint64_t)fsize(jpath);
+	}
+	ok(t.ndone == 2400 && t.nfail == 0 && t.bad_order == 0 &&
+	    t.sync_cb == 0, "2400 appends committed in order, each with 0");
+	ok(h.steps[3] >= 3 && h.steps[4] == 0,
+	    "the journal compacted itself (%d times)", h.steps[3]);
+	base = h.base > 8192 ? h.base : 8192;
+	ok(peak < 3 * base, "the journal stayed small (at most %llu bytes, "
+	    "compacted to at most %llu)", (unsigned long long)peak,
+	    (unsigned long long)h.base);
+	ok(journal_idle(t.j) && journal_compact(t.j) == 0 &&
+	    !journal_idle(t.j), "journal_compact starts a compaction");
+	ok(journal_compact(t.j) == -1, "but not a second one meanwhile");
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(journal_idle(t.j) && h.steps[4] == 0, "and it completes");
+
+	/* The file is now exactly the header and the live state from seq 1. */
+	buf_init(&snap);
+	buf_init(&want);
+	kv_snapshot(&t, &snap);
+	buf_adds(&want, "filed-journal 1\n");
+	seq = 1;
+	for (p = snap.data; p < snap.data + snap.len; p = nl + 1) {
+		nl = strchr(p, '\n');
+		rec_frame(&want, seq++, p, (size_t)(nl - p));
+	}
+	data = slurp(jpath, &len);
+	ok(len == want.len && memcmp(data, want.data, len) == 0,
+	    "the compacted journal is the live state (%d records, %zu bytes)",
+	    kv_live(&t.state), len);
+	is_int(journal_size(t.j), len, "journal_size is the file's size");
+	is_int(journal_next_seq(t.j), kv_live(&t.state) + 1,
+	    "the next seq follows the snapshot");
+	free(data);
+	buf_free(&snap);
+	buf_free(&want);
+	nfd = count_fds(&ndel);
+	ok(nfd == 1 && ndel == 0, "one descriptor left, on the journal");
+
+	/* Appends go on into the new file. */
+	seq = journal_next_seq(t.j);
+	kv_random(&t, 10);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(t.nfail == 0 && journal_next_seq(t.j) == seq + 10 &&
+	    (uint64_t)fsize(jpath) == journal_size(t.j),
+	    "appends after a compaction commit into the new file");
+	seq = journal_next_seq(t.j);
+	journal_close(t.j);
+	t.j = NULL;
+	hookst = NULL;
+
+	ok(kv_reopen(&kv, NULL) == 0 && kv.bad == 0 &&
+	    kv.last_seq == seq - 1 && kv_equal(&kv, &t.state),
+	    "a reopen replays the same state, seqs from 1 without a gap");
+	kv_free(&kv);
+	kvt_close(&t);
+}
+
+/*
+ * Appends made while a compaction runs: from the loop between its steps,
+ * from commit callbacks, from the steps where the journal takes the tail
+ * (a batch in flight then), holds batches (tail written) and renames. All
+ * commit with 0, in order, and are in the journal after a reopen.
+ */
+static void
+test_compact_busy(void)
+{
+	struct kvt	 t;
+	struct kv	 kv;
+	struct hookst	 h;
+	int		 i, turns = 0, before, ok_specials = 1;
+	uint64_t	 seq;
+	char		 val[64];
+
+	if (!ok(kvt_open(&t, 0) == 0, "busy compaction: open"))
+		return;
+	kv_random(&t, 300);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	memset(&h, 0, sizeof h);
+	h.t = &t;
+	h.append = 1;
+	hookst = &h;
+
+	before = t.next_id;
+	kv_random(&t, 20);		/* a batch in flight at the start */
+	ok(journal_compact(t.j) == 0, "start a compaction with a batch in "
+	    "flight");
+	t.chain = 10;
+	while (h.steps[3] == 0 && h.steps[4] == 0 && turns < 100000) {
+		kv_special(&t, "turn");
+		kv_random(&t, 2);
+		uv_run(&t.loop, UV_RUN_ONCE);
+		turns++;
+	}
+	ok(h.steps[3] == 1 && h.steps[4] == 0,
+	    "the compaction completed (%d loop turns with appends)", turns);
+	kv_special(&t, "after");
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(journal_idle(t.j), "the journal is idle afterwards");
+	ok(t.ndone == t.next_id && t.nfail == 0,
+	    "every append committed with 0 (%d during the compaction)",
+	    t.next_id - before);
+	ok(t.bad_order == 0 && t.sync_cb == 0,
+	    "callbacks in append order, none inside journal_append");
+	ok(t.chain == 0, "appends from callbacks were made");
+	seq = journal_next_seq(t.j);
+	journal_close(t.j);
+	t.j = NULL;
+	hookst = NULL;
+
+	ok(kv_reopen(&kv, NULL) == 0 && kv.bad == 0 &&
+	    kv.last_seq == seq - 1 && kv_equal(&kv, &t.state),
+	    "a reopen replays the same state, seqs from 1 without a gap");
+	for (i = KV_RAND; i < t.special; i++) {
+		if (kv.val[i] == NULL)
+			ok_specials = 0;
+	}
+	snprintf(val, sizeof val, "after %d", t.next_id - 1);
+	ok(ok_specials && t.special > KV_RAND + 10 &&
+	    kv.val[t.special - 1] != NULL &&
+	    strcmp(kv.val[t.special - 1], val) == 0,
+	    "all %d appends made at the awkward moments are there",
+	    t.special - KV_RAND);
+	kv_free(&kv);
+	kvt_close(&t);
+}
+
+/*
+ * Crashes: the files as they stand at each step of a compaction (with
+ * appends going on) replay to the committed state of that moment, and a
+ * leftover PATH.new, even a valid journal, is removed unread.
+ */
+static void
+test_compact_crash(void)
+{
+	struct kvt	 t;
+	struct kv	 kv, other;
+	struct hookst	 h;
+	struct buf	 body, b;
+	char		 from[PATH_MAX], newpath[PATH_MAX], suffix[64], *left;
+	int		 i, r, turns = 0;
+
+	if (!ok(kvt_open(&t, 0) == 0, "crash: open"))
+		return;
+	kv_random(&t, 300);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	memset(&h, 0, sizeof h);
+	h.t = &t;
+	h.append = 1;
+	h.copy = 1;
+	hookst = &h;
+	kv_random(&t, 5);
+	ok(journal_compact(t.j) == 0, "crash: start a compaction");
+	while (h.steps[3] == 0 && h.steps[4] == 0 && turns < 100000) {
+		kv_random(&t, 3);
+		uv_run(&t.loop, UV_RUN_ONCE);
+		turns++;
+	}
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(h.steps[3] == 1 && t.nfail == 0, "crash: the compaction completed");
+	journal_close(t.j);
+	t.j = NULL;
+	hookst = NULL;
+
+	jpath_with(newpath, ".new", NULL);
+	ok(h.had_new[0] && h.had_new[1] && !h.had_new[2] && !h.had_new[3],
+	    "PATH.new exists until the rename");
+	for (i = 0; i < 4; i++) {
+		jpath_with(from, ".crash-", hook_steps[i]);
+		copy_file(from, jpath, -1);
+		unlink(from);
+		snprintf(suffix, sizeof suffix, ".crash-%s.new",
+		    hook_steps[i]);
+		jpath_with(from, suffix, NULL);
+		copy_file(from, newpath, -1);
+		unlink(from);
+		left = "unset";
+		r = kv_reopen(&kv, &left);
+		ok(r == 0 && left == NULL && kv.bad == 0 &&
+		    kv_equal(&kv, &h.saved[i]), "a crash at step %s replays "
+		    "the state committed then (%d records), PATH.new gone",
+		    hook_steps[i], kv.n);
+		kv_free(&kv);
+		kv_free(&h.saved[i]);
+	}
+
+	/* A PATH.new by hand: a valid journal of another state. */
+	copy_file(jpath, from, -1);
+	buf_init(&b);
+	buf_init(&body);
+	buf_adds(&b, "filed-journal 1\n");
+	kv_body(&body, 0, "from journal.new");
+	rec_frame(&b, 1, body.data, body.len);
+	spew(newpath, b.data, b.len);
+	memset(&other, 0, sizeof other);
+	ok(kv_reopen(&other, &left) == 0 && left == NULL &&
+	    fsize(newpath) == -1, "a stale PATH.new is removed at open");
+	ok(kv_reopen(&kv, NULL) == 0 && kv_equal(&kv, &other) &&
+	    (kv.val[0] == NULL || strcmp(kv.val[0], "from journal.new") != 0),
+	    "and PATH, not PATH.new, was replayed");
+	kv_free(&kv);
+	kv_free(&other);
+	unlink(from);
+	buf_free(&b);
+	buf_free(&body);
+	kvt_close(&t);
+}
+
+/*
+ * A compaction that fails (PATH.new is a directory) leaves the old journal
+ * in use and appends working, and backs off: no new attempt before the
+ * journal has grown by another threshold. Without a snapshot callback, or
+ * with a broken journal, journal_compact refuses.
+ */
+static void
+test_compact_error(void)
+{
+	struct kvt	 t;
+	struct kv	 kv;
+	struct hookst	 h;
+	struct stat	 st0, st1;
+	char		 newpath[PATH_MAX];
+	uint64_t	 size0, seq;
+	int		 i, fd, p[2];
+
+	if (!ok(kvt_open(&t, 0) == 0, "error: open"))
+		return;
+	jpath_with(newpath, ".new", NULL);
+	memset(&h, 0, sizeof h);
+	h.t = &t;
+	hookst = &h;
+	kv_random(&t, 100);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	stat(jpath, &st0);
+	mkdir(newpath, 0700);
+	ok(journal_compact(t.j) == 0, "a compaction starts");
+	kv_random(&t, 10);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	stat(jpath, &st1);
+	ok(h.steps[4] == 1 && h.steps[3] == 0 && journal_idle(t.j),
+	    "it fails when PATH.new cannot be created");
+	ok(st0.st_ino == st1.st_ino && t.nfail == 0 &&
+	    (uint64_t)fsize(jpath) == journal_size(t.j),
+	    "the old journal stays in use, appends meanwhile committed");
+
+	/* Back off: one attempt per threshold of growth. */
+	journal_set_compact_min(t.j, 16384);
+	size0 = journal_size(t.j);
+	for (i = 0; i < 40; i++) {
+		kv_random(&t, 20);
+		uv_run(&t.loop, UV_RUN_DEFAULT);
+	}
+	ok(t.nfail == 0 && t.bad_order == 0, "appends go on committing");
+	ok(h.steps[4] > 1 && (uint64_t)(h.steps[4] - 1) <=
+	    (journal_size(t.j) - size0) / 16384,
+	    "%d attempts for %llu bytes of growth", h.steps[4] - 1,
+	    (unsigned long long)(journal_size(t.j) - size0));
+	rmdir(newpath);
+	ok(journal_compact(t.j) == 0, "a compaction on demand");
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(h.steps[3] == 1 && fsize(newpath) == -1, "works once it can");
+	seq = journal_next_seq(t.j);
+	journal_close(t.j);
+	t.j = NULL;
+	ok(kv_reopen(&kv, NULL) == 0 && kv.bad == 0 &&
+	    kv.last_seq == seq - 1 && kv_equal(&kv, &t.state),
+	    "a reopen replays the same state");
+	kv_free(&kv);
+	kvt_close(&t);
+	hookst = NULL;
+
+	/* No snapshot callback; a broken journal. */
+	if (!ok(kvt_open(&t, 0) == 0, "error: open again"))
+		return;
+	journal_set_snapshot(t.j, NULL, NULL);
+	ok(journal_compact(t.j) == -1, "no compaction without a callback");
+	journal_set_snapshot(t.j, kv_snapshot, &t);
+	fd = find_fd(jpath);
+	if (ok(fd != -1 && pipe(p) == 0 && dup2(p[1], fd) == fd,
+	    "swap the journal's descriptor for a pipe")) {
+		kv_append(&t, 0, "x");
+		uv_run(&t.loop, UV_RUN_DEFAULT);
+		ok(t.nfail == 1 && journal_compact(t.j) == -1,
+		    "no compaction of a broken journal");
+		close(p[0]);
+		close(p[1]);
+	}
+	kvt_close(&t);
+}
+
 int
 main(void)
 {
@@ -1397,6 +2146,11 @@ main(void)
 	test_max_line();
 	test_write_error();
 	test_sync_error();
+	journal_compact_hook = compact_hook;
+	test_compact_auto();
+	test_compact_busy();
+	test_compact_crash();
+	test_compact_error();
 
 	for (i = 0; i < NREC; i++)
 		buf_free(&texts[i]);
