@@ -15,7 +15,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libfuse3-dev fuse3 libuv1-dev libinih-dev libjansson-dev \
-	scdoc sharness \
+	scdoc sharness clang libclang-rt-14-dev \
 	jq attr python3 procps util-linux psmisc \
 	>/dev/null
 

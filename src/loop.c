@@ -292,6 +292,7 @@ loop_run(struct options *opts)
 
 	lp.loop = uv_default_loop();
 	journal_attach(lp.journal, lp.loop);
+	journal_set_snapshot(lp.journal, queue_snapshot, NULL);
 	run_init(lp.loop, opts->statedir, &lp.conf);
 	fsops_init(opts->statedir, &lp.conf, lp.config_path);
 	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,

@@ -773,7 +773,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		a->signal = rec_get_i64(r, "signal", &i) == 0 ? (int)i : 0;
 		if (rec_get_u64(r, "end", &u) == 0)
 			a->end = u;
-		a->eol = rec_get_i64(r, "eol", &i) == 0 ? (int)i : 1;
+		a->eol = rec_get_i64(r, "eol", &i) == 0 ? i != 0 : 1;
 		a->ended = t;
 		if (s == NULL)
 			return 0;	/* details of a cancelled attempt */
