@@ -110,6 +110,7 @@ void		 journal_attach(struct journal *, struct uv_loop_s *);
 void		 journal_append(struct journal *, const char *, size_t,
 		    journal_done_cb, void *);
 int		 journal_idle(struct journal *);
+int		 journal_broken(struct journal *);
 uint64_t	 journal_next_seq(struct journal *);
 uint64_t	 journal_size(struct journal *);
 void		 journal_set_snapshot(struct journal *, journal_snapshot_cb,
@@ -232,6 +233,7 @@ typedef void	(*queue_done_cb)(void *, int);
 
 void		 queue_init(size_t);
 void		 queue_set_journal(struct journal *);
+int		 queue_writable(void);
 void		 queue_free(void);
 int		 queue_replay(void *, struct rec *, const char **);
 void		 queue_snapshot(void *, struct buf *);

@@ -842,9 +842,16 @@ journal_bounce_done(uv_work_t *work, int status)
 static void
 journal_break(struct journal *j, const char *what, int r)
 {
-	log_warnx("journal: %s: %s: %s; refusing changes from now on",
-	    j->path, what, uv_strerror(r));
+	log_warnx("journal: %s: %s: %s; refusing changes until the state is "
+	    "rewritten", j->path, what, uv_strerror(r));
 	j->broken = 1;
+}
+
+/* Return 1 if the journal refuses changes after an I/O error. */
+int
+journal_broken(struct journal *j)
+{
+	return j->broken;
 }
 
 /*
@@ -876,7 +883,15 @@ journal_finish(struct journal *j, int error)
 	 */
 	if (j->cstate == COMPACT_WAIT)
 		journal_compact_tail(j);
-	else if (j->pending || journal_compact_due(j)) {
+	else if (j->pending || journal_compact_due(j) ||
+	    (j->broken && j->cstate == COMPACT_NONE && j->snap_cb != NULL)) {
+		/*
+		 * A broken journal is recovered by a compaction: the state in
+		 * memory is exactly what was committed, so writing it to a
+		 * new file, syncing it and renaming it over the old one makes
+		 * a journal that can be trusted again. Each batch refused
+		 * meanwhile tries once more, so recovery follows demand.
+		 */
 		j->pending = 0;
 		journal_compact_begin(j);
 	}
@@ -1020,7 +1035,7 @@ journal_compact_begin(struct journal *j)
 	struct buf	snap;
 	int		r;
 
-	if (j->snap_cb == NULL || j->broken || j->cstate != COMPACT_NONE)
+	if (j->snap_cb == NULL || j->cstate != COMPACT_NONE)
 		return -1;
 	j->cstate = COMPACT_OPEN;
 	j->cseq = j->next_seq - 1;
@@ -1085,10 +1100,6 @@ journal_compact_tail(struct journal *j)
 	uint64_t	n;
 	int		r;
 
-	if (j->broken) {
-		journal_compact_fail(j, "journal broken meanwhile", 0);
-		return;
-	}
 	buf_reset(&j->cout);
 	if (journal_frame(j, &j->cout, j->nsnap + 1, &j->tail, &n) != 0) {
 		journal_compact_fail(j, "giving up", 0);
@@ -1243,6 +1254,11 @@ journal_compact_switch(struct journal *j)
 	j->held = 0;
 	log_info("journal: compacted %llu bytes to %llu",
 	    (unsigned long long)old, (unsigned long long)j->size);
+	if (j->broken) {
+		log_info("journal: %s rewritten from the committed state; "
+		    "accepting changes again", j->path);
+		j->broken = 0;
+	}
 	journal_compact_step(j, "done");
 	journal_compact_cleanup(j);
 	journal_kick(j);

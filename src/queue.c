@@ -117,6 +117,13 @@ queue_set_journal(struct journal *j)
 	q.journal = j;
 }
 
+/* May changes be made now? Not while the journal refuses them. */
+int
+queue_writable(void)
+{
+	return q.journal != NULL && !journal_broken(q.journal);
+}
+
 /* Free every job; used at exit so that leak checkers see a clean heap. */
 void
 queue_free(void)

@@ -68,6 +68,7 @@ static struct {
 	struct conf	*conf;
 	unsigned	 nrunning;
 	int		 stopping;
+	uv_timer_t	 blocked;	/* retries run_schedule */
 	LIST_HEAD(, run) runs;
 } rs;
 
@@ -85,6 +86,7 @@ static void	 run_release(struct run *);
 static int	 run_argv(const struct job *, char **, char *);
 static uint64_t	 run_proc_starttime(pid_t);
 static void	 retry_fired(uv_timer_t *);
+static void	 run_unblocked(uv_timer_t *);
 static void	 retry_closed(uv_handle_t *);
 
 /* Set up the runner: logs live in STATEDIR/logs. */
@@ -101,6 +103,14 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	rs.logdirfd = open(rs.logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rs.logdirfd == -1)
 		fatal("open %s", rs.logdir);
+	uv_timer_init(loop, &rs.blocked);
+}
+
+/* Try to start jobs again after the journal refused changes. */
+static void
+run_unblocked(uv_timer_t *t)
+{
+	run_schedule();
 }
 
 /* Return the path of a job's log file (malloc'd). */
@@ -132,6 +142,16 @@ run_schedule(void)
 
 	if (rs.loop == NULL)
 		return;
+	if (!queue_writable()) {
+		/*
+		 * The journal refuses changes until it is rewritten; look
+		 * again in a while rather than start attempts that cannot
+		 * be recorded.
+		 */
+		if (!uv_is_active((uv_handle_t *)&rs.blocked))
+			uv_timer_start(&rs.blocked, run_unblocked, 500, 0);
+		return;
+	}
 	while (!rs.stopping && rs.nrunning < (unsigned)rs.conf->max_jobs &&
 	    (job = queue_next_ready()) != NULL) {
 		if (run_start(job) != 0)
@@ -722,6 +742,7 @@ run_shutdown(void)
 
 	TAILQ_FOREACH(job, queue_all(), all)
 		run_disarm_retry(job);
+	uv_timer_stop(&rs.blocked);
 	if (rs.logdirfd != -1)
 		close(rs.logdirfd);
 	rs.logdirfd = -1;
