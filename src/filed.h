@@ -211,6 +211,7 @@ struct job {
 	unsigned long	 nlookup;	/* kernel references */
 	unsigned	 nopen;		/* open handles */
 	unsigned	 inflight;	/* its records not yet committed */
+	unsigned	 pinned;	/* a refused record will be retried */
 	struct waiters	 waiters;	/* run when inflight drops to 0 */
 	struct run	*run;		/* run.c: the live attempt */
 	void		*timer;		/* run.c: the retry timer */
@@ -283,6 +284,9 @@ void		 run_stop_all(int);
 void		 run_shutdown(void);
 unsigned	 run_count(void);
 void		 run_kill(struct job *);
+void		 run_unrecorded(struct job *);
+void		 run_later(void (*)(void *), void (*)(void *), void *,
+		    unsigned);
 void		 run_arm_retry(struct job *);
 void		 run_disarm_retry(struct job *);
 void		 run_log_removed(struct job *);

@@ -424,6 +424,7 @@ queue_unref(struct job *job)
 {
 	if (!job->gone || job->nlookup != 0 || job->nopen != 0 ||
 	    job->inflight != 0 || job->run != NULL || job->timer != NULL ||
+	    job->pinned != 0 ||
 	    !TAILQ_EMPTY(&job->waiters))
 		return;
 	hash_remove_id(job);
@@ -1302,6 +1303,26 @@ queue_next_ready(void)
 	return NULL;
 }
 
+/*
+ * The start of an attempt could not be recorded (a full or failing disk).
+ * An attempt the journal does not know of must not go on: run.c kills it
+ * without recording anything, and the job tries again in a second.
+ */
+static void
+started_done(void *arg, int error)
+{
+	struct job	*job = arg;
+
+	if (error == 0 || job->gone)
+		return;
+	log_warnx("job '%s': cannot record the start of attempt %u: %s; "
+	    "stopping it, trying again in 1 s", job->name, job->natt + 1,
+	    strerror(-error));
+	run_unrecorded(job);
+	job->retry_at = util_now() + 1000000000;
+	run_arm_retry(job);
+}
+
 /* Record that the next attempt of job started as pid, output at off. */
 void
 queue_started(struct job *job, pid_t pid, uint64_t pst, uint64_t off)
@@ -1317,7 +1338,7 @@ queue_started(struct job *job, pid_t pid, uint64_t pst, uint64_t off)
 	rec_add_u64(&body, "pst", pst);
 	rec_add_u64(&body, "off", off);
 	rec_add_i64(&body, "time", util_now());
-	commit(job, &body, NULL, NULL, NULL);
+	commit(job, &body, NULL, started_done, job);
 }
 
 struct ended {
@@ -1335,6 +1356,51 @@ ended_retry(void *arg)
 
 	queue_ended(e->job, &e->a, e->next, e->retry_at);
 	free(e);
+}
+
+/* Try again to record an attempt's end that a full disk refused. */
+static void
+ended_again(void *arg)
+{
+	struct ended	*e = arg;
+	struct job	*job = e->job;
+
+	job->pinned--;
+	queue_ended(job, &e->a, e->next, e->retry_at);
+	free(e);
+	queue_unref(job);
+}
+
+/* Drop a pending retry at shutdown. */
+static void
+ended_drop(void *arg)
+{
+	struct ended	*e = arg;
+
+	e->job->pinned--;
+	queue_unref(e->job);
+	free(e);
+}
+
+/*
+ * The end of an attempt is committed, or was refused. A refused end is
+ * tried again every second until the disk takes it: the transition is
+ * real (the process is gone), and dropping it would strand the job in
+ * active/.
+ */
+static void
+ended_done(void *arg, int error)
+{
+	struct ended	*e = arg;
+
+	if (error == 0 || e->job->gone) {
+		ended_drop(e);
+		return;
+	}
+	log_warnx("job '%s': cannot record the end of attempt %u: %s; "
+	    "trying again in 1 s", e->job->name, e->job->natt,
+	    strerror(-error));
+	run_later(ended_again, ended_drop, e, 1000);
 }
 
 /*
@@ -1398,7 +1464,13 @@ queue_ended(struct job *job, const struct attempt *a, int next,
 		rec_add_i64(&body, "retry_at", retry_at);
 		break;
 	}
-	commit(job, &body, NULL, NULL, NULL);
+	e = xmalloc(sizeof *e);
+	e->job = job;
+	e->a = *a;
+	e->next = next;
+	e->retry_at = retry_at;
+	job->pinned++;
+	commit(job, &body, NULL, ended_done, e);
 }
 
 /* A waiting job's retry time has come: back onto the run queue's tail. */

@@ -38,7 +38,16 @@ enum {
 	REASON_NONE,
 	REASON_TIMEOUT,
 	REASON_CANCEL,
-	REASON_STOP
+	REASON_STOP,
+	REASON_UNRECORDED	/* its start could not be journaled */
+};
+
+struct later {
+	uv_timer_t		 timer;
+	void			(*fn)(void *);
+	void			(*drop)(void *);
+	void			*arg;
+	LIST_ENTRY(later)	 entry;
 };
 
 struct run {
@@ -70,6 +79,7 @@ static struct {
 	int		 stopping;
 	uv_timer_t	 blocked;	/* retries run_schedule */
 	LIST_HEAD(, run) runs;
+	LIST_HEAD(, later) laters;
 } rs;
 
 static int	 run_start(struct job *);
@@ -97,6 +107,7 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	rs.loop = loop;
 	rs.conf = conf;
 	LIST_INIT(&rs.runs);
+	LIST_INIT(&rs.laters);
 	rs.logdir = xasprintf("%s/logs", statedir);
 	if (mkdir(rs.logdir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", rs.logdir);
@@ -400,6 +411,54 @@ run_timer_fired(uv_timer_t *t)
 	r->killed = 1;
 }
 
+/*
+ * The journal refused the start of job's attempt: kill it, and let its
+ * end go unrecorded, as its start was.
+ */
+void
+run_unrecorded(struct job *job)
+{
+	struct run	*r = job->run;
+
+	if (r == NULL)
+		return;
+	r->reason = REASON_UNRECORDED;
+	if (!r->exited && r->proc.pid > 0) {
+		kill(-r->proc.pid, SIGKILL);
+		r->killed = 1;
+	}
+}
+
+/* A run_later timer fired. */
+static void
+later_fired(uv_timer_t *t)
+{
+	struct later	*l = t->data;
+
+	LIST_REMOVE(l, entry);
+	uv_close((uv_handle_t *)t, retry_closed);
+	l->fn(l->arg);
+}
+
+/*
+ * Call fn(arg) in ms milliseconds; at shutdown drop(arg) is called
+ * instead if it has not run.
+ */
+void
+run_later(void (*fn)(void *), void (*drop)(void *), void *arg, unsigned ms)
+{
+	struct later	*l;
+
+	l = xcalloc(1, sizeof *l);
+	l->fn = fn;
+	l->drop = drop;
+	l->arg = arg;
+	uv_timer_init(rs.loop, &l->timer);
+	l->timer.data = l;
+	LIST_INSERT_HEAD(&rs.laters, l, entry);
+	uv_timer_start(&l->timer, later_fired, ms, 0);
+}
+
 /* Kill the attempt of job at once (rm, mv to failed/). */
 void
 run_kill(struct job *job)
@@ -566,7 +625,7 @@ run_decide(void *arg)
 		queue_wait(job, run_decide, r);
 		return;
 	}
-	if (job->gone) {
+	if (job->gone || r->reason == REASON_UNRECORDED) {
 		run_release(r);
 		return;
 	}
@@ -739,10 +798,17 @@ void
 run_shutdown(void)
 {
 	struct job	*job;
+	struct later	*l;
 
 	TAILQ_FOREACH(job, queue_all(), all)
 		run_disarm_retry(job);
 	uv_timer_stop(&rs.blocked);
+	while ((l = LIST_FIRST(&rs.laters)) != NULL) {
+		LIST_REMOVE(l, entry);
+		uv_timer_stop(&l->timer);
+		uv_close((uv_handle_t *)&l->timer, retry_closed);
+		l->drop(l->arg);
+	}
 	if (rs.logdirfd != -1)
 		close(rs.logdirfd);
 	rs.logdirfd = -1;
