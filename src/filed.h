@@ -72,6 +72,7 @@ int64_t	 util_now(void);
 char	*util_rfc3339(int64_t, char *, size_t);
 int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
+const char *util_printable(const char *, char *, size_t);
 
 /* rec.c: the journal record codec (one record = one line) */
 #define REC_MAXFIELDS	16

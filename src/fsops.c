@@ -458,8 +458,13 @@ op_done(void *arg, int error)
 	struct job	*job;
 
 	if (error != 0) {
-		log_warnx("%s: %s", op->name != NULL ? op->name : "commit",
-		    strerror(-error));
+		static const char *what[] = { "close", "fsync", "rm", "mv",
+		    "chmod/chown", "new-id", "config.json" };
+
+		job = op->h != NULL ? op->h->job : NULL;
+		log_warnx("%s '%s' failed, nothing changed: %s", what[op->kind],
+		    op->name != NULL ? op->name : job != NULL ? job->name :
+		    "", strerror(-error));
 		if (op->kind == OP_FLUSH && op->h != NULL && op->h->creator &&
 		    op->h->job->state == JOB_NEW)
 			queue_abandon(op->h->job);
@@ -823,6 +828,7 @@ static void
 do_rename(struct op *op)
 {
 	struct job	*job, *other;
+	char		 pbuf[80];
 	int		 error, from = (int)op->parent, to = (int)op->newparent;
 
 	if (op->flags & ~(unsigned)RENAME_NOREPLACE) {
@@ -845,7 +851,9 @@ do_rename(struct op *op)
 	}
 	if ((error = -util_valid_name(op->newname,
 	    strlen(op->newname))) != 0) {
-		log_warnx("mv '%s': bad name", op->name);
+		log_warnx("mv '%s' to '%s' refused: a job name has no control "
+		    "characters", op->name, util_printable(op->newname, pbuf,
+		    sizeof pbuf));
 		goto fail;
 	}
 	other = queue_by_name(op->newname);
@@ -1011,6 +1019,7 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param	 e;
 	struct handle		*h;
 	struct job		*job;
+	char			 pbuf[80];
 	int			 error;
 
 	if (parent != INO_PENDING) {
@@ -1023,7 +1032,12 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if ((error = queue_new(name, ctx->uid, ctx->gid, &h->buf,
 	    &job)) != 0) {
 		if (error == -EINVAL)
-			log_warnx("create refused: bad job name");
+			log_warnx("create '%s' refused: a job name has no "
+			    "control characters", util_printable(name, pbuf,
+			    sizeof pbuf));
+		else if (error == -EEXIST)
+			log_warnx("create '%s' refused: the name is taken",
+			    util_printable(name, pbuf, sizeof pbuf));
 		handle_unref(h);
 		fuse_reply_err(req, -error);
 		return;

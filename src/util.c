@@ -74,3 +74,26 @@ util_fsync_dir(const char *path)
 	errno = saved;
 	return rv;
 }
+
+/*
+ * Copy name into out (size bytes) for a log line: control bytes become '?'
+ * and a long name is cut with "...", so that a refused name never breaks
+ * the line it is logged in.
+ */
+const char *
+util_printable(const char *name, char *out, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; name[i] != '\0' && i + 4 < size; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (name[i] != '\0' && size >= 4) {
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
+	out[i] = '\0';
+	return out;
+}
