@@ -139,6 +139,8 @@ static void	 op_done(void *, int);
 static void	 op_run(struct op *);
 static struct job *dir_lookup(fuse_ino_t, const char *);
 static void	 do_flush(struct op *);
+static void	 flush_or_fsync(enum opkind, fuse_req_t,
+		    struct fuse_file_info *);
 static void	 do_unlink(struct op *);
 static void	 do_rename(struct op *);
 static void	 do_setattr(struct op *);
@@ -1193,16 +1195,23 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	fuse_reply_write(req, size);
 }
 
+/* Park a flush or fsync of an open file and carry it out. */
+static void
+flush_or_fsync(enum opkind kind, fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct op	*op;
+
+	op = op_new(kind, req);
+	op->h = (struct handle *)(uintptr_t)fi->fh;
+	op->h->refs++;
+	op_run(op);
+}
+
 /* close(): commit a new job, a draft's new text or the settings. */
 static void
 fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct op	*op;
-
-	op = op_new(OP_FLUSH, req);
-	op->h = (struct handle *)(uintptr_t)fi->fh;
-	op->h->refs++;
-	op_run(op);
+	flush_or_fsync(OP_FLUSH, req, fi);
 }
 
 /* fsync(): the same commit as flush, or a wait for the one in flight. */
@@ -1210,12 +1219,7 @@ static void
 fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
-	struct op	*op;
-
-	op = op_new(OP_FSYNC, req);
-	op->h = (struct handle *)(uintptr_t)fi->fh;
-	op->h->refs++;
-	op_run(op);
+	flush_or_fsync(OP_FSYNC, req, fi);
 }
 
 /* Carry out a flush or fsync. */

@@ -68,6 +68,7 @@ static struct job *job_alloc(uint64_t, const char *);
 static void	 job_free(struct job *);
 static void	 job_forget(struct job *);
 static void	 job_set_name(struct job *, const char *);
+static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
 static struct attempt *job_attempt(struct job *, unsigned);
@@ -431,6 +432,17 @@ queue_unref(struct job *job)
 	job_free(job);
 }
 
+/* Replace a job's script with len bytes of text. */
+static void
+job_set_text(struct job *job, const char *text, size_t len)
+{
+	free(job->text);
+	job->text = xmalloc(len + 1);
+	memcpy(job->text, text, len);
+	job->text[len] = '\0';
+	job->textlen = len;
+}
+
 /* Rename a job in the name table. */
 static void
 job_set_name(struct job *job, const char *name)
@@ -653,11 +665,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			}
 			job = job_alloc(id, name);
 		}
-		free(job->text);
-		job->text = xmalloc(len + 1);
-		memcpy(job->text, text, len);
-		job->text[len] = '\0';
-		job->textlen = len;
+		job_set_text(job, text, len);
 		job->newtext = NULL;
 		if (rec_get_u64(r, "uid", &u) == 0)
 			job->uid = (uid_t)u;
@@ -682,11 +690,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "text for a job that has run";
 			return -1;
 		}
-		free(job->text);
-		job->text = xmalloc(len + 1);
-		memcpy(job->text, text, len);
-		job->text[len] = '\0';
-		job->textlen = len;
+		job_set_text(job, text, len);
 		job->mtime = t;
 		return 0;
 	}
@@ -981,11 +985,7 @@ apply_job(struct rec *r, const char **why)
 	}
 	job = job_alloc(id, name);
 	job->state = (enum job_state)i;
-	free(job->text);
-	job->text = xmalloc(tlen + 1);
-	memcpy(job->text, text, tlen);
-	job->text[tlen] = '\0';
-	job->textlen = tlen;
+	job_set_text(job, text, tlen);
 	if (rec_get_u64(r, "uid", &u) == 0)
 		job->uid = (uid_t)u;
 	if (rec_get_u64(r, "gid", &u) == 0)

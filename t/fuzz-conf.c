@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "filed.h"
+#include "fuzz.h"
 
 #define FUZZ_PREFIXES	64		/* prefixes checked of a long input */
 
@@ -30,15 +31,12 @@ int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static void	 fuzz_cleanup(void);
-static void	 fuzz_fail(const char *, ...)
-		     __attribute__((noreturn, format(printf, 1, 2)));
 static void	 fuzz_same(const char *, const struct conf *,
 		     const struct conf *);
 static void	 fuzz_json_trip(const struct conf *, const char *);
 static void	 fuzz_json(const uint8_t *, size_t);
 static void	 fuzz_ini(const uint8_t *, size_t);
 
-static char	*fuzz_dir;
 static char	*fuzz_ini_path;		/* DIR/filed.ini, the input */
 static char	*fuzz_save_path;	/* DIR/saved.ini, conf_save's */
 static struct conf fuzz_base;		/* the defaults */
@@ -57,44 +55,11 @@ fuzz_cleanup(void)
 	rmdir(fuzz_dir);
 }
 
-/* Report a broken invariant on descriptor 2 and abort. */
-static void
-fuzz_fail(const char *fmt, ...)
-{
-	va_list	ap;
-
-	dprintf(2, "fuzz-conf: invariant broken: ");
-	va_start(ap, fmt);
-	vdprintf(2, fmt, ap);
-	va_end(ap);
-	dprintf(2, "\n");
-	abort();
-}
-
-/*
- * Make a directory for this process (see fuzz-journal.c) and quieten
- * stdio's stderr, which only filed's log lines use.
- */
+/* Set up the private directory (fuzz.h) and the paths in it. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char	*base;
-	FILE		*null;
-
-	log_init(getenv("FUZZ_VERBOSE") != NULL);
-	if (getenv("FUZZ_VERBOSE") == NULL &&
-	    (null = fopen("/dev/null", "w")) != NULL)
-		stderr = null;
-
-	if ((base = getenv("FUZZ_TMPDIR")) == NULL) {
-		if (access("/dev/shm", W_OK) == 0)
-			base = "/dev/shm";
-		else if ((base = getenv("TMPDIR")) == NULL)
-			base = "/tmp";
-	}
-	fuzz_dir = xasprintf("%s/filed-fuzz-conf.XXXXXX", base);
-	if (mkdtemp(fuzz_dir) == NULL)
-		fuzz_fail("mkdtemp %s: %s", fuzz_dir, strerror(errno));
+	fuzz_setup("fuzz-conf");
 	fuzz_ini_path = xasprintf("%s/filed.ini", fuzz_dir);
 	fuzz_save_path = xasprintf("%s/saved.ini", fuzz_dir);
 	atexit(fuzz_cleanup);

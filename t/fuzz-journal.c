@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "filed.h"
+#include "fuzz.h"
 
 #define FUZZ_HEADER	"filed-journal 1\n"
 #define FUZZ_HEADER_LEN	(sizeof FUZZ_HEADER - 1)
@@ -45,8 +46,6 @@ int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static void	 fuzz_cleanup(void);
-static void	 fuzz_fail(const char *, ...)
-		     __attribute__((noreturn, format(printf, 1, 2)));
 static void	 fuzz_write(const char *, const void *, size_t, const void *,
 		     size_t);
 static void	 fuzz_read(const char *, struct buf *);
@@ -61,7 +60,6 @@ static void	 fuzz_records(const uint8_t *, size_t);
 static void	 fuzz_compacted(const struct buf *, size_t);
 static void	 fuzz_journal(const uint8_t *, size_t, size_t);
 
-static char	*fuzz_dir;
 static char	*fuzz_path;		/* DIR/journal */
 static char	*fuzz_newpath;		/* DIR/journal.new, never made */
 
@@ -74,50 +72,11 @@ fuzz_cleanup(void)
 	rmdir(fuzz_dir);
 }
 
-/*
- * Report a broken invariant on file descriptor 2 (stdio's stderr may be
- * /dev/null, see below) and abort.
- */
-static void
-fuzz_fail(const char *fmt, ...)
-{
-	va_list	ap;
-
-	dprintf(2, "fuzz-journal: invariant broken: ");
-	va_start(ap, fmt);
-	vdprintf(2, fmt, ap);
-	va_end(ap);
-	dprintf(2, "\n");
-	abort();
-}
-
-/*
- * Make a directory for this process, under FUZZ_TMPDIR, /dev/shm (so the
- * journal's fsyncs cost nothing) or TMPDIR. filed's log lines go to stdio's
- * stderr, which is pointed at /dev/null unless FUZZ_VERBOSE is set (which
- * turns on debug lines too): the sanitizers and libFuzzer write to
- * descriptor 2 and are still heard.
- */
+/* Set up the private directory (fuzz.h) and the journal's paths in it. */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char	*base;
-	FILE		*null;
-
-	log_init(getenv("FUZZ_VERBOSE") != NULL);
-	if (getenv("FUZZ_VERBOSE") == NULL &&
-	    (null = fopen("/dev/null", "w")) != NULL)
-		stderr = null;
-
-	if ((base = getenv("FUZZ_TMPDIR")) == NULL) {
-		if (access("/dev/shm", W_OK) == 0)
-			base = "/dev/shm";
-		else if ((base = getenv("TMPDIR")) == NULL)
-			base = "/tmp";
-	}
-	fuzz_dir = xasprintf("%s/filed-fuzz-journal.XXXXXX", base);
-	if (mkdtemp(fuzz_dir) == NULL)
-		fuzz_fail("mkdtemp %s: %s", fuzz_dir, strerror(errno));
+	fuzz_setup("fuzz-journal");
 	fuzz_path = xasprintf("%s/journal", fuzz_dir);
 	fuzz_newpath = xasprintf("%s/journal.new", fuzz_dir);
 	atexit(fuzz_cleanup);
