@@ -236,6 +236,8 @@ typedef void	(*queue_done_cb)(void *, int);
 void		 queue_init(size_t);
 void		 queue_set_journal(struct journal *);
 int		 queue_writable(void);
+uint64_t	 queue_unfinished(void);
+void		 queue_disk_full(void);
 void		 queue_free(void);
 int		 queue_replay(void *, struct rec *, const char **);
 void		 queue_snapshot(void *, struct buf *);
@@ -315,6 +317,14 @@ void		 view_build(struct view *, const struct job *, unsigned, int,
 		    uint64_t);
 void		 view_free(struct view *);
 void		 view_marker(struct buf *, unsigned, const struct attempt *);
+
+/* space.c: disk space held back for accepted jobs */
+void		 space_init(const char *);
+void		 space_free(void);
+void		 space_adjust(uint64_t);
+int		 space_check(uint64_t);
+int		 space_release(void);
+void		 space_lend(void);
 
 /* fsops.c: the mount tree */
 void		 fsops_init(const char *, struct conf *, const char *);

@@ -1148,6 +1148,7 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 {
 	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
 	char		*cause = NULL;
+	int		 error;
 
 	if (h->kind == H_CONFIG && h->writing) {
 		if ((uint64_t)off + size > CONF_JSON_MAX) {
@@ -1185,6 +1186,19 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		log_warnx("job '%s': refused: larger than max_job_size (%ld "
 		    "bytes)", h->job->name, fs.conf->max_job_size);
 		h->error = EFBIG;
+	}
+	if (h->error == 0 && (error = space_check(2 * ((uint64_t)off +
+	    size) + 512)) != 0) {
+		/*
+		 * The disk cannot take this job's record beside the space
+		 * held back for the jobs already accepted: refuse it now,
+		 * and at close.
+		 */
+		log_warnx("job '%s': refused: %s", h->job->name,
+		    strerror(-error));
+		h->error = -error;
+		if (error == -ENOSPC)
+			queue_disk_full();
 	}
 	if (h->error != 0) {
 		fuse_reply_err(req, h->error);

@@ -266,6 +266,7 @@ loop_run(struct options *opts)
 	if (access(opts->statedir, R_OK | W_OK | X_OK) == -1)
 		fatal("%s", opts->statedir);
 	loop_lock(opts->statedir);
+	space_init(opts->statedir);
 
 	lp.config_path = opts->config != NULL ? xstrdup(opts->config) :
 	    xasprintf("%s/filed.ini", opts->statedir);
@@ -285,6 +286,7 @@ loop_run(struct options *opts)
 		fatalx("%s", cause);
 	free(path);
 	queue_set_journal(lp.journal);
+	space_adjust(queue_unfinished());
 	loop_clean_logs(opts->statedir);
 
 	if ((rv = loop_check_mountpoint(opts->mountpoint)) != 0)
@@ -317,6 +319,7 @@ loop_run(struct options *opts)
 	journal_close(lp.journal);
 	queue_free();
 	fsops_free();
+	space_free();
 	free(lp.config_path);
 	close(lp.lockfd);
 	log_info("stopped");

@@ -31,6 +31,7 @@
 
 struct commit {
 	struct job	*job;
+	int		 held_back;	/* may use the space held back (space.c) */
 	struct buf	 body;
 	queue_done_cb	 cb;
 	void		*arg;
@@ -54,6 +55,7 @@ static struct {
 	uint64_t	 next_id;
 	uint64_t	 ids_next;	/* next new-id number to hand out */
 	uint64_t	 ids_upto;	/* numbers below this are reserved */
+	uint64_t	 nunfinished;	/* pending or active jobs */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
 } q;
@@ -76,6 +78,7 @@ static void	 reserve(struct commit *, const char *);
 static void	 commit(struct job *, struct buf *, const char *,
 		    queue_done_cb, void *);
 static void	 commit_done(void *, int);
+
 static int	 queue_apply(struct rec *, int, const char **);
 static int	 get_job(struct rec *, struct job **, const char **);
 static void	 ended_retry(void *);
@@ -123,6 +126,28 @@ int
 queue_writable(void)
 {
 	return q.journal != NULL && !journal_broken(q.journal);
+}
+
+/* Does job count as unfinished (space for its future is held back)? */
+static int
+unfinished(const struct job *job)
+{
+	return !job->gone &&
+	    (job->state == JOB_PENDING || job->state == JOB_ACTIVE);
+}
+
+/* Count the unfinished jobs (after replay); later commits keep count. */
+uint64_t
+queue_unfinished(void)
+{
+	struct job	*job;
+
+	q.nunfinished = 0;
+	TAILQ_FOREACH(job, &q.all, all) {
+		if (unfinished(job))
+			q.nunfinished++;
+	}
+	return q.nunfinished;
 }
 
 /* Free every job; used at exit so that leak checkers see a clean heap. */
@@ -543,6 +568,13 @@ commit(struct job *job, struct buf *body, const char *reserve_name,
 	c->body = *body;
 	c->cb = cb;
 	c->arg = arg;
+	/*
+	 * The records of jobs already accepted (their attempts, and rm,
+	 * which frees space) may use the space held back for them.
+	 */
+	c->held_back = strncmp(c->body.data, "start ", 6) == 0 ||
+	    strncmp(c->body.data, "end ", 4) == 0 ||
+	    strncmp(c->body.data, "rm ", 3) == 0;
 	if (reserve_name != NULL)
 		reserve(c, reserve_name);
 	if (job != NULL)
@@ -566,13 +598,26 @@ commit_done(void *arg, int error)
 	struct waiter	*w;
 	struct rec	 rec;
 	const char	*why;
+	int		 was;
 
+	if (error == -ENOSPC && c->held_back && space_release() == 0) {
+		/* Written again, in the next batch, with the space given. */
+		journal_append(q.journal, c->body.data, c->body.len,
+		    commit_done, c);
+		return;
+	}
+	if (error == -ENOSPC)
+		queue_disk_full();
 	if (error == 0) {
+		was = job != NULL && unfinished(job);
 		if (rec_parse_body(c->body.data, c->body.len, &rec, &why) != 0)
 			fatalx("queue: own record unparsable: %s", why);
 		if (queue_apply(&rec, 1, &why) != 0)
 			fatalx("queue: own record '%s' rejected: %s",
 			    rec.type, why);
+		if (job != NULL && was != unfinished(job))
+			q.nunfinished += was ? (uint64_t)-1 : 1;
+		space_adjust(q.nunfinished);
 	}
 	if (c->reserved != NULL) {
 		TAILQ_FOREACH(r, &q.reserved, entry) {
@@ -599,6 +644,25 @@ commit_done(void *arg, int error)
 		queue_unref(job);
 	}
 	run_schedule();
+}
+
+/*
+ * The disk refused a change for want of space. Removed jobs free nothing
+ * until the journal is compacted, and a compaction needs room for the new
+ * journal: lend it the reserve, at most every ten seconds.
+ */
+void
+queue_disk_full(void)
+{
+	static int64_t	last;
+	int64_t		now = util_now();
+
+	if (last != 0 && now - last < 10 * 1000000000LL)
+		return;
+	last = now;
+	space_lend();
+	if (journal_compact(q.journal) != 0)
+		log_debug("disk full: no compaction now");
 }
 
 /* Find the job a record names. */
