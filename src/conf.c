@@ -513,7 +513,7 @@ conf_write_all(int fd, const char *p, size_t len)
 	ssize_t	n;
 
 	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
+		if ((n = io_write(fd, p, len)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
@@ -543,7 +543,8 @@ conf_dirname(const char *path)
  * Write the settings to path atomically: PATH.tmp is written, fsync'd and
  * renamed over PATH, then the directory is fsync'd, so PATH is at every
  * moment either the old file or the new one, and the new one survives a
- * crash once this returns 0. It blocks: call it off the event loop.
+ * crash once this returns 0. It blocks: call it off the event loop. Its
+ * I/O goes through io.c, so that t/unit-crash.c can cut the power.
  *
  * If the directory fsync fails the new file is already in place but may
  * not be durable; that is reported as an error like the others, so the
@@ -562,7 +563,7 @@ conf_save(const char *path, const struct conf *c, char **cause)
 	tmp = xasprintf("%s.tmp", path);
 	file = tmp;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		what = "open";
 		goto fail;
@@ -571,17 +572,17 @@ conf_save(const char *path, const struct conf *c, char **cause)
 		what = "write";
 		goto fail;
 	}
-	if (fsync(fd) != 0) {
+	if (io_fsync(fd) != 0) {
 		what = "fsync";
 		goto fail;
 	}
-	e = close(fd);
+	e = io_close(fd);
 	fd = -1;
 	if (e != 0) {
 		what = "close";
 		goto fail;
 	}
-	if (rename(tmp, path) != 0) {
+	if (io_rename(tmp, path) != 0) {
 		what = "rename";
 		file = path;
 		goto fail;
@@ -603,8 +604,8 @@ conf_save(const char *path, const struct conf *c, char **cause)
 fail:
 	e = errno;
 	if (fd != -1)
-		close(fd);
-	unlink(tmp);
+		io_close(fd);
+	io_unlink(tmp);
 	*cause = xasprintf("%s: %s: %s", file, what,
 	    conf_strerror(e, eb, sizeof eb));
 	free(tmp);

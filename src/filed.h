@@ -74,6 +74,48 @@ int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
 const char *util_printable(const char *, char *, size_t);
 
+/*
+ * io.c: the seam for the state directory's I/O (open, write, sync, rename,
+ * truncate, unlink, close), so that tests can swap the system calls for a
+ * backend that simulates power loss or fails a chosen call. The io_fs_*
+ * calls stand in for the uv_fs_* ones and are declared where uv.h was
+ * included first.
+ */
+struct io_ops {
+	int	 (*open)(const char *, int, mode_t);
+	ssize_t	 (*pwrite)(int, const void *, size_t, off_t);
+	ssize_t	 (*write)(int, const void *, size_t);
+	int	 (*fdatasync)(int);
+	int	 (*fsync)(int);
+	int	 (*rename)(const char *, const char *);
+	int	 (*ftruncate)(int, off_t);
+	int	 (*unlink)(const char *);
+	int	 (*close)(int);
+};
+void	 io_set_ops(const struct io_ops *);
+const struct io_ops *io_real_ops(void);
+int	 io_open(const char *, int, mode_t);
+ssize_t	 io_pwrite(int, const void *, size_t, off_t);
+ssize_t	 io_write(int, const void *, size_t);
+int	 io_fdatasync(int);
+int	 io_fsync(int);
+int	 io_rename(const char *, const char *);
+int	 io_ftruncate(int, off_t);
+int	 io_unlink(const char *);
+int	 io_close(int);
+#ifdef UV_VERSION_MAJOR
+int	 io_fs_open(uv_loop_t *, uv_fs_t *, const char *, int, int, uv_fs_cb);
+int	 io_fs_write(uv_loop_t *, uv_fs_t *, uv_file, const uv_buf_t[],
+	    unsigned int, int64_t, uv_fs_cb);
+int	 io_fs_fdatasync(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
+int	 io_fs_fsync(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
+int	 io_fs_rename(uv_loop_t *, uv_fs_t *, const char *, const char *,
+	    uv_fs_cb);
+int	 io_fs_ftruncate(uv_loop_t *, uv_fs_t *, uv_file, int64_t, uv_fs_cb);
+int	 io_fs_unlink(uv_loop_t *, uv_fs_t *, const char *, uv_fs_cb);
+int	 io_fs_close(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
+#endif
+
 /* rec.c: the journal record codec (one record = one line) */
 #define REC_MAXFIELDS	16
 struct rec_field {

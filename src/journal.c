@@ -26,6 +26,10 @@
  *   only once it has been renamed, so journal_open removes one it finds: at
  *   every step a crash leaves PATH either the old or the new journal, each
  *   complete.
+ * - Every open, write, sync, rename, truncate, unlink and close of the
+ *   journal's files goes through io.c (io_* blocking, io_fs_* on the
+ *   thread pool), so that t/unit-crash.c can simulate a power loss at each
+ *   sync; only the reads of replay are plain read(2).
  */
 
 #include <sys/stat.h>
@@ -339,20 +343,18 @@ journal_write_header(struct journal *j, int fd, char **cause)
 	char	*dir;
 	ssize_t	 n;
 
-	if (ftruncate(fd, 0) == -1) {
+	if (io_ftruncate(fd, 0) == -1) {
 		*cause = xasprintf("%s: ftruncate: %s", j->path,
 		    strerror(errno));
 		return -1;
 	}
-	do
-		n = pwrite(fd, JOURNAL_HEADER, JOURNAL_HEADER_LEN, 0);
-	while (n == -1 && errno == EINTR);
+	n = io_pwrite(fd, JOURNAL_HEADER, JOURNAL_HEADER_LEN, 0);
 	if (n != (ssize_t)JOURNAL_HEADER_LEN) {
 		*cause = xasprintf("%s: write: %s", j->path,
 		    n == -1 ? strerror(errno) : "short write");
 		return -1;
 	}
-	if (fsync(fd) == -1) {
+	if (io_fsync(fd) == -1) {
 		*cause = xasprintf("%s: fsync: %s", j->path, strerror(errno));
 		return -1;
 	}
@@ -498,12 +500,12 @@ damaged:
 	}
 	if (n == -1)
 		goto readerr;
-	if (ftruncate(fd, (off_t)doff) == -1) {
+	if (io_ftruncate(fd, (off_t)doff) == -1) {
 		*cause = xasprintf("%s: ftruncate: %s", j->path,
 		    strerror(errno));
 		goto fail;
 	}
-	if (fsync(fd) == -1) {
+	if (io_fsync(fd) == -1) {
 		*cause = xasprintf("%s: fsync: %s", j->path, strerror(errno));
 		goto fail;
 	}
@@ -559,7 +561,7 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 	 * there is what a crash during a compaction left, and PATH is the
 	 * old journal, whole.
 	 */
-	if (unlink(j->newpath) == 0) {
+	if (io_unlink(j->newpath) == 0) {
 		log_warnx("journal: removed %s left by an interrupted "
 		    "compaction", j->newpath);
 		dir = journal_dir(path);
@@ -573,12 +575,13 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 	} else if (errno != ENOENT)
 		log_warn("journal: %s: unlink", j->newpath);
 
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1) {
+	if ((fd = io_open(path, O_RDWR | O_CLOEXEC, 0)) == -1) {
 		if (errno != ENOENT) {
 			*cause = xasprintf("%s: %s", path, strerror(errno));
 			goto fail;
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = io_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
 		if (fd == -1) {
 			*cause = xasprintf("%s: %s", path, strerror(errno));
 			goto fail;
@@ -587,10 +590,10 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 			goto fail;
 	} else if (journal_replay(j, fd, apply, arg, cause) != 0)
 		goto fail;
-	close(fd);
+	io_close(fd);
 	fd = -1;
 
-	if ((j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1) {
+	if ((j->fd = io_open(path, O_WRONLY | O_APPEND | O_CLOEXEC, 0)) == -1) {
 		*cause = xasprintf("%s: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -604,9 +607,9 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 
 fail:
 	if (fd != -1)
-		close(fd);
+		io_close(fd);
 	if (j->fd != -1)
-		close(j->fd);
+		io_close(j->fd);
 	free(j->newpath);
 	free(j->path);
 	free(j);
@@ -717,10 +720,10 @@ journal_start(struct journal *j)
 	iov = uv_buf_init(j->out.data, (unsigned int)j->out.len);
 	j->state = JOURNAL_WRITE;
 	j->req.data = j;
-	r = uv_fs_write(j->loop, &j->req, j->fd, &iov, 1, -1,
+	r = io_fs_write(j->loop, &j->req, j->fd, &iov, 1, -1,
 	    journal_write_done);
 	if (r != 0)
-		fatalx("journal: uv_fs_write: %s", uv_strerror(r));
+		fatalx("journal: io_fs_write: %s", uv_strerror(r));
 }
 
 /* The batch's write finished: sync it, or cut a failed write back. */
@@ -735,10 +738,10 @@ journal_write_done(uv_fs_t *req)
 	if (n >= 0 && (size_t)n == j->out.len) {
 		j->state = JOURNAL_SYNC;
 		j->req.data = j;
-		r = uv_fs_fdatasync(j->loop, &j->req, j->fd,
+		r = io_fs_fdatasync(j->loop, &j->req, j->fd,
 		    journal_sync_done);
 		if (r != 0)
-			fatalx("journal: uv_fs_fdatasync: %s", uv_strerror(r));
+			fatalx("journal: io_fs_fdatasync: %s", uv_strerror(r));
 		return;
 	}
 
@@ -758,10 +761,10 @@ journal_write_done(uv_fs_t *req)
 	}
 	j->state = JOURNAL_TRUNCATE;
 	j->req.data = j;
-	r = uv_fs_ftruncate(j->loop, &j->req, j->fd, (int64_t)j->size,
+	r = io_fs_ftruncate(j->loop, &j->req, j->fd, (int64_t)j->size,
 	    journal_truncate_done);
 	if (r != 0)
-		fatalx("journal: uv_fs_ftruncate: %s", uv_strerror(r));
+		fatalx("journal: io_fs_ftruncate: %s", uv_strerror(r));
 }
 
 /* A failed write was cut back: fail the batch with the write's error. */
@@ -928,7 +931,7 @@ journal_close(struct journal *j)
 		return;
 	if (!journal_idle(j))
 		fatalx("journal_close: records in flight");
-	if (close(j->fd) == -1)
+	if (io_close(j->fd) == -1)
 		log_warn("journal: %s: close", j->path);
 	buf_free(&j->out);
 	buf_free(&j->tail);
@@ -1062,10 +1065,10 @@ journal_compact_begin(struct journal *j)
 	j->coff = 0;
 	j->csize = 0;
 	j->creq.data = j;
-	r = uv_fs_open(j->loop, &j->creq, j->newpath, O_WRONLY | O_CREAT |
+	r = io_fs_open(j->loop, &j->creq, j->newpath, O_WRONLY | O_CREAT |
 	    O_TRUNC | O_APPEND | O_CLOEXEC, 0600, journal_compact_done);
 	if (r != 0)
-		fatalx("journal: uv_fs_open: %s", uv_strerror(r));
+		fatalx("journal: io_fs_open: %s", uv_strerror(r));
 	return 0;
 }
 
@@ -1081,10 +1084,10 @@ journal_compact_write(struct journal *j)
 		len = JOURNAL_WRITE_MAX;
 	iov = uv_buf_init(j->cout.data + j->coff, (unsigned int)len);
 	j->creq.data = j;
-	r = uv_fs_write(j->loop, &j->creq, j->cfd, &iov, 1, -1,
+	r = io_fs_write(j->loop, &j->creq, j->cfd, &iov, 1, -1,
 	    journal_compact_done);
 	if (r != 0)
-		fatalx("journal: uv_fs_write: %s", uv_strerror(r));
+		fatalx("journal: io_fs_write: %s", uv_strerror(r));
 }
 
 /*
@@ -1114,10 +1117,10 @@ journal_compact_tail(struct journal *j)
 		/* Nothing committed meanwhile: PATH.new is complete. */
 		j->cstate = COMPACT_RENAME;
 		j->creq.data = j;
-		r = uv_fs_rename(j->loop, &j->creq, j->newpath, j->path,
+		r = io_fs_rename(j->loop, &j->creq, j->newpath, j->path,
 		    journal_compact_done);
 		if (r != 0)
-			fatalx("journal: uv_fs_rename: %s", uv_strerror(r));
+			fatalx("journal: io_fs_rename: %s", uv_strerror(r));
 		return;
 	}
 	j->cstate = COMPACT_TAIL_WRITE;
@@ -1164,7 +1167,7 @@ journal_compact_done(uv_fs_t *req)
 			j->cstate = COMPACT_SNAP_SYNC;
 		else
 			j->cstate = COMPACT_TAIL_SYNC;
-		r = uv_fs_fdatasync(j->loop, &j->creq, j->cfd,
+		r = io_fs_fdatasync(j->loop, &j->creq, j->cfd,
 		    journal_compact_done);
 		break;
 	case COMPACT_SNAP_SYNC:
@@ -1185,7 +1188,7 @@ journal_compact_done(uv_fs_t *req)
 		}
 		journal_compact_step(j, "tail");
 		j->cstate = COMPACT_RENAME;
-		r = uv_fs_rename(j->loop, &j->creq, j->newpath, j->path,
+		r = io_fs_rename(j->loop, &j->creq, j->newpath, j->path,
 		    journal_compact_done);
 		break;
 	case COMPACT_RENAME:
@@ -1196,7 +1199,7 @@ journal_compact_done(uv_fs_t *req)
 		journal_compact_step(j, "renamed");
 		j->cstate = COMPACT_DIR_OPEN;
 		dir = journal_dir(j->path);
-		r = uv_fs_open(j->loop, &j->creq, dir, O_RDONLY |
+		r = io_fs_open(j->loop, &j->creq, dir, O_RDONLY |
 		    O_DIRECTORY | O_CLOEXEC, 0, journal_compact_done);
 		free(dir);
 		break;
@@ -1207,7 +1210,7 @@ journal_compact_done(uv_fs_t *req)
 		}
 		j->dfd = (int)n;
 		j->cstate = COMPACT_DIR_SYNC;
-		r = uv_fs_fsync(j->loop, &j->creq, j->dfd,
+		r = io_fs_fsync(j->loop, &j->creq, j->dfd,
 		    journal_compact_done);
 		break;
 	case COMPACT_DIR_SYNC:
@@ -1322,10 +1325,10 @@ journal_compact_cleanup(struct journal *j)
 			fd = j->oldfd;
 			j->oldfd = -1;
 		}
-		r = uv_fs_close(j->loop, &j->creq, fd, journal_compact_done);
+		r = io_fs_close(j->loop, &j->creq, fd, journal_compact_done);
 	} else if (j->unlink_new) {
 		j->unlink_new = 0;
-		r = uv_fs_unlink(j->loop, &j->creq, j->newpath,
+		r = io_fs_unlink(j->loop, &j->creq, j->newpath,
 		    journal_compact_done);
 	} else {
 		j->cstate = COMPACT_NONE;

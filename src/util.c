@@ -60,17 +60,20 @@ util_valid_name(const char *name, size_t len)
 	return 0;
 }
 
-/* fsync a directory so that entries created or renamed in it are durable. */
+/*
+ * fsync a directory so that entries created or renamed in it are durable
+ * (through io.c, like every sync of the state directory).
+ */
 int
 util_fsync_dir(const char *path)
 {
 	int	fd, rv, saved;
 
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = io_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)) == -1)
 		return -1;
-	rv = fsync(fd);
+	rv = io_fsync(fd);
 	saved = errno;
-	close(fd);
+	io_close(fd);
 	errno = saved;
 	return rv;
 }
