@@ -1,0 +1,314 @@
+#!/bin/sh
+
+test_description='the disk says no: EIO and ENOSPC from the journal
+
+filed runs under strace, which makes one chosen fdatasync or write on the
+journal fail. The user sees it where the manual says: the close(), rm or mv
+whose batch failed returns the error, the change is not made, everything
+acknowledged before is still there, and filed recovers without a restart
+(after a failed fdatasync by rewriting the journal from the committed state).
+A restart then shows exactly the acknowledged state.
+
+strace counts invocations for when= per thread, so filed runs with
+UV_THREADPOOL_SIZE=1: every journal write and fdatasync then comes from the
+one thread of the pool, and -P limits tracing and counting to the journal.
+Each fault run is preceded by a dry run of the same steps that counts the
+journal calls up to the last acknowledged job; the fault hits the next one.'
+
+. "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
+
+if ! command -v strace >/dev/null 2>&1
+then
+	skip_all="strace is needed for fault injection"
+	test_done
+fi
+if ! strace -f -qq -o /dev/null -e trace=fdatasync \
+	-e inject=fdatasync:error=EIO:when=1 true 2>/dev/null
+then
+	skip_all="strace cannot trace or inject faults here"
+	test_done
+fi
+
+REAL_FILED=$FILED_BIN
+ABS_TRASH=$(cd "$TRASH" && pwd -P)
+export REAL_FILED ABS_TRASH
+
+# The wrapper that runs filed under strace; FILED_FAULT holds the -e inject
+# option of the run (empty for a dry run).
+cat >"$TRASH/traced-filed" <<'EOF'
+#!/bin/sh
+UV_THREADPOOL_SIZE=1
+export UV_THREADPOOL_SIZE
+exec strace -f -qq -s 256 -o "$ABS_TRASH/strace.out" \
+	-P "$ABS_TRASH/state/journal" -e trace=write,fdatasync \
+	$FILED_FAULT "$REAL_FILED" "$@"
+EOF
+chmod +x "$TRASH/traced-filed"
+
+# traced_start FAULT: filed -s state mnt under strace with that injection.
+traced_start() {
+	FILED_FAULT=$1 &&
+	export FILED_FAULT &&
+	FILED_BIN="$TRASH/traced-filed" &&
+	filed_start
+	traced__rc=$?
+	FILED_BIN=$REAL_FILED
+	return $traced__rc
+}
+
+# traced_stop: SIGTERM to filed itself (its pid is in state/lock; filed_pid
+# is strace's), then as filed_stop: exit 0 (strace passes it on), no mount.
+traced_stop() {
+	kill -TERM "$(cat "$TRASH/state/lock")" &&
+	filed_wait_exit 20 &&
+	! filed_mounted &&
+	test "$filed_status" = 0
+}
+
+# calls_upto SYSCALL NAME: how many journal SYSCALLs strace.out has up to and
+# including the first one after the journal write of job NAME's record.
+calls_upto() {
+	awk -v sc="$1(" -v pat=" name=$2 " '
+		index($0, " write(") && index($0, pat) { seen = 1 }
+		index($0, " " sc) { n++; if (seen) { print n; found = 1; exit } }
+		END { if (!found) exit 1 }
+	' "$TRASH/strace.out"
+}
+
+# fresh_state KEY=VALUE...: an empty state dir with these settings. A filed
+# left running by a failed test is killed first, so that one failure does not
+# fail every later test.
+fresh_state() {
+	if pid_alive "$filed_pid"
+	then
+		kill -9 "$(cat "$TRASH/state/lock")" "$filed_pid" 2>/dev/null
+		filed_wait_exit 10
+		fusermount3 -u -z "$TRASH/mnt" 2>/dev/null
+	fi
+	rm -rf "$TRASH/state" "$TRASH/strace.out" &&
+	filed_ini "$@"
+}
+
+# in_journal NAME: how many records of the journal name job NAME.
+in_journal() {
+	grep -c " name=$1 " "$TRASH/state/journal"
+}
+
+# all_jobs: DIR/NAME for every job in the mount, sorted.
+all_jobs() {
+	for d in pending active failed complete
+	do
+		ls -A "mnt/$d" | sed "s|^|$d/|" || return 1
+	done | LC_ALL=C sort
+}
+
+accepting="rewritten from the committed state; accepting changes again"
+
+echo true >job.txt
+
+# --- 1. EIO from the journal's fdatasync --------------------------------
+
+test_expect_success 'dry run: count the journal syncs up to job a' '
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "" &&
+	gate g1 >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	traced_stop &&
+	nsync=$(calls_upto fdatasync a) &&
+	echo "job a was committed by journal fdatasync #$nsync" &&
+	test "$nsync" -ge 2
+'
+
+test_expect_success 'EIO from the fdatasync of job b: its close() fails' '
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "-e inject=fdatasync:error=EIO:when=$((nsync + 1))" &&
+	gate g2 >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	test_must_fail dd if=job.txt of=mnt/pending/b status=none 2>dd.err &&
+	cat dd.err &&
+	grep "closing output file.*Input/output error" dd.err &&
+	grep "fdatasync(.*= -1 EIO .*INJECTED" strace.out
+'
+
+test_expect_success 'job b is not in the mount; the acknowledged job a is' '
+	printf "%s\n" active/blocker pending/a >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	path_is_missing mnt/pending/b
+'
+
+test_expect_success 'the log says the journal is refused, then rewritten' '
+	filed_log | grep "journal: .*fdatasync: .*refusing changes until the state is rewritten" &&
+	wait_for 10 "filed_log | grep -q \"\$accepting\"" &&
+	filed_log | grep "$accepting"
+'
+
+test_expect_success 'the rewritten journal has a and not b' '
+	test "$(in_journal a)" = 1 &&
+	test "$(in_journal b)" = 0
+'
+
+test_expect_success 'a later create succeeds without a restart, and runs' '
+	dd if=job.txt of=mnt/pending/c status=none &&
+	test -f mnt/pending/c &&
+	open_gate g2 &&
+	wait_job_in complete c &&
+	printf "%s\n" complete/a complete/blocker complete/c >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual
+'
+
+test_expect_success 'after a restart the acknowledged jobs are there, b is not' '
+	traced_stop &&
+	filed_start &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	test "$(in_journal b)" = 0 &&
+	dd if=job.txt of=mnt/pending/b status=none &&
+	wait_job_in complete b &&
+	filed_stop
+'
+
+# --- 2. ENOSPC from the journal's write ---------------------------------
+
+test_expect_success 'dry run: count the journal writes up to job a' '
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "" &&
+	gate g3 >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	traced_stop &&
+	nwrite=$(calls_upto write a) &&
+	echo "job a was the journal write #$nwrite" &&
+	test "$nwrite" -ge 2
+'
+
+test_expect_success 'ENOSPC from the write of job b: close() fails with ENOSPC' '
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "-e inject=write:error=ENOSPC:when=$((nwrite + 1))" &&
+	gate g4 >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	test_must_fail dd if=job.txt of=mnt/pending/b status=none 2>dd.err &&
+	cat dd.err &&
+	grep "closing output file.*No space left on device" dd.err &&
+	grep "write(.*= -1 ENOSPC .*INJECTED" strace.out &&
+	filed_log | grep -i "journal: .*write: no space left on device"
+'
+
+test_expect_success 'nothing of b is in the mount or the journal' '
+	path_is_missing mnt/pending/b &&
+	printf "%s\n" active/blocker pending/a >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	test "$(in_journal b)" = 0
+'
+
+test_expect_success 'the next create succeeds at once, without a restart' '
+	dd if=job.txt of=mnt/pending/c status=none &&
+	test -f mnt/pending/c &&
+	! filed_log | grep "refusing changes"
+'
+
+test_expect_success 'a restart replays the journal: a and c, no b, no torn tail' '
+	traced_stop &&
+	filed_start &&
+	! filed_log | grep -i "torn" &&
+	open_gate g4 &&
+	wait_job_in complete blocker &&
+	wait_job_in complete c &&
+	printf "%s\n" complete/a complete/blocker complete/c >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	test "$(in_journal b)" = 0 &&
+	filed_stop
+'
+
+# --- 3. EIO on rm and mv ------------------------------------------------
+
+# The same steps for the dry run and the fault run: f fails for good, the
+# blocker holds the one slot, p waits in pending/.
+rename_setup() {
+	fresh_state max_jobs=1 max_retries=0 backoff_base=0 &&
+	traced_start "$1" &&
+	echo "exit 3" >mnt/pending/f &&
+	wait_job_in failed f &&
+	gate "$2" >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/p status=none
+}
+
+test_expect_success 'dry run: count the journal syncs up to job p' '
+	rename_setup "" g6 &&
+	traced_stop &&
+	nsync=$(calls_upto fdatasync p) &&
+	echo "job p was committed by journal fdatasync #$nsync"
+'
+
+test_expect_success 'EIO from the fdatasync of an unlink: rm fails, p stays' '
+	rename_setup "-e inject=fdatasync:error=EIO:when=$((nsync + 1))..$((nsync + 2))" g7 &&
+	test_must_fail rm mnt/pending/p 2>rm.err &&
+	cat rm.err &&
+	grep "Input/output error" rm.err &&
+	test -f mnt/pending/p &&
+	test "$(cat mnt/pending/p)" = true
+'
+
+test_expect_success 'EIO from the fdatasync of a rename: mv fails, f stays' '
+	wait_for 10 "test \"\$(filed_log | grep -c \"\$accepting\")\" = 1" &&
+	test_must_fail mv mnt/failed/f mnt/pending/ 2>mv.err &&
+	cat mv.err &&
+	grep "Input/output error" mv.err &&
+	test -f mnt/failed/f &&
+	path_is_missing mnt/pending/f &&
+	test "$(grep -c "fdatasync(.*= -1 EIO .*INJECTED" strace.out)" = 2 &&
+	printf "%s\n" active/blocker failed/f pending/p >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual
+'
+
+test_expect_success 'after the second rewrite rm and mv work again' '
+	wait_for 10 "test \"\$(filed_log | grep -c \"\$accepting\")\" = 2" &&
+	rm mnt/pending/p &&
+	mv mnt/failed/f mnt/pending/ &&
+	printf "%s\n" active/blocker pending/f >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual
+'
+
+test_expect_success 'a restart shows exactly what was acknowledged' '
+	traced_stop &&
+	filed_start &&
+	open_gate g7 &&
+	wait_job_in complete blocker &&
+	wait_job_in failed f &&
+	printf "%s\n" complete/blocker failed/f >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	filed_stop
+'
+
+# --- 4. A second filed on the same state dir ----------------------------
+
+test_expect_success 'a second filed exits non-zero at once and changes nothing' '
+	fresh_state max_jobs=1 &&
+	filed_start &&
+	dd if=job.txt of=mnt/pending/x status=none &&
+	wait_job_in complete x &&
+	find state -type f | LC_ALL=C sort | xargs sha256sum >before &&
+	mkdir -p mnt2 &&
+	t0=$(date +%s%N) &&
+	filed_run 1 -s "$TRASH/state" "$TRASH/mnt2" &&
+	t1=$(date +%s%N) &&
+	echo "the second filed exited after $(( (t1 - t0) / 1000000 )) ms" &&
+	test $(( (t1 - t0) / 1000000 )) -lt 2000 &&
+	find state -type f | LC_ALL=C sort | xargs sha256sum >after &&
+	test_cmp before after &&
+	! mountpoint -q mnt2 &&
+	test -f mnt/complete/x &&
+	filed_stop
+'
+
+test_done
