@@ -864,7 +864,11 @@ queue_apply(struct rec *r, int live, const char **why)
 			if (rec_get_i64(r, "retry_at", &i) != 0)
 				i = 0;
 			job->retry_at = i;
-			if (i == 0)
+			if (i == 0 && a->how == HOW_INTERRUPTED) {
+				/* It was running: it goes first again. */
+				TAILQ_INSERT_HEAD(&q.ready, job, ready);
+				job->onready = 1;
+			} else if (i == 0)
 				job_enqueue(job);
 			else if (live)
 				run_arm_retry(job);

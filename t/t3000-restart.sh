@@ -156,6 +156,23 @@ test_expect_success 'the job stopped by the second SIGTERM is pending again' '
 	rm mnt/*/deaf
 '
 
+test_expect_success 'an interrupted job runs again before the jobs queued after it' '
+	echo "{\"max_jobs\": 1, \"kill_grace\": 5}" >mnt/config.json &&
+	{
+		echo "echo first >>\"$TRASH/order\"" &&
+		gate first
+	} >mnt/pending/first &&
+	wait_job_in active first &&
+	echo "echo second >>\"$TRASH/order\"" >mnt/pending/second &&
+	echo "echo third >>\"$TRASH/order\"" >mnt/pending/third &&
+	filed_stop &&
+	touch gate.first &&
+	filed_start &&
+	wait_job_in complete third &&
+	printf "first\nfirst\nsecond\nthird\n" >expect &&
+	test_cmp expect order
+'
+
 test_expect_success 'filed stops cleanly' '
 	filed_stop
 '
