@@ -92,7 +92,6 @@ static double	 conf_get(const struct conf *, const struct conf_key *);
 static void	 conf_put(struct conf *, const struct conf_key *, double);
 static int	 conf_valid(const struct conf_key *, double);
 static char	*conf_range(const struct conf_key *);
-static const char *conf_clean(const char *, char *, size_t);
 static const char *conf_strerror(int, char *, size_t);
 static void	 conf_fmt(const struct conf *, const struct conf_key *,
 		     char *, size_t);
@@ -162,27 +161,6 @@ conf_range(const struct conf_key *k)
 {
 	return xasprintf("%s: must be %s from %.15g to %.15g", k->name,
 	    k->type == CONF_INT ? "an integer" : "a number", k->min, k->max);
-}
-
-/*
- * Copy a name from the input into out for a message: control bytes become
- * '?' so a cause stays on one line, and a long name is cut with "...".
- */
-static const char *
-conf_clean(const char *s, char *out, size_t size)
-{
-	size_t	i;
-
-	for (i = 0; s[i] != '\0' && i < size - 1; i++) {
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			out[i] = '?';
-		else
-			out[i] = s[i];
-	}
-	out[i] = '\0';
-	if (s[i] != '\0' && size > 4)
-		memcpy(out + size - 4, "...", 4);
-	return out;
 }
 
 /* Return the text for errno e; unlike strerror, safe on the thread pool. */
@@ -355,7 +333,7 @@ conf_ini_read(char *str, int num, void *arg)
 		    strncmp(p + 1, CONF_SECTION, strlen(CONF_SECTION)) != 0) {
 			s = xstrndup(p + 1, (size_t)(q - p - 1));
 			conf_ini_error(ci, "unknown section [%s]",
-			    conf_clean(s, name, sizeof name));
+			    util_printable(s, name, sizeof name));
 			free(s);
 		}
 		q++;
@@ -383,17 +361,17 @@ conf_ini_handler(void *arg, const char *section, const char *name,
 
 	if (*section == '\0') {
 		conf_ini_error(ci, "key '%s' is outside a section; expected"
-		    " [" CONF_SECTION "]", conf_clean(name, n, sizeof n));
+		    " [" CONF_SECTION "]", util_printable(name, n, sizeof n));
 		return 1;
 	}
 	if (strcmp(section, CONF_SECTION) != 0) {
 		conf_ini_error(ci, "unknown section [%s]",
-		    conf_clean(section, n, sizeof n));
+		    util_printable(section, n, sizeof n));
 		return 1;
 	}
 	if ((k = conf_find(name)) == NULL) {
 		conf_ini_error(ci, "unknown key '%s' in [" CONF_SECTION "]",
-		    conf_clean(name, n, sizeof n));
+		    util_printable(name, n, sizeof n));
 		return 1;
 	}
 	if (ci->seen[k - conf_keys]) {
@@ -739,7 +717,7 @@ conf_json_decode(const char *buf, size_t len, const struct conf *base,
 	json_object_foreach(j, key, v) {
 		if ((k = conf_find(key)) == NULL) {
 			*cause = xasprintf("config.json: unknown key '%s'",
-			    conf_clean(key, n, sizeof n));
+			    util_printable(key, n, sizeof n));
 			json_decref(j);
 			return -1;
 		}
