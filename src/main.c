@@ -70,6 +70,7 @@ mkdir_parents(const char *path)
 	free(p);
 }
 
+/* Parse the command line, settle the state directory, and run. */
 int
 main(int argc, char **argv)
 {
