@@ -56,7 +56,8 @@ struct io_work {
 };
 
 static int	 io_real_open(const char *, int, mode_t);
-static ssize_t	 io_write_all(int, const uv_buf_t *, unsigned int, int64_t);
+static ssize_t	 io_write_all(int, const uv_buf_t *, unsigned int,
+		     int64_t);
 static struct io_work *io_work_new(uv_fs_t *, uv_fs_type, uv_fs_cb);
 static int	 io_work_queue(uv_loop_t *, struct io_work *);
 static void	 io_work_run(uv_work_t *);

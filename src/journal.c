@@ -153,8 +153,8 @@ struct jline {
 };
 
 static char	*journal_dir(const char *);
-static int	 journal_write_header(struct journal *, int, char **);
-static int	 journal_header(struct journal *, struct jread *, int, char **);
+static int	 journal_create(struct journal *, char **);
+static int	 journal_header(struct journal *, struct jread *, char **);
 static int	 journal_replay(struct journal *, int, journal_apply_cb, void *,
 		     char **);
 static void	 journal_start(struct journal *);
@@ -334,30 +334,47 @@ journal_dir(const char *path)
 }
 
 /*
- * Make fd (open for writing) an empty journal: the header only, fsync'd,
- * and its directory fsync'd so that a new file's name is durable too.
+ * Make PATH an empty journal: the header is written to PATH.new, fsync'd
+ * and renamed over PATH, and the directory fsync'd. PATH never names a
+ * journal whose header is not on disk: a crash meanwhile leaves PATH as it
+ * was (missing, or a partial header) and a PATH.new that the next start
+ * removes. Writing the header into PATH itself would not do: after a crash
+ * the bytes of an unsynced append may be garbage rather than missing
+ * (ALICE, ext4 writeback), and a file of garbage is not a filed journal,
+ * so filed would refuse to start on a state it had never acknowledged
+ * anything in (t/unit-crash.c found this).
  */
 static int
-journal_write_header(struct journal *j, int fd, char **cause)
+journal_create(struct journal *j, char **cause)
 {
-	char	*dir;
-	ssize_t	 n;
+	const char	*what;
+	char		*dir;
+	ssize_t		 n;
+	int		 fd, e;
 
-	if (io_ftruncate(fd, 0) == -1) {
-		*cause = xasprintf("%s: ftruncate: %s", j->path,
-		    strerror(errno));
+	fd = io_open(j->newpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		*cause = xasprintf("%s: %s", j->newpath, strerror(errno));
 		return -1;
 	}
 	n = io_pwrite(fd, JOURNAL_HEADER, JOURNAL_HEADER_LEN, 0);
 	if (n != (ssize_t)JOURNAL_HEADER_LEN) {
-		*cause = xasprintf("%s: write: %s", j->path,
+		*cause = xasprintf("%s: write: %s", j->newpath,
 		    n == -1 ? strerror(errno) : "short write");
-		return -1;
+		goto fail;
 	}
-	if (io_fsync(fd) == -1) {
-		*cause = xasprintf("%s: fsync: %s", j->path, strerror(errno));
-		return -1;
-	}
+	what = "fsync";
+	if (io_fsync(fd) == -1)
+		goto fail_errno;
+	e = io_close(fd);
+	fd = -1;
+	what = "close";
+	if (e == -1)
+		goto fail_errno;
+	what = "rename";
+	if (io_rename(j->newpath, j->path) == -1)
+		goto fail_errno;
 	dir = journal_dir(j->path);
 	if (util_fsync_dir(dir) == -1) {
 		*cause = xasprintf("%s: fsync: %s", dir, strerror(errno));
@@ -368,6 +385,14 @@ journal_write_header(struct journal *j, int fd, char **cause)
 	j->size = JOURNAL_HEADER_LEN;
 	j->next_seq = 1;
 	return 0;
+
+fail_errno:
+	*cause = xasprintf("%s: %s: %s", j->newpath, what, strerror(errno));
+fail:
+	if (fd != -1)
+		io_close(fd);
+	io_unlink(j->newpath);
+	return -1;
 }
 
 /*
@@ -377,7 +402,7 @@ journal_write_header(struct journal *j, int fd, char **cause)
  * replay), 0 to go on replaying, -1 with *cause.
  */
 static int
-journal_header(struct journal *j, struct jread *rd, int fd, char **cause)
+journal_header(struct journal *j, struct jread *rd, char **cause)
 {
 	struct jline	 l;
 	size_t		 mlen = strlen(JOURNAL_MAGIC), i;
@@ -392,7 +417,7 @@ journal_header(struct journal *j, struct jread *rd, int fd, char **cause)
 		if (n != 0)
 			log_warnx("journal: %s: rewriting partial header",
 			    j->path);
-		if (journal_write_header(j, fd, cause) != 0)
+		if (journal_create(j, cause) != 0)
 			return -1;
 		return 1;
 	}
@@ -435,7 +460,7 @@ journal_replay(struct journal *j, int fd, journal_apply_cb apply, void *arg,
 	int		 n;
 
 	jread_init(&rd, fd, j->max_line);
-	if ((n = journal_header(j, &rd, fd, cause)) != 0) {
+	if ((n = journal_header(j, &rd, cause)) != 0) {
 		jread_free(&rd);
 		return n == 1 ? 0 : -1;
 	}
@@ -580,18 +605,14 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 			*cause = xasprintf("%s: %s", path, strerror(errno));
 			goto fail;
 		}
-		fd = io_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
-		if (fd == -1) {
-			*cause = xasprintf("%s: %s", path, strerror(errno));
+		if (journal_create(j, cause) != 0)
 			goto fail;
-		}
-		if (journal_write_header(j, fd, cause) != 0)
+	} else {
+		if (journal_replay(j, fd, apply, arg, cause) != 0)
 			goto fail;
-	} else if (journal_replay(j, fd, apply, arg, cause) != 0)
-		goto fail;
-	io_close(fd);
-	fd = -1;
+		io_close(fd);
+		fd = -1;
+	}
 
 	if ((j->fd = io_open(path, O_WRONLY | O_APPEND | O_CLOEXEC, 0)) == -1) {
 		*cause = xasprintf("%s: %s", path, strerror(errno));
