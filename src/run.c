@@ -533,7 +533,7 @@ static void
 run_finish(struct run *r)
 {
 	r->fs.data = r;
-	if (uv_fs_fdatasync(rs.loop, &r->fs, r->logfd, run_synced) != 0)
+	if (io_fs_fdatasync(rs.loop, &r->fs, r->logfd, run_synced) != 0)
 		run_release(r);
 }
 
@@ -549,7 +549,7 @@ run_synced(uv_fs_t *req)
 	uv_fs_req_cleanup(req);
 	r->fs.data = r;
 	if (r->created) {
-		if (uv_fs_fsync(rs.loop, &r->fs, rs.logdirfd,
+		if (io_fs_fsync(rs.loop, &r->fs, rs.logdirfd,
 		    run_dir_synced) == 0)
 			return;
 	}
@@ -732,7 +732,7 @@ run_recover(void)
 			if (a.end > job->att[job->natt - 1].off &&
 			    pread(fd, &c, 1, (off_t)a.end - 1) == 1)
 				a.eol = c == '\n';
-			fdatasync(fd);
+			io_fdatasync(fd);
 			close(fd);
 		}
 		free(path);

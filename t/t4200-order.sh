@@ -176,13 +176,13 @@ test_expect_success 'every close() returned after its fdatasync ended' '
 '
 
 test_expect_success 'after a restart every job is there and runs' '
+	open_gate g1 &&
 	filed_start &&
-	wait_for 60 "test \$(ls mnt/complete | wc -l) = $JOBS" &&
-	sed "s/ .*//" client.out | LC_ALL=C sort >expect &&
+	wait_job_in complete blocker &&
+	wait_for 60 "test \$(ls mnt/complete | wc -l) = $((JOBS + 1))" &&
+	{ sed "s/ .*//" client.out && echo blocker; } | LC_ALL=C sort >expect &&
 	ls mnt/complete | LC_ALL=C sort >actual &&
 	test_cmp expect actual &&
-	open_gate g1 &&
-	wait_job_in complete blocker &&
 	filed_stop
 '
 
