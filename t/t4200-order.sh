@@ -31,6 +31,10 @@ export REAL_FILED ABS_TRASH
 
 cat >"$TRASH/traced-filed" <<'EOF'
 #!/bin/sh
+# LeakSanitizer cannot work under ptrace: a sanitizer build would fail at
+# exit for that alone.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+export ASAN_OPTIONS
 exec strace -f -qq -ttt -T -s 65536 -o "$ABS_TRASH/strace.out" \
 	-P "$ABS_TRASH/state/journal" \
 	-e trace=write,writev,pwrite64,pwritev,pwritev2,fdatasync,fsync \
