@@ -35,7 +35,8 @@
 
 enum conf_type {
 	CONF_INT,			/* a long: integer in INI and JSON */
-	CONF_NUM			/* a double: any finite number */
+	CONF_NUM,			/* a double: any finite number */
+	CONF_WORD			/* a long: the index of one of words */
 };
 
 struct conf_key {
@@ -45,10 +46,17 @@ struct conf_key {
 	double		 min;		/* inclusive range */
 	double		 max;
 	const char	*help;		/* one line, over the key in the INI */
+	const char *const *words;	/* CONF_WORD: the values, in order */
 };
 
 #define CONF_KEY(name, type, min, max, help) \
-	{ #name, type, offsetof(struct conf, name), min, max, help }
+	{ #name, type, offsetof(struct conf, name), min, max, help, NULL }
+#define CONF_WORDS(name, words, nwords, help) \
+	{ #name, CONF_WORD, offsetof(struct conf, name), 0, (nwords) - 1, \
+	    help, words }
+
+static const char *const conf_run_as[] = { "filed", "submitter" };
+
 static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_retries, CONF_INT, 0, 1000000,
 	    "Retries after the first attempt before a job fails; default 3."),
@@ -67,6 +75,15 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_job_size, CONF_INT, 1, 16777216,
 	    "Bytes of job text; a longer job is refused (EFBIG);"
 	    " default 65536."),
+	CONF_WORDS(run_as, conf_run_as, 2,
+	    "Whom attempts run as: filed (filed's user) or submitter (the"
+	    " job's creator; filed must run as root); default filed."),
+	CONF_KEY(allow_root, CONF_INT, 0, 1,
+	    "With run_as = submitter, 1 lets jobs created by root run;"
+	    " default 0."),
+	CONF_KEY(max_jobs_total, CONF_INT, 1, 10000000,
+	    "Jobs that may exist in all four directories; more get ENOSPC;"
+	    " default 100000."),
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
 
@@ -92,6 +109,7 @@ static double	 conf_get(const struct conf *, const struct conf_key *);
 static void	 conf_put(struct conf *, const struct conf_key *, double);
 static int	 conf_valid(const struct conf_key *, double);
 static char	*conf_range(const struct conf_key *);
+static const char *conf_check(const struct conf *);
 static const char *conf_strerror(int, char *, size_t);
 static void	 conf_fmt(const struct conf *, const struct conf_key *,
 		     char *, size_t);
@@ -129,7 +147,7 @@ conf_get(const struct conf *c, const struct conf_key *k)
 {
 	const char	*p = (const char *)c + k->off;
 
-	if (k->type == CONF_INT)
+	if (k->type != CONF_NUM)
 		return (double)*(const long *)p;
 	return *(const double *)p;
 }
@@ -142,7 +160,7 @@ conf_put(struct conf *c, const struct conf_key *k, double v)
 
 	if (v == 0)
 		v = 0;
-	if (k->type == CONF_INT)
+	if (k->type != CONF_NUM)
 		*(long *)p = (long)v;
 	else
 		*(double *)p = v;
@@ -159,6 +177,9 @@ conf_valid(const struct conf_key *k, double v)
 static char *
 conf_range(const struct conf_key *k)
 {
+	if (k->type == CONF_WORD)
+		return xasprintf("%s: must be %s or %s", k->name, k->words[0],
+		    k->words[1]);
 	return xasprintf("%s: must be %s from %.15g to %.15g", k->name,
 	    k->type == CONF_INT ? "an integer" : "a number", k->min, k->max);
 }
@@ -182,6 +203,10 @@ conf_fmt(const struct conf *c, const struct conf_key *k, char *out,
 	double	v = conf_get(c, k);
 	int	prec;
 
+	if (k->type == CONF_WORD) {
+		snprintf(out, size, "%s", k->words[(long)v]);
+		return;
+	}
 	if ((v < 0 ? -v : v) < 9007199254740992.0 &&
 	    v == (double)(long long)v) {
 		snprintf(out, size, "%lld", (long long)v);
@@ -209,6 +234,15 @@ conf_parse_value(const struct conf_key *k, const char *s, double *vp)
 
 	if (*s == '\0' || isspace((unsigned char)*s))
 		return -1;
+	if (k->type == CONF_WORD) {
+		for (v = 0; v <= k->max; v++) {
+			if (strcmp(s, k->words[(long)v]) == 0) {
+				*vp = v;
+				return 0;
+			}
+		}
+		return -1;
+	}
 	errno = 0;
 	if (k->type == CONF_INT) {
 		if (s[strspn(s, "+-0123456789")] != '\0')
@@ -251,6 +285,21 @@ conf_defaults(struct conf *c)
 	c->timeout = 0;
 	c->kill_grace = 5;
 	c->max_job_size = 65536;
+	c->run_as = RUN_AS_FILED;
+	c->allow_root = 0;
+	c->max_jobs_total = 100000;
+}
+
+/*
+ * Check what one key cannot say alone: running attempts as their
+ * submitter needs filed to be root (setuid, setgid, initgroups).
+ */
+static const char *
+conf_check(const struct conf *c)
+{
+	if (c->run_as == RUN_AS_SUBMITTER && geteuid() != 0)
+		return "run_as: submitter needs filed to run as root";
+	return NULL;
 }
 
 /* Record an error at the current line, unless an earlier one was. */
@@ -399,8 +448,12 @@ conf_ini_handler(void *arg, const char *section, const char *name,
 		msg = conf_range(k);
 		conf_ini_error(ci, "%s", msg);
 		free(msg);
-	} else
+	} else {
 		conf_put(&ci->c, k, d);
+		if ((msg = (char *)conf_check(&ci->c)) != NULL &&
+		    k->type == CONF_WORD)
+			conf_ini_error(ci, "%s", msg);
+	}
 	free(v);
 	return 1;
 }
@@ -606,7 +659,9 @@ conf_to_json(const struct conf *c)
 	buf_adds(&b, "{\n");
 	for (i = 0; i < CONF_NKEYS; i++) {
 		conf_fmt(c, &conf_keys[i], v, sizeof v);
-		buf_printf(&b, "  \"%s\": %s%s\n", conf_keys[i].name, v,
+		buf_printf(&b, "  \"%s\": %s%s%s%s\n", conf_keys[i].name,
+		    conf_keys[i].type == CONF_WORD ? "\"" : "", v,
+		    conf_keys[i].type == CONF_WORD ? "\"" : "",
 		    i + 1 < CONF_NKEYS ? "," : "");
 	}
 	buf_adds(&b, "}\n");
@@ -725,6 +780,9 @@ conf_json_decode(const char *buf, size_t len, const struct conf *base,
 			d = (double)json_integer_value(v);
 		else if (k->type == CONF_NUM && json_is_number(v))
 			d = json_number_value(v);
+		else if (k->type == CONF_WORD && json_is_string(v) &&
+		    conf_parse_value(k, json_string_value(v), &d) == 0)
+			;
 		else
 			d = NAN;
 		if (!conf_valid(k, d)) {
@@ -737,6 +795,10 @@ conf_json_decode(const char *buf, size_t len, const struct conf *base,
 		conf_put(&c, k, d);
 	}
 	json_decref(j);
+	if ((key = conf_check(&c)) != NULL) {
+		*cause = xasprintf("config.json: %s", key);
+		return -1;
+	}
 	*out = c;
 	return 0;
 }

@@ -171,7 +171,12 @@ struct conf {
 	double		 timeout;
 	double		 kill_grace;
 	long		 max_job_size;
+	long		 run_as;	/* RUN_AS_* */
+	long		 allow_root;	/* run jobs created by root */
+	long		 max_jobs_total;
 };
+#define RUN_AS_FILED		0
+#define RUN_AS_SUBMITTER	1
 #define CONF_JSON_MAX	65536
 void	 conf_defaults(struct conf *);
 int	 conf_load(const char *, struct conf *, char **);
@@ -279,6 +284,7 @@ void		 queue_init(size_t);
 void		 queue_set_journal(struct journal *);
 int		 queue_writable(void);
 uint64_t	 queue_unfinished(void);
+uint64_t	 queue_count(void);
 void		 queue_disk_full(void);
 void		 queue_free(void);
 int		 queue_replay(void *, struct rec *, const char **);

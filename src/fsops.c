@@ -1030,6 +1030,24 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	if (ctx->pid == 0) {
+		/*
+		 * FUSE could not tell who is calling (another pid or user
+		 * namespace): uid 0 then means "unknown", not root.
+		 */
+		log_warnx("create '%s' refused: the caller is outside filed's "
+		    "pid or user namespace", util_printable(name, pbuf,
+		    sizeof pbuf));
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (queue_count() >= (uint64_t)fs.conf->max_jobs_total) {
+		log_warnx("create '%s' refused: %ld jobs exist (max_jobs_total)",
+		    util_printable(name, pbuf, sizeof pbuf),
+		    fs.conf->max_jobs_total);
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	h = handle_new(H_WRITER, NULL);
 	if ((error = queue_new(name, ctx->uid, ctx->gid, &h->buf,
 	    &job)) != 0) {

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "filed.h"
 
 static void	usage(FILE *, int);
+static void	exec_as(int, char **) __attribute__((noreturn));
 static char	*default_statedir(void);
 
 /* Print the usage and exit. */
@@ -70,6 +73,60 @@ mkdir_parents(const char *path)
 	free(p);
 }
 
+/*
+ * filed --exec-as UID GID PROGRAM [ARG...]: the first step of an attempt
+ * with run_as = submitter, in the child that uv_spawn made. Take on the
+ * job creator's identity as at(1) does (supplementary groups from the
+ * group database, then gid, then uid, with HOME, USER and LOGNAME from
+ * passwd) and exec the interpreter. libuv's own setuid option would drop
+ * the supplementary groups. Errors go to the job's output; status 126.
+ */
+static void
+exec_as(int argc, char **argv)
+{
+	struct passwd	*pw;
+	char		*end;
+	uid_t		 uid;
+	gid_t		 gid;
+
+	if (argc < 5)
+		goto usage;
+	errno = 0;
+	uid = (uid_t)strtoul(argv[2], &end, 10);
+	if (errno != 0 || *end != '\0')
+		goto usage;
+	gid = (gid_t)strtoul(argv[3], &end, 10);
+	if (errno != 0 || *end != '\0')
+		goto usage;
+	if ((pw = getpwuid(uid)) != NULL) {
+		if (initgroups(pw->pw_name, gid) == -1)
+			goto fail;
+		if (setenv("HOME", pw->pw_dir, 1) == -1 ||
+		    setenv("USER", pw->pw_name, 1) == -1 ||
+		    setenv("LOGNAME", pw->pw_name, 1) == -1)
+			goto fail;
+	} else if (setgroups(1, &gid) == -1)
+		goto fail;
+	if (setgid(gid) == -1 || setuid(uid) == -1)
+		goto fail;
+	if (uid != 0 && setuid(0) != -1) {
+		errno = EPERM;
+		goto fail;
+	}
+	execvp(argv[4], argv + 4);
+	fprintf(stderr, "filed: cannot run %s: %s\n", argv[4],
+	    strerror(errno));
+	exit(127);
+
+fail:
+	fprintf(stderr, "filed: cannot run as uid %lu gid %lu: %s\n",
+	    (unsigned long)uid, (unsigned long)gid, strerror(errno));
+	exit(126);
+usage:
+	fprintf(stderr, "filed: --exec-as UID GID PROGRAM [ARG...]\n");
+	exit(126);
+}
+
 /* Parse the command line, settle the state directory, and run. */
 int
 main(int argc, char **argv)
@@ -87,6 +144,9 @@ main(int argc, char **argv)
 		;
 	if (fd > 2)
 		close(fd);
+
+	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
+		exec_as(argc, argv);
 
 	memset(&opts, 0, sizeof opts);
 	while ((ch = getopt_long(argc, argv, "c:dfho:s:V", longopts,

@@ -56,6 +56,7 @@ static struct {
 	uint64_t	 ids_next;	/* next new-id number to hand out */
 	uint64_t	 ids_upto;	/* numbers below this are reserved */
 	uint64_t	 nunfinished;	/* pending or active jobs */
+	uint64_t	 nall;		/* jobs in the namespace */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
 } q;
@@ -134,6 +135,13 @@ unfinished(const struct job *job)
 {
 	return !job->gone &&
 	    (job->state == JOB_PENDING || job->state == JOB_ACTIVE);
+}
+
+/* The number of jobs in the four directories, drafts and new ones too. */
+uint64_t
+queue_count(void)
+{
+	return q.nall;
 }
 
 /* Count the unfinished jobs (after replay); later commits keep count. */
@@ -411,6 +419,7 @@ job_alloc(uint64_t id, const char *name)
 	job->text = xstrdup("");
 	TAILQ_INIT(&job->waiters);
 	TAILQ_INSERT_TAIL(&q.all, job, all);
+	q.nall++;
 	hash_insert(job);
 	if (id >= q.next_id)
 		q.next_id = id + 1;
@@ -440,6 +449,7 @@ job_forget(struct job *job)
 	job_dequeue(job);
 	hash_remove_name(job);
 	TAILQ_REMOVE(&q.all, job, all);
+	q.nall--;
 	job->gone = 1;
 	queue_unref(job);
 }

@@ -271,6 +271,8 @@ run_start(struct job *job)
 	struct run		*r;
 	struct stat		 st;
 	char			*path, *argv[4], line[256], **env, *ebuf[2];
+	char			*xargv[9], ids[2][24];
+	const char		*why = NULL;
 	size_t			 nenv, i, k;
 	int			 flags, memfd = -1, devnull = -1, error;
 
@@ -309,6 +311,25 @@ run_start(struct job *job)
 		error = -ENOEXEC;
 		goto failed;
 	}
+	if (rs.conf->run_as == RUN_AS_SUBMITTER && job->uid == 0 &&
+	    !rs.conf->allow_root) {
+		why = "was created by root and allow_root is 0";
+		error = -EPERM;
+		goto failed;
+	}
+	if (rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0) {
+		/* filed --exec-as UID GID takes on the creator's identity. */
+		snprintf(ids[0], sizeof ids[0], "%lu", (unsigned long)job->uid);
+		snprintf(ids[1], sizeof ids[1], "%lu", (unsigned long)job->gid);
+		xargv[0] = "/proc/self/exe";
+		xargv[1] = "--exec-as";
+		xargv[2] = ids[0];
+		xargv[3] = ids[1];
+		for (i = 0; i < 4 && argv[i] != NULL; i++)
+			xargv[4 + i] = argv[i];
+		xargv[4 + i] = NULL;
+	} else
+		xargv[0] = NULL;
 
 	for (nenv = 0; environ[nenv] != NULL; nenv++)
 		;
@@ -335,8 +356,8 @@ run_start(struct job *job)
 	stdio[3].flags = UV_INHERIT_FD;
 	stdio[3].data.fd = memfd;
 	opts.exit_cb = run_exited;
-	opts.file = argv[0];
-	opts.args = argv;
+	opts.file = xargv[0] != NULL ? xargv[0] : argv[0];
+	opts.args = xargv[0] != NULL ? xargv : argv;
 	opts.env = env;
 	opts.flags = UV_PROCESS_DETACHED;
 	opts.stdio_count = 4;
@@ -372,16 +393,22 @@ failed:
 	 * script): it is recorded like one that ran and exited 127, with
 	 * the reason in its log, so that retries and failed/ work as usual.
 	 */
-	log_warnx("job '%s': cannot start: %s", job->name, strerror(-error));
-	run_log_line(r->logfd, "filed: cannot run job '%s': %s\n", job->name,
-	    strerror(-error));
+	if (why != NULL) {
+		log_warnx("job '%s': not run: it %s", job->name, why);
+		run_log_line(r->logfd, "filed: job '%s' %s\n", job->name, why);
+	} else {
+		log_warnx("job '%s': cannot start: %s", job->name,
+		    strerror(-error));
+		run_log_line(r->logfd, "filed: cannot run job '%s': %s\n",
+		    job->name, strerror(-error));
+	}
 	if (memfd != -1)
 		close(memfd);
 	if (devnull != -1)
 		close(devnull);
 	queue_started(job, 0, 0, r->off);
 	r->exited = 1;
-	r->status = 127;
+	r->status = why != NULL ? 126 : 127;
 	if (r->handles == 0)
 		run_finish(r);
 	return 0;

@@ -996,6 +996,57 @@ test_json_check(void)
 	    "whitespace is incomplete");
 }
 
+/* run_as, allow_root and max_jobs_total: words, flags, and the root rule. */
+static void
+test_access_keys(void)
+{
+	struct conf	 base, c;
+	char		*cause, *json;
+
+	conf_defaults(&base);
+	ok(base.run_as == RUN_AS_FILED && base.allow_root == 0 &&
+	    base.max_jobs_total == 100000, "access defaults");
+	json = conf_to_json(&base);
+	ok(strstr(json, "\"run_as\": \"filed\"") != NULL,
+	    "run_as is a JSON string");
+	free(json);
+	ok(from_json("{\"run_as\": \"nobody\"}", &base, &c, &cause) == -1 &&
+	    strstr(cause, "run_as: must be filed or submitter") != NULL,
+	    "an unknown run_as word is refused");
+	free(cause);
+	ok(from_json("{\"run_as\": 1}", &base, &c, &cause) == -1,
+	    "run_as is not a number");
+	free(cause);
+	ok(from_json("{\"allow_root\": 2}", &base, &c, &cause) == -1,
+	    "allow_root is 0 or 1");
+	free(cause);
+	ok(from_json("{\"max_jobs_total\": 0}", &base, &c, &cause) == -1,
+	    "max_jobs_total is at least 1");
+	free(cause);
+	if (geteuid() == 0) {
+		ok(from_json("{\"run_as\": \"submitter\", \"allow_root\": 1}",
+		    &base, &c, &cause) == 0 && c.run_as == RUN_AS_SUBMITTER &&
+		    c.allow_root == 1, "root may run jobs as their submitter");
+		ok(load_text("[queue]\nrun_as = submitter\n", &c, &cause) ==
+		    0 && c.run_as == RUN_AS_SUBMITTER, "run_as in the INI file");
+		json = conf_to_json(&c);
+		ok(strstr(json, "\"run_as\": \"submitter\"") != NULL,
+		    "and in config.json");
+		free(json);
+	} else {
+		ok(from_json("{\"run_as\": \"submitter\"}", &base, &c,
+		    &cause) == -1 && strstr(cause, "needs filed to run as "
+		    "root") != NULL, "submitter needs root (JSON)");
+		free(cause);
+		ok(load_text("[queue]\n\nrun_as = submitter\n", &c,
+		    &cause) == -1 && strstr(cause, "t.ini:3: run_as: "
+		    "submitter needs filed to run as root") != NULL,
+		    "submitter needs root (INI, with its line)");
+		free(cause);
+		ok(1, "skip: running as root");
+	}
+}
+
 int
 main(void)
 {
@@ -1019,6 +1070,7 @@ main(void)
 	test_json_errors();
 	test_json_ranges();
 	test_json_check();
+	test_access_keys();
 
 	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
