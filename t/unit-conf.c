@@ -700,7 +700,9 @@ test_json_out(void)
 	want = xasprintf("{\n  \"max_retries\": 3,\n  \"max_jobs\": %ld,\n"
 	    "  \"backoff_base\": 1,\n  \"backoff_mult\": 2,\n"
 	    "  \"timeout\": 0,\n  \"kill_grace\": 5,\n"
-	    "  \"max_job_size\": 65536\n}\n", c.max_jobs);
+	    "  \"max_job_size\": 65536,\n  \"run_as\": \"filed\",\n"
+	    "  \"allow_root\": 0,\n  \"max_jobs_total\": 100000\n}\n",
+	    c.max_jobs);
 	is_str(json, want, "defaults as JSON");
 	free(json);
 	free(want);
