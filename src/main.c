@@ -77,8 +77,8 @@ mkdir_parents(const char *path)
  * filed --exec-as UID GID PROGRAM [ARG...]: the first step of an attempt
  * with run_as = submitter, in the child that uv_spawn made. Take on the
  * job creator's identity as at(1) does (supplementary groups from the
- * group database, then gid, then uid, with HOME, USER and LOGNAME from
- * passwd) and exec the interpreter. libuv's own setuid option would drop
+ * group database, then gid, then uid, with HOME, USER, LOGNAME and SHELL
+ * from passwd) and exec the interpreter. libuv's own setuid option would drop
  * the supplementary groups. Errors go to the job's output; status 126.
  */
 static void
@@ -103,7 +103,8 @@ exec_as(int argc, char **argv)
 			goto fail;
 		if (setenv("HOME", pw->pw_dir, 1) == -1 ||
 		    setenv("USER", pw->pw_name, 1) == -1 ||
-		    setenv("LOGNAME", pw->pw_name, 1) == -1)
+		    setenv("LOGNAME", pw->pw_name, 1) == -1 ||
+		    setenv("SHELL", pw->pw_shell, 1) == -1)
 			goto fail;
 	} else if (setgroups(1, &gid) == -1)
 		goto fail;

@@ -91,6 +91,7 @@ static void	 run_dir_synced(uv_fs_t *);
 static void	 run_statted(uv_fs_t *);
 static void	 run_read_last(uv_fs_t *);
 static void	 run_finish(struct run *);
+static int	 run_env_kept(const char *);
 static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static int	 run_argv(const struct job *, char **, char *);
@@ -246,6 +247,21 @@ run_proc_starttime(pid_t pid)
 	return v;
 }
 
+/* Is this variable of filed's passed to a job run as its submitter? */
+static int
+run_env_kept(const char *var)
+{
+	static const char *kept[] = { "PATH=", "LANG=", "LANGUAGE=", "LC_",
+	    "TZ=" };
+	size_t	i;
+
+	for (i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+		if (strncmp(var, kept[i], strlen(kept[i])) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Write a line into a log fd; used when filed itself must say something. */
 static void
 run_log_line(int fd, const char *fmt, ...)
@@ -335,9 +351,17 @@ run_start(struct job *job)
 		;
 	env = xcalloc(nenv + 3, sizeof *env);
 	for (i = k = 0; i < nenv; i++) {
-		if (strncmp(environ[i], "FILED_JOB=", 10) != 0 &&
-		    strncmp(environ[i], "FILED_ATTEMPT=", 14) != 0)
-			env[k++] = environ[i];
+		if (strncmp(environ[i], "FILED_JOB=", 10) == 0 ||
+		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0)
+			continue;
+		/*
+		 * A job run as its submitter gets no more of filed's (root's)
+		 * environment than PATH and the locale; filed --exec-as
+		 * adds HOME, USER and LOGNAME from the submitter's passwd.
+		 */
+		if (xargv[0] != NULL && !run_env_kept(environ[i]))
+			continue;
+		env[k++] = environ[i];
 	}
 	ebuf[0] = xasprintf("FILED_JOB=%s", job->name);
 	ebuf[1] = xasprintf("FILED_ATTEMPT=%u", job->natt + 1);
