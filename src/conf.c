@@ -728,7 +728,7 @@ conf_json_decode(const char *buf, size_t len, const struct conf *base,
 	struct conf		 c;
 	json_error_t		 err;
 	json_t			*j, *v;
-	const char		*key;
+	const char		*key, *nul;
 	char			 n[CONF_CLEAN_MAX], *msg;
 	size_t			 i;
 	double			 d;
@@ -737,6 +737,12 @@ conf_json_decode(const char *buf, size_t len, const struct conf *base,
 	if (len > CONF_JSON_MAX) {
 		*cause = xasprintf("config.json: larger than %d bytes",
 		    CONF_JSON_MAX);
+		return -1;
+	}
+	if ((nul = memchr(buf, '\0', len)) != NULL) {
+		/* No JSON text holds a NUL byte; jansson would stop at it. */
+		*cause = xasprintf("config.json: NUL byte at offset %zu",
+		    (size_t)(nul - buf));
 		return -1;
 	}
 	if (conf_blank(buf, len)) {
