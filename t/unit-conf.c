@@ -1025,8 +1025,8 @@ test_access_keys(void)
 	ok(from_json("{\"max_jobs_total\": 0}", &base, &c, &cause) == -1,
 	    "max_jobs_total is at least 1");
 	free(cause);
-	ok(conf_json_check("{\"max_jobs\": 8\0, \"timeout\": 0.", 31, &base,
-	    &cause) == -1 && strstr(cause, "NUL byte at offset 15") != NULL,
+	ok(conf_json_check("{\"max_jobs\": 8\0, \"timeout\": 0.", 30, &base,
+	    &cause) == -1 && strstr(cause, "NUL byte at offset 14") != NULL,
 	    "a NUL byte makes any config.json invalid");
 	free(cause);
 	if (geteuid() == 0) {
