@@ -15,11 +15,14 @@
 #   crashing inputs are copied to DIR.
 #
 # Environment: SHARNESS_TEST_SRCDIR (the source t/ directory), FUZZ_SECONDS,
-# CLANG (default clang), FUZZ_KEEP.
+# CLANG (default clang), FUZZ_KEEP, FUZZ_SEED (default 1; 0 = random).
 
 srcdir=${SHARNESS_TEST_SRCDIR:-$(cd "$(dirname "$0")" && pwd)}
 top=$(cd "$srcdir/.." && pwd) || exit 1
 seconds=${FUZZ_SECONDS:-20}
+# A fixed seed by default, so that make check explores the same way each
+# time; FUZZ_SEED=0 lets libFuzzer pick one (for longer hunts by hand).
+seed=${FUZZ_SEED:-1}
 cc=${CLANG:-clang}
 targets="journal conf name"
 
@@ -108,7 +111,7 @@ do
 		cp "$srcdir/fuzz-corpus/$t"/* "$tmp/corpus-$t/" || exit 1
 	fi
 	if FUZZ_TMPDIR=$tmp/run-$t "$bin" -max_total_time="$seconds" \
-	    -max_len=4096 -timeout=10 -print_final_stats=1 \
+	    -max_len=4096 -timeout=10 -print_final_stats=1 -seed="$seed" \
 	    -artifact_prefix="$tmp/art-$t/" "$tmp/corpus-$t" \
 	    >"$tmp/run-$t.log" 2>&1
 	then
