@@ -174,6 +174,63 @@ test_expect_success 'writing to new-id is refused' '
 	test "$(errno_of write mnt/new-id 123 O_WRONLY)" != OK
 '
 
+# state FILE: everything a user can see of the mount, and how many records
+# the journal holds.
+state() {
+	{
+		for d in pending active failed complete
+		do
+			ls -la --time-style=+%s.%N mnt/$d | sed 1d &&
+			for f in $(ls -A mnt/$d)
+			do
+				echo "== $d/$f" &&
+				cat mnt/$d/$f || return 1
+			done
+		done &&
+		stat -c "%n %a %u:%g" mnt mnt/pending mnt/active mnt/failed \
+			mnt/complete mnt/new-id mnt/config.json &&
+		cat mnt/config.json &&
+		wc -l <state/journal
+	} >"$1"
+}
+
+test_expect_success 'a battery of refused requests leaves the state as it was' '
+	wait_for 10 "grep -q . mnt/active/run || true" &&
+	state before &&
+	for req in \
+		"open mnt/active/x \"O_WRONLY|O_CREAT\"" \
+		"open mnt/complete/done O_WRONLY" \
+		"open mnt/failed/bad \"O_WRONLY|O_TRUNC\"" \
+		"open mnt/x \"O_WRONLY|O_CREAT\"" \
+		"mkdir mnt/pending/d" \
+		"symlink mnt/complete/done mnt/pending/s" \
+		"link mnt/complete/done mnt/pending/l" \
+		"rename mnt/pending mnt/queue" \
+		"rename mnt/complete/done mnt/failed/done" \
+		"rename mnt/failed/bad mnt/complete/bad" \
+		"rename mnt/active/run mnt/pending/run" \
+		"rename mnt/failed/bad mnt/pending/.bad" \
+		"rename mnt/pending/.draft mnt/pending/.draft5 EXCHANGE" \
+		"rename mnt/pending/.draft mnt/pending/.draft5" \
+		"unlink mnt/new-id" \
+		"unlink mnt/config.json" \
+		"setxattr mnt/complete/done user.filed.state failed" \
+		"removexattr mnt/complete/done user.filed.state" \
+		"chmod mnt/complete/done 0777" \
+		"chmod mnt 0700" \
+		"open mnt/new-id O_WRONLY"
+	do
+		r=$(eval errno_of $req) &&
+		echo "$req: $r" &&
+		test "$r" != OK || return 1
+	done &&
+	printf "{\\"max_jobs\\": 0}" >bad.json &&
+	test_must_fail sh -c "cat bad.json >mnt/config.json" &&
+	test_must_fail sh -c "printf \"\\001\" >\"mnt/pending/a\$(printf \"\\001\")b\"" &&
+	state after &&
+	test_cmp before after
+'
+
 test_expect_success 'filed stops cleanly' '
 	rm mnt/active/run &&
 	filed_stop
