@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 extern char **environ;
 
 struct conn {
@@ -42,15 +44,6 @@ static int		port;
 static long		njobs;
 static long		deleted;
 static pthread_mutex_t	lock = PTHREAD_MUTEX_INITIALIZER;
-
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 dial(struct conn *c)

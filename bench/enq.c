@@ -42,40 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 static const char	*dir, *prefix, *text = "true\n";
 static long		 njobs, nwriters;
 static double		*close_lat, *trip_lat;
 static pthread_barrier_t barrier;
-
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The p-th percentile (0 < p <= 100) of n sorted values. */
-static double
-pct(const double *v, long n, double p)
-{
-	long	i = (long)((p / 100.0) * n + 0.999999) - 1;
-
-	if (i < 0)
-		i = 0;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
-}
 
 static void *
 writer(void *arg)

@@ -15,22 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "bench.h"
 
 int
 main(int argc, char **argv)
@@ -64,7 +49,7 @@ main(int argc, char **argv)
 	t1 = now();
 	close(fd);
 	qsort(lat, n, sizeof *lat, cmp);
-	printf("%.1f %.3f %.3f\n", n / (t1 - t0), lat[n / 2] * 1e3,
-	    lat[(long)(n * 0.99) < n ? (long)(n * 0.99) : n - 1] * 1e3);
+	printf("%.1f %.3f %.3f\n", n / (t1 - t0), pct(lat, n, 50) * 1e3,
+	    pct(lat, n, 99) * 1e3);
 	return 0;
 }

@@ -17,16 +17,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
+
 extern char **environ;
-
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 one(void)

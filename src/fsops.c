@@ -1131,13 +1131,9 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		len = h->buf.len;
 		break;
 	case H_TEXT:
-		if (h->job->state == JOB_NEW && h->job->newtext != NULL) {
-			data = h->job->newtext->data;
-			len = h->job->newtext->len;
-		} else {
-			data = h->job->text;
-			len = h->job->textlen;
-		}
+		/* A job being written cannot be opened (EBUSY): text is final. */
+		data = h->job->text;
+		len = h->job->textlen;
 		break;
 	case H_LOG:
 		view_build(&v, h->job, h->attempt, h->all,

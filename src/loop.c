@@ -180,7 +180,6 @@ loop_signal(uv_signal_t *h, int signum)
 		return;
 	log_info("SIGHUP: reloading %s", lp.config_path);
 	lp.reloading = 1;
-	lp.reload.data = NULL;
 	uv_queue_work(lp.loop, &lp.reload, loop_reload_work,
 	    loop_reload_done);
 }
