@@ -96,7 +96,11 @@ loop_lock(const char *statedir)
 	free(path);
 }
 
-/* Delete log files that belong to no job (left by a crash after an rm). */
+/*
+ * Delete log files that belong to no job (left by a crash after an rm),
+ * and the spare files (.spare-N) of the last run: a name with a leading
+ * dot is never a job's log.
+ */
 static void
 loop_clean_logs(const char *statedir)
 {
@@ -112,10 +116,11 @@ loop_clean_logs(const char *statedir)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    queue_by_name(de->d_name) != NULL)
+		    (de->d_name[0] != '.' && queue_by_name(de->d_name) != NULL))
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
-		log_info("removing %s: it belongs to no job", path);
+		if (de->d_name[0] != '.')
+			log_info("removing %s: it belongs to no job", path);
 		if (unlink(path) == -1)
 			log_warn("unlink %s", path);
 		free(path);

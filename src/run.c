@@ -1,16 +1,30 @@
 /*
  * run.c: running attempts.
  *
- * - An attempt is a child started with uv_spawn in its own session and
- *   process group (UV_PROCESS_DETACHED), stdin on /dev/null, stdout and
- *   stderr on STATEDIR/logs/NAME opened O_APPEND: the child writes its log
- *   directly and filed copies nothing. The script reaches the interpreter
- *   as /dev/fd/3, a memfd holding the job's text.
+ * - An attempt is a child started with posix_spawn (no copy of filed's
+ *   address space, whatever its size) in its own session and process
+ *   group, stdin on /dev/null, stdout and stderr on STATEDIR/logs/NAME
+ *   opened O_APPEND: the child writes its log directly and filed copies
+ *   nothing. The script reaches the interpreter as /dev/fd/3, a memfd
+ *   holding the job's text. filed reaps its children itself on SIGCHLD,
+ *   each by its pid (libuv's process handles are not used).
  * - When the main process exits, what is left of its process group is
- *   killed: an attempt is over when its script is.
- * - Then the log is fdatasync'd (and the logs directory fsync'd if the
- *   attempt created the file) before the record of the ending is appended,
- *   so a journal that says an attempt ended at offset N has those N bytes.
+ *   killed, before the main process is reaped so that the group id cannot
+ *   have been reused: an attempt is over when its script is. Its runner
+ *   slot is free from then on; the bookkeeping below goes on beside the
+ *   next attempt.
+ * - Then, if the attempt wrote anything, the log is fdatasync'd (and the
+ *   logs directory fsync'd if the attempt created the file) before the
+ *   record of the ending is appended, so a journal that says an attempt
+ *   ended at offset N has those N bytes.
+ * - A log file costs an inode, and making one is the dearest step of a
+ *   short job on some file systems. So a new log is a spare file renamed
+ *   into place, and an attempt that wrote nothing gives its file back as
+ *   a spare (STATEDIR/logs/.spare-N; a job named with a leading dot is a
+ *   draft and never has a log). A file is given back only if no other
+ *   process has it open (a write lease is granted only then), so that a
+ *   stray process of one job can never write into another job's log. An
+ *   empty log and a missing log read the same.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
  *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
@@ -21,11 +35,14 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -33,6 +50,9 @@
 #include "filed.h"
 
 extern char **environ;
+
+/* Spare log files kept at most. */
+#define RUN_SPARES	64
 
 enum {
 	REASON_NONE,
@@ -51,51 +71,63 @@ struct later {
 };
 
 struct run {
-	uv_process_t	 proc;
 	uv_timer_t	 timer;
 	uv_fs_t		 fs;
 	struct job	*job;
+	pid_t		 pid;		/* 0 once reaped, or if none started */
 	int		 logfd;
 	uint64_t	 off;
-	int		 created;	/* the log file was made by this attempt */
+	int		 created;	/* the log file is new to this attempt */
 	int		 reason;
 	int		 exited;
 	int		 status;
 	int		 signal;
 	int		 termed;	/* SIGTERM has been sent */
 	int		 killed;	/* SIGKILL has been sent */
-	int		 handles;	/* open uv handles */
 	struct attempt	 a;
-	char		 last;
 	LIST_ENTRY(run)	 entry;
+};
+
+struct spare {
+	int		 fd;
+	unsigned	 n;
 };
 
 static struct {
 	uv_loop_t	*loop;
 	char		*logdir;
 	int		 logdirfd;
+	int		 devnull;
 	struct conf	*conf;
-	unsigned	 nrunning;
+	unsigned	 nrunning;	/* attempts whose process runs */
+	unsigned	 nlive;		/* attempts not yet released */
 	int		 stopping;
 	uv_timer_t	 blocked;	/* retries run_schedule */
+	uv_signal_t	 sigchld;
+	struct spare	 spares[RUN_SPARES];
+	unsigned	 nspares;
+	unsigned	 nextspare;	/* number of the next spare's name */
 	LIST_HEAD(, run) runs;
 	LIST_HEAD(, later) laters;
 } rs;
 
 static int	 run_start(struct job *);
-static void	 run_exited(uv_process_t *, int64_t, int);
+static void	 run_sigchld(uv_signal_t *, int);
+static void	 run_exited(struct run *, int);
 static void	 run_timer_fired(uv_timer_t *);
-static void	 run_handle_closed(uv_handle_t *);
 static void	 run_synced(uv_fs_t *);
 static void	 run_dir_synced(uv_fs_t *);
-static void	 run_statted(uv_fs_t *);
-static void	 run_read_last(uv_fs_t *);
-static void	 run_finish(struct run *);
 static int	 run_env_kept(const char *);
 static void	 run_decide(void *);
 static void	 run_release(struct run *);
+static void	 run_freed(uv_handle_t *);
 static int	 run_argv(const struct job *, char **, char *);
 static uint64_t	 run_proc_starttime(pid_t);
+static uint64_t	 run_boot_ticks(void);
+static int	 run_same_process(pid_t, uint64_t);
+static int	 run_open_log(struct job *, struct run *);
+static int	 run_spare_take(const char *);
+static int	 run_spare_give(struct run *);
 static void	 retry_fired(uv_timer_t *);
 static void	 run_unblocked(uv_timer_t *);
 static void	 retry_closed(uv_handle_t *);
@@ -104,6 +136,8 @@ static void	 retry_closed(uv_handle_t *);
 void
 run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 {
+	int	fd;
+
 	memset(&rs, 0, sizeof rs);
 	rs.loop = loop;
 	rs.conf = conf;
@@ -115,7 +149,22 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	rs.logdirfd = open(rs.logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rs.logdirfd == -1)
 		fatal("open %s", rs.logdir);
+	/*
+	 * Above the child's fds 0-3, so that posix_spawn's dup2 always
+	 * moves it (a dup2 onto itself would keep close-on-exec).
+	 */
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (rs.devnull = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1)
+		fatal("open /dev/null");
+	close(fd);
+	/*
+	 * A lease is broken with SIGIO to its holder; filed holds one only
+	 * for an instant (run_spare_give) and must not die of it.
+	 */
+	signal(SIGIO, SIG_IGN);
 	uv_timer_init(loop, &rs.blocked);
+	uv_signal_init(loop, &rs.sigchld);
+	uv_signal_start(&rs.sigchld, run_sigchld, SIGCHLD);
 }
 
 /* Try to start jobs again after the journal refused changes. */
@@ -136,7 +185,7 @@ run_log_path(const char *name)
 unsigned
 run_count(void)
 {
-	return rs.nrunning;
+	return rs.nlive;
 }
 
 /* The log fd of a running attempt, or -1. */
@@ -247,6 +296,37 @@ run_proc_starttime(pid_t pid)
 	return v;
 }
 
+/* The clock of /proc's start times: clock ticks since boot, now. */
+static uint64_t
+run_boot_ticks(void)
+{
+	struct timespec	ts;
+	long		hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * (uint64_t)hz +
+	    (uint64_t)ts.tv_nsec / (1000000000 / (uint64_t)hz);
+}
+
+/*
+ * Is pid still the process that started at pst? pst was read from the
+ * clock just after the spawn rather than from /proc (one open and read
+ * less per attempt), so it may be a little later than the start time the
+ * kernel keeps: up to a tenth of a second is allowed. A pid is reused only
+ * after the pid numbers have gone round, never that fast.
+ */
+static int
+run_same_process(pid_t pid, uint64_t pst)
+{
+	uint64_t	st = run_proc_starttime(pid);
+	long		hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0)
+		hz = 100;
+	return st != 0 && st <= pst && pst - st <= (uint64_t)hz / 10;
+}
+
 /* Is this variable of filed's passed to a job run as its submitter? */
 static int
 run_env_kept(const char *var)
@@ -278,47 +358,139 @@ run_log_line(int fd, const char *fmt, ...)
 		log_warn("write to log");
 }
 
-/* Start the next attempt of job. Returns -1 if nothing could start. */
+/* Move fd above the child's fds 0-3 if it is among them. */
 static int
-run_start(struct job *job)
+run_fd_high(int fd)
 {
-	uv_process_options_t	 opts;
-	uv_stdio_container_t	 stdio[4];
-	struct run		*r;
-	struct stat		 st;
-	char			*path, *argv[4], line[256], **env, *ebuf[2];
-	char			*xargv[9], ids[2][24];
-	const char		*why = NULL;
-	size_t			 nenv, i, k;
-	int			 flags, memfd = -1, devnull = -1, error;
+	int	nfd;
+
+	if (fd == -1 || fd > 3)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return nfd;
+}
+
+/*
+ * Open the log of job's next attempt into r: the job's log file if it
+ * has one (emptied for the first attempt of a run), else a spare renamed
+ * into place, else a new file. Returns 0 or -1.
+ */
+static int
+run_open_log(struct job *job, struct run *r)
+{
+	struct stat	 st;
+	char		*path;
+	int		 flags;
 
 	path = run_log_path(job->name);
-	flags = O_RDWR | O_APPEND | O_CLOEXEC | O_CREAT;
-	r = xcalloc(1, sizeof *r);
-	r->logfd = open(path, flags | O_EXCL, 0600);
-	if (r->logfd != -1)
+	flags = O_RDWR | O_APPEND | O_CLOEXEC;
+	r->logfd = open(path, flags | (job->natt == 0 ? O_TRUNC : 0));
+	if (r->logfd == -1 && errno == ENOENT) {
 		r->created = 1;
-	else if (errno == EEXIST)
-		r->logfd = open(path, flags | (job->natt == 0 ? O_TRUNC : 0),
-		    0600);
+		if ((r->logfd = run_spare_take(path)) == -1)
+			r->logfd = open(path, flags | O_CREAT | O_EXCL, 0600);
+	}
+	r->logfd = run_fd_high(r->logfd);
 	if (r->logfd == -1 || fstat(r->logfd, &st) == -1) {
 		log_warn("job '%s': cannot open log %s", job->name, path);
 		if (r->logfd != -1)
 			close(r->logfd);
-		free(r);
 		free(path);
 		return -1;
 	}
 	free(path);
 	r->off = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * Rename a spare log file to path and return its fd, or -1 if there is
+ * none (or it cannot be moved: it is then dropped).
+ */
+static int
+run_spare_take(const char *path)
+{
+	struct spare	*sp;
+	char		 name[32];
+
+	while (rs.nspares > 0) {
+		sp = &rs.spares[--rs.nspares];
+		snprintf(name, sizeof name, ".spare-%u", sp->n);
+		if (renameat(rs.logdirfd, name, AT_FDCWD, path) == 0)
+			return sp->fd;
+		log_warn("rename %s/%s to %s", rs.logdir, name, path);
+		close(sp->fd);
+	}
+	return -1;
+}
+
+/*
+ * An attempt that wrote nothing into a log file it created: give the file
+ * back as a spare. The job's log is then empty, which a missing file
+ * reads as. Returns 1 if the file was taken, else 0 (it stays as the
+ * job's empty log).
+ */
+static int
+run_spare_give(struct run *r)
+{
+	struct spare	*sp;
+	char		 name[32];
+	int		 taken = 0;
+
+	if (!r->created || r->off != 0 || r->a.end != 0 ||
+	    rs.nspares == RUN_SPARES || rs.stopping)
+		return 0;
+	/*
+	 * A write lease is granted only when no other open file (a reader
+	 * of active/NAME, a process of the job that escaped its group)
+	 * refers to the file: then nobody can write into it after it has
+	 * become another job's log.
+	 */
+	if (fcntl(r->logfd, F_SETLEASE, F_WRLCK) == -1)
+		return 0;
+	snprintf(name, sizeof name, ".spare-%u", rs.nextspare);
+	if (renameat(rs.logdirfd, r->job->name, rs.logdirfd, name) == 0) {
+		sp = &rs.spares[rs.nspares++];
+		sp->fd = r->logfd;
+		sp->n = rs.nextspare++;
+		r->logfd = -1;
+		taken = 1;
+	}
+	if (fcntl(taken ? sp->fd : r->logfd, F_SETLEASE, F_UNLCK) == -1)
+		log_warn("release lease");
+	return taken;
+}
+
+/* Start the next attempt of job. Returns -1 if nothing could start. */
+static int
+run_start(struct job *job)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t	 attr;
+	sigset_t		 all, none;
+	struct run		*r;
+	char			*argv[4], line[256], **env, *ebuf[2];
+	char			*xargv[9], ids[2][24], *file, **args;
+	const char		*why = NULL;
+	size_t			 nenv, i, k;
+	int			 memfd = -1, error;
+
+	r = xcalloc(1, sizeof *r);
+	if (run_open_log(job, r) != 0) {
+		free(r);
+		return -1;
+	}
 	r->job = job;
 	job->run = r;
 	LIST_INSERT_HEAD(&rs.runs, r, entry);
 	rs.nrunning++;
+	rs.nlive++;
+	uv_timer_init(rs.loop, &r->timer);
+	r->timer.data = r;
 
-	memfd = memfd_create("filed-job", MFD_CLOEXEC);
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (memfd == -1 || devnull == -1 ||
+	memfd = run_fd_high(memfd_create("filed-job", MFD_CLOEXEC));
+	if (memfd == -1 ||
 	    write(memfd, job->text, job->textlen) != (ssize_t)job->textlen) {
 		error = -errno;
 		goto failed;
@@ -369,43 +541,40 @@ run_start(struct job *job)
 	env[k++] = ebuf[1];
 	env[k] = NULL;
 
-	memset(&opts, 0, sizeof opts);
-	memset(stdio, 0, sizeof stdio);
-	stdio[0].flags = UV_INHERIT_FD;
-	stdio[0].data.fd = devnull;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = r->logfd;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = r->logfd;
-	stdio[3].flags = UV_INHERIT_FD;
-	stdio[3].data.fd = memfd;
-	opts.exit_cb = run_exited;
-	opts.file = xargv[0] != NULL ? xargv[0] : argv[0];
-	opts.args = xargv[0] != NULL ? xargv : argv;
-	opts.env = env;
-	opts.flags = UV_PROCESS_DETACHED;
-	opts.stdio_count = 4;
-	opts.stdio = stdio;
-	r->proc.data = r;
-	error = uv_spawn(rs.loop, &r->proc, &opts);
-	r->handles++;
+	/*
+	 * The child starts a session of its own (its process group is the
+	 * attempt), with every signal at its default and none blocked:
+	 * filed ignores SIGPIPE and SIGIO, its jobs must not.
+	 */
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, rs.devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, r->logfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, r->logfd, 2);
+	posix_spawn_file_actions_adddup2(&fa, memfd, 3);
+	file = xargv[0] != NULL ? xargv[0] : argv[0];
+	args = xargv[0] != NULL ? xargv : argv;
+	error = -posix_spawnp(&r->pid, file, &fa, &attr, args, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	free(ebuf[0]);
 	free(ebuf[1]);
 	free(env);
 	if (error != 0) {
-		uv_close((uv_handle_t *)&r->proc, run_handle_closed);
+		r->pid = 0;
 		goto failed;
 	}
 	close(memfd);
-	close(devnull);
 
-	queue_started(job, r->proc.pid, run_proc_starttime(r->proc.pid),
-	    r->off);
+	queue_started(job, r->pid, run_boot_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
-	    job->natt + 1, r->proc.pid);
-	uv_timer_init(rs.loop, &r->timer);
-	r->timer.data = r;
-	r->handles++;
+	    job->natt + 1, r->pid);
 	if (rs.conf->timeout > 0)
 		uv_timer_start(&r->timer, run_timer_fired,
 		    (uint64_t)(rs.conf->timeout * 1000), 0);
@@ -428,13 +597,8 @@ failed:
 	}
 	if (memfd != -1)
 		close(memfd);
-	if (devnull != -1)
-		close(devnull);
 	queue_started(job, 0, 0, r->off);
-	r->exited = 1;
-	r->status = why != NULL ? 126 : 127;
-	if (r->handles == 0)
-		run_finish(r);
+	run_exited(r, why != NULL ? 126 << 8 : 127 << 8);
 	return 0;
 }
 
@@ -452,13 +616,13 @@ run_timer_fired(uv_timer_t *t)
 		    rs.conf->timeout);
 	}
 	if (!r->termed && rs.conf->kill_grace > 0) {
-		kill(-r->proc.pid, SIGTERM);
+		kill(-r->pid, SIGTERM);
 		r->termed = 1;
 		uv_timer_start(t, run_timer_fired,
 		    (uint64_t)(rs.conf->kill_grace * 1000), 0);
 		return;
 	}
-	kill(-r->proc.pid, SIGKILL);
+	kill(-r->pid, SIGKILL);
 	r->killed = 1;
 }
 
@@ -474,8 +638,8 @@ run_unrecorded(struct job *job)
 	if (r == NULL)
 		return;
 	r->reason = REASON_UNRECORDED;
-	if (!r->exited && r->proc.pid > 0) {
-		kill(-r->proc.pid, SIGKILL);
+	if (!r->exited && r->pid > 0) {
+		kill(-r->pid, SIGKILL);
 		r->killed = 1;
 	}
 }
@@ -516,10 +680,10 @@ run_kill(struct job *job)
 {
 	struct run	*r = job->run;
 
-	if (r == NULL || r->exited || r->proc.pid <= 0)
+	if (r == NULL || r->exited || r->pid <= 0)
 		return;
 	r->reason = REASON_CANCEL;
-	kill(-r->proc.pid, SIGKILL);
+	kill(-r->pid, SIGKILL);
 	r->killed = 1;
 }
 
@@ -534,16 +698,16 @@ run_stop_all(int hard)
 
 	rs.stopping = 1;
 	LIST_FOREACH(r, &rs.runs, entry) {
-		if (r->exited || r->proc.pid <= 0)
+		if (r->exited || r->pid <= 0)
 			continue;
 		if (r->reason != REASON_CANCEL)
 			r->reason = REASON_STOP;
 		if (hard || rs.conf->kill_grace <= 0) {
-			kill(-r->proc.pid, SIGKILL);
+			kill(-r->pid, SIGKILL);
 			r->killed = 1;
 			continue;
 		}
-		kill(-r->proc.pid, SIGTERM);
+		kill(-r->pid, SIGTERM);
 		r->termed = 1;
 		uv_timer_stop(&r->timer);
 		uv_timer_start(&r->timer, run_timer_fired,
@@ -551,41 +715,76 @@ run_stop_all(int hard)
 	}
 }
 
-/* The main process of an attempt exited. */
+/*
+ * SIGCHLD: reap the attempts whose main process exited. Each pid is
+ * waited for by itself, so no other child of filed is reaped here.
+ */
 static void
-run_exited(uv_process_t *p, int64_t status, int signal)
+run_sigchld(uv_signal_t *h, int signum)
 {
-	struct run	*r = p->data;
+	struct run	*r, *next;
+	siginfo_t	 si;
+	int		 st, n = 0;
+
+	LIST_FOREACH_SAFE(r, &rs.runs, entry, next) {
+		if (r->pid <= 0 || r->exited)
+			continue;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)r->pid, &si,
+		    WEXITED | WNOHANG | WNOWAIT) == -1 || si.si_pid == 0)
+			continue;
+		/*
+		 * What is left of the group goes with it, killed while the
+		 * main process is a zombie: its pid, the group's id, cannot
+		 * have been given to anyone else yet.
+		 */
+		if (kill(-r->pid, SIGKILL) == 0)
+			log_debug("job '%s': killed the rest of process "
+			    "group %d", r->job->name, r->pid);
+		if (waitpid(r->pid, &st, 0) != r->pid)
+			continue;
+		r->pid = 0;
+		run_exited(r, st);
+		n++;
+	}
+	if (n > 0)
+		run_schedule();
+}
+
+/*
+ * The main process of an attempt exited with wait status st (or it never
+ * started). Its slot is free; find where its output ends, then sync it
+ * and decide where the job goes.
+ */
+static void
+run_exited(struct run *r, int st)
+{
+	struct attempt	*a = &r->a;
+	struct stat	 sb;
+	char		 c;
 
 	r->exited = 1;
-	r->status = (int)status;
-	r->signal = signal;
-	/* What is left of the group goes with it. */
-	if (kill(-p->pid, SIGKILL) == 0)
-		log_debug("job '%s': killed the rest of process group %d",
-		    r->job->name, p->pid);
+	if (WIFSIGNALED(st))
+		r->signal = WTERMSIG(st);
+	else
+		r->status = WEXITSTATUS(st);
 	uv_timer_stop(&r->timer);
-	uv_close((uv_handle_t *)&r->proc, run_handle_closed);
-	uv_close((uv_handle_t *)&r->timer, run_handle_closed);
-}
+	rs.nrunning--;
 
-/* One of an attempt's handles is closed; go on once all are. */
-static void
-run_handle_closed(uv_handle_t *h)
-{
-	struct run	*r = h->data;
-
-	if (--r->handles == 0)
-		run_finish(r);
-}
-
-/* Sync the log before the ending is journaled. */
-static void
-run_finish(struct run *r)
-{
+	/* The log's end and whether it ends a line (page cache, no I/O). */
+	a->end = fstat(r->logfd, &sb) == 0 ? (uint64_t)sb.st_size : r->off;
+	a->eol = 1;
+	if (a->end > r->off && pread(r->logfd, &c, 1, (off_t)a->end - 1) == 1)
+		a->eol = c == '\n';
+	if (a->end <= r->off) {
+		/* Nothing was written: nothing to make durable. */
+		run_spare_give(r);
+		run_decide(r);
+		return;
+	}
 	r->fs.data = r;
 	if (io_fs_fdatasync(rs.loop, &r->fs, r->logfd, run_synced) != 0)
-		run_release(r);
+		run_decide(r);
 }
 
 /* The log is on disk; make its directory entry durable if it is new. */
@@ -604,54 +803,15 @@ run_synced(uv_fs_t *req)
 		    run_dir_synced) == 0)
 			return;
 	}
-	run_dir_synced(req);
+	run_decide(r);
 }
 
-/* Find out where the attempt's output ends. */
+/* The log's directory entry is on disk. */
 static void
 run_dir_synced(uv_fs_t *req)
 {
 	struct run	*r = req->data;
 
-	uv_fs_req_cleanup(req);
-	r->fs.data = r;
-	if (uv_fs_fstat(rs.loop, &r->fs, r->logfd, run_statted) != 0)
-		run_release(r);
-}
-
-/* Read the last byte of the output to know whether it ends a line. */
-static void
-run_statted(uv_fs_t *req)
-{
-	struct run	*r = req->data;
-	uv_buf_t	 b;
-
-	r->a.end = req->result == 0 ? (uint64_t)req->statbuf.st_size : r->off;
-	r->a.eol = 1;
-	uv_fs_req_cleanup(req);
-	if (r->a.end > r->off) {
-		b = uv_buf_init(&r->last, 1);
-		r->fs.data = r;
-		r->last = '\n';
-		if (uv_fs_read(rs.loop, &r->fs, r->logfd, &b, 1,
-		    (int64_t)r->a.end - 1, run_read_last) == 0)
-			return;
-	}
-	run_read_last(req);
-}
-
-/*
- * The attempt is over and its log is durable: decide where the job goes
- * and record it.
- */
-static void
-run_read_last(uv_fs_t *req)
-{
-	struct run	*r = req->data;
-	struct attempt	*a = &r->a;
-
-	if (req->fs_type == UV_FS_READ && req->result == 1)
-		a->eol = r->last == '\n';
 	uv_fs_req_cleanup(req);
 	run_decide(r);
 }
@@ -734,13 +894,21 @@ run_release(struct run *r)
 {
 	struct job	*job = r->job;
 
-	close(r->logfd);
+	if (r->logfd != -1)
+		close(r->logfd);
 	LIST_REMOVE(r, entry);
-	rs.nrunning--;
+	rs.nlive--;
 	job->run = NULL;
-	free(r);
+	uv_close((uv_handle_t *)&r->timer, run_freed);
 	queue_unref(job);
 	run_schedule();
+}
+
+/* An attempt's timer is closed: free the attempt. */
+static void
+run_freed(uv_handle_t *h)
+{
+	free(h->data);
 }
 
 /*
@@ -764,12 +932,12 @@ run_recover(void)
 		if (job->state != JOB_ACTIVE)
 			continue;
 		if (job->pid > 0 && job->pst != 0 &&
-		    run_proc_starttime(job->pid) == job->pst) {
+		    run_same_process(job->pid, job->pst)) {
 			log_info("job '%s': killing process group %d left "
 			    "from before the restart", job->name, job->pid);
 			kill(-job->pid, SIGKILL);
 			for (i = 0; i < 100 &&
-			    run_proc_starttime(job->pid) == job->pst; i++)
+			    run_same_process(job->pid, job->pst); i++)
 				usleep(10000);
 		}
 		memset(&a, 0, sizeof a);
@@ -860,6 +1028,9 @@ run_shutdown(void)
 		uv_close((uv_handle_t *)&l->timer, retry_closed);
 		l->drop(l->arg);
 	}
+	while (rs.nspares > 0)
+		close(rs.spares[--rs.nspares].fd);
+	close(rs.devnull);
 	if (rs.logdirfd != -1)
 		close(rs.logdirfd);
 	rs.logdirfd = -1;
@@ -885,6 +1056,9 @@ run_log_renamed(const char *from, const char *to)
 {
 	char	*a, *b;
 
+	/* A draft has no log; logs/.NAME are the spares. */
+	if (queue_is_draft_name(from))
+		return;
 	a = run_log_path(from);
 	b = run_log_path(to);
 	if (rename(a, b) == -1 && errno != ENOENT)
