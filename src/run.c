@@ -474,10 +474,25 @@ run_start(struct job *job)
 	char			*xargv[9], ids[2][24], *file, **args;
 	const char		*why = NULL;
 	size_t			 nenv, i, k;
-	int			 memfd = -1, error;
+	int			 memfd = -1, outfd, error;
 
 	r = xcalloc(1, sizeof *r);
 	if (run_open_log(job, r) != 0) {
+		free(r);
+		return -1;
+	}
+	/*
+	 * The child writes through an open file of its own, not a dup of
+	 * filed's: the kernel counts open files, not descriptors, when it
+	 * grants the lease that tells whether anyone still holds the log
+	 * (run_spare_give).
+	 */
+	outfd = run_fd_high(openat(rs.logdirfd, job->name,
+	    O_WRONLY | O_APPEND | O_CLOEXEC));
+	if (outfd == -1) {
+		log_warn("job '%s': cannot open log %s/%s", job->name,
+		    rs.logdir, job->name);
+		close(r->logfd);
 		free(r);
 		return -1;
 	}
@@ -555,8 +570,8 @@ run_start(struct job *job)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, rs.devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, r->logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, r->logfd, 2);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 2);
 	posix_spawn_file_actions_adddup2(&fa, memfd, 3);
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
 	args = xargv[0] != NULL ? xargv : argv;
@@ -566,6 +581,8 @@ run_start(struct job *job)
 	free(ebuf[0]);
 	free(ebuf[1]);
 	free(env);
+	close(outfd);
+	outfd = -1;
 	if (error != 0) {
 		r->pid = 0;
 		goto failed;
@@ -597,6 +614,8 @@ failed:
 	}
 	if (memfd != -1)
 		close(memfd);
+	if (outfd != -1)
+		close(outfd);
 	queue_started(job, 0, 0, r->off);
 	run_exited(r, why != NULL ? 126 << 8 : 127 << 8);
 	return 0;
