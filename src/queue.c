@@ -514,7 +514,8 @@ static struct attempt *
 job_attempt(struct job *job, unsigned n)
 {
 	if (n > job->attcap) {
-		job->attcap = n < 4 ? 4 : n * 2;
+		/* Most jobs run once: no room for retries until one comes. */
+		job->attcap = n == 1 ? 1 : n * 2;
 		job->att = xreallocarray(job->att, job->attcap,
 		    sizeof *job->att);
 	}

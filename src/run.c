@@ -79,7 +79,8 @@ struct run {
 	uint64_t	 off;
 	int		 created;	/* the log file is new to this attempt */
 	int		 reason;
-	int		 exited;
+	int		 exited;	/* its process is reaped */
+	int		 ended;		/* run_ended has begun */
 	int		 status;
 	int		 signal;
 	int		 termed;	/* SIGTERM has been sent */
@@ -98,6 +99,10 @@ static struct {
 	char		*logdir;
 	int		 logdirfd;
 	int		 devnull;
+	int		 outslot;	/* where a child's stdout is put */
+	int		 memslot;	/* where a child's script is put */
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	struct conf	*conf;
 	unsigned	 nrunning;	/* attempts whose process runs */
 	unsigned	 nlive;		/* attempts not yet released */
@@ -113,7 +118,8 @@ static struct {
 
 static int	 run_start(struct job *);
 static void	 run_sigchld(uv_signal_t *, int);
-static void	 run_exited(struct run *, int);
+static void	 run_reaped(struct run *, int);
+static void	 run_ended(struct run *);
 static void	 run_timer_fired(uv_timer_t *);
 static void	 run_synced(uv_fs_t *);
 static void	 run_dir_synced(uv_fs_t *);
@@ -126,6 +132,8 @@ static uint64_t	 run_proc_starttime(pid_t);
 static uint64_t	 run_boot_ticks(void);
 static int	 run_same_process(pid_t, uint64_t);
 static int	 run_open_log(struct job *, struct run *);
+static int	 run_fd_slot(int, int);
+static void	 run_fd_slots_clear(void);
 static int	 run_spare_take(const char *);
 static int	 run_spare_give(struct run *);
 static void	 retry_fired(uv_timer_t *);
@@ -136,7 +144,8 @@ static void	 retry_closed(uv_handle_t *);
 void
 run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 {
-	int	fd;
+	sigset_t	all, none;
+	int		fd;
 
 	memset(&rs, 0, sizeof rs);
 	rs.loop = loop;
@@ -150,13 +159,37 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	if (rs.logdirfd == -1)
 		fatal("open %s", rs.logdir);
 	/*
-	 * Above the child's fds 0-3, so that posix_spawn's dup2 always
-	 * moves it (a dup2 onto itself would keep close-on-exec).
+	 * The child's fds come from three fixed descriptors above its 0-3
+	 * (a dup2 onto itself would keep close-on-exec): /dev/null, and two
+	 * slots that hold /dev/null between spawns and the attempt's log
+	 * and script during one. So the spawn's file actions and attributes
+	 * are made once, here.
 	 */
 	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
-	    (rs.devnull = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1)
+	    (rs.devnull = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (rs.outslot = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    (rs.memslot = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1)
 		fatal("open /dev/null");
 	close(fd);
+	if (posix_spawn_file_actions_init(&rs.fa) != 0 ||
+	    posix_spawn_file_actions_adddup2(&rs.fa, rs.devnull, 0) != 0 ||
+	    posix_spawn_file_actions_adddup2(&rs.fa, rs.outslot, 1) != 0 ||
+	    posix_spawn_file_actions_adddup2(&rs.fa, rs.outslot, 2) != 0 ||
+	    posix_spawn_file_actions_adddup2(&rs.fa, rs.memslot, 3) != 0)
+		fatalx("posix_spawn_file_actions");
+	/*
+	 * The child starts a session of its own (its process group is the
+	 * attempt), with every signal at its default and none blocked:
+	 * filed ignores SIGPIPE and SIGIO, its jobs must not.
+	 */
+	sigfillset(&all);
+	sigemptyset(&none);
+	if (posix_spawnattr_init(&rs.attr) != 0 ||
+	    posix_spawnattr_setflags(&rs.attr, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) != 0 ||
+	    posix_spawnattr_setsigdefault(&rs.attr, &all) != 0 ||
+	    posix_spawnattr_setsigmask(&rs.attr, &none) != 0)
+		fatalx("posix_spawnattr");
 	/*
 	 * A lease is broken with SIGIO to its holder; filed holds one only
 	 * for an instant (run_spare_give) and must not die of it.
@@ -358,23 +391,33 @@ run_log_line(int fd, const char *fmt, ...)
 		log_warn("write to log");
 }
 
-/* Move fd above the child's fds 0-3 if it is among them. */
+/* Put fd into slot (closing fd) for the next spawn. Returns 0 or -1. */
 static int
-run_fd_high(int fd)
+run_fd_slot(int fd, int slot)
 {
-	int	nfd;
+	int	rv;
 
-	if (fd == -1 || fd > 3)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	rv = dup3(fd, slot, O_CLOEXEC) == -1 ? -1 : 0;
 	close(fd);
-	return nfd;
+	return rv;
 }
 
 /*
- * Open the log of job's next attempt into r: the job's log file if it
- * has one (emptied for the first attempt of a run), else a spare renamed
- * into place, else a new file. Returns 0 or -1.
+ * After a spawn: the slots go back to /dev/null, so that filed holds no
+ * open file of the child's log (see run_spare_give).
+ */
+static void
+run_fd_slots_clear(void)
+{
+	if (dup3(rs.devnull, rs.outslot, O_CLOEXEC) == -1 ||
+	    dup3(rs.devnull, rs.memslot, O_CLOEXEC) == -1)
+		fatal("dup3");
+}
+
+/*
+ * Open the log of job's next attempt into r: for a retry the job's log
+ * file if it has one; else (and for a first attempt) a spare renamed into
+ * place, else a new or emptied file. Returns 0 or -1.
  */
 static int
 run_open_log(struct job *job, struct run *r)
@@ -385,13 +428,23 @@ run_open_log(struct job *job, struct run *r)
 
 	path = run_log_path(job->name);
 	flags = O_RDWR | O_APPEND | O_CLOEXEC;
-	r->logfd = open(path, flags | (job->natt == 0 ? O_TRUNC : 0));
-	if (r->logfd == -1 && errno == ENOENT) {
+	r->logfd = -1;
+	if (job->natt > 0)
+		r->logfd = open(path, flags);	/* a retry appends */
+	if (r->logfd == -1 && (job->natt == 0 || errno == ENOENT)) {
+		/*
+		 * A first attempt starts an empty log: a spare renamed over
+		 * whatever an earlier run of the job left, else a new file.
+		 */
 		r->created = 1;
-		if ((r->logfd = run_spare_take(path)) == -1)
+		if ((r->logfd = run_spare_take(path)) == -1) {
 			r->logfd = open(path, flags | O_CREAT | O_EXCL, 0600);
+			if (r->logfd == -1 && errno == EEXIST) {
+				r->created = 0;
+				r->logfd = open(path, flags | O_TRUNC);
+			}
+		}
 	}
-	r->logfd = run_fd_high(r->logfd);
 	if (r->logfd == -1 || fstat(r->logfd, &st) == -1) {
 		log_warn("job '%s': cannot open log %s", job->name, path);
 		if (r->logfd != -1)
@@ -466,9 +519,6 @@ run_spare_give(struct run *r)
 static int
 run_start(struct job *job)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t	 attr;
-	sigset_t		 all, none;
 	struct run		*r;
 	char			*argv[4], line[256], **env, *ebuf[2];
 	char			*xargv[9], ids[2][24], *file, **args;
@@ -487,9 +537,8 @@ run_start(struct job *job)
 	 * grants the lease that tells whether anyone still holds the log
 	 * (run_spare_give).
 	 */
-	outfd = run_fd_high(openat(rs.logdirfd, job->name,
-	    O_WRONLY | O_APPEND | O_CLOEXEC));
-	if (outfd == -1) {
+	outfd = openat(rs.logdirfd, job->name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (outfd == -1 || run_fd_slot(outfd, rs.outslot) == -1) {
 		log_warn("job '%s': cannot open log %s/%s", job->name,
 		    rs.logdir, job->name);
 		close(r->logfd);
@@ -504,12 +553,16 @@ run_start(struct job *job)
 	uv_timer_init(rs.loop, &r->timer);
 	r->timer.data = r;
 
-	memfd = run_fd_high(memfd_create("filed-job", MFD_CLOEXEC));
+	memfd = memfd_create("filed-job", MFD_CLOEXEC);
 	if (memfd == -1 ||
 	    write(memfd, job->text, job->textlen) != (ssize_t)job->textlen) {
 		error = -errno;
 		goto failed;
 	}
+	error = run_fd_slot(memfd, rs.memslot) == -1 ? -errno : 0;
+	memfd = -1;
+	if (error != 0)
+		goto failed;
 	if (run_argv(job, argv, line) != 0) {
 		error = -ENOEXEC;
 		goto failed;
@@ -556,38 +609,17 @@ run_start(struct job *job)
 	env[k++] = ebuf[1];
 	env[k] = NULL;
 
-	/*
-	 * The child starts a session of its own (its process group is the
-	 * attempt), with every signal at its default and none blocked:
-	 * filed ignores SIGPIPE and SIGIO, its jobs must not.
-	 */
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, rs.devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, outfd, 2);
-	posix_spawn_file_actions_adddup2(&fa, memfd, 3);
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
 	args = xargv[0] != NULL ? xargv : argv;
-	error = -posix_spawnp(&r->pid, file, &fa, &attr, args, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	error = -posix_spawnp(&r->pid, file, &rs.fa, &rs.attr, args, env);
 	free(ebuf[0]);
 	free(ebuf[1]);
 	free(env);
-	close(outfd);
-	outfd = -1;
+	run_fd_slots_clear();
 	if (error != 0) {
 		r->pid = 0;
 		goto failed;
 	}
-	close(memfd);
 
 	queue_started(job, r->pid, run_boot_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
@@ -614,10 +646,10 @@ failed:
 	}
 	if (memfd != -1)
 		close(memfd);
-	if (outfd != -1)
-		close(outfd);
+	run_fd_slots_clear();
 	queue_started(job, 0, 0, r->off);
-	run_exited(r, why != NULL ? 126 << 8 : 127 << 8);
+	run_reaped(r, why != NULL ? 126 << 8 : 127 << 8);
+	run_ended(r);
 	return 0;
 }
 
@@ -736,7 +768,9 @@ run_stop_all(int hard)
 
 /*
  * SIGCHLD: reap the attempts whose main process exited. Each pid is
- * waited for by itself, so no other child of filed is reaped here.
+ * waited for by itself, so no other child of filed is reaped here. The
+ * freed slots are filled before the ended attempts' bookkeeping is done,
+ * so the next job does not wait for it.
  */
 static void
 run_sigchld(uv_signal_t *h, int signum)
@@ -745,7 +779,7 @@ run_sigchld(uv_signal_t *h, int signum)
 	siginfo_t	 si;
 	int		 st, n = 0;
 
-	LIST_FOREACH_SAFE(r, &rs.runs, entry, next) {
+	LIST_FOREACH(r, &rs.runs, entry) {
 		if (r->pid <= 0 || r->exited)
 			continue;
 		memset(&si, 0, sizeof si);
@@ -763,25 +797,25 @@ run_sigchld(uv_signal_t *h, int signum)
 		if (waitpid(r->pid, &st, 0) != r->pid)
 			continue;
 		r->pid = 0;
-		run_exited(r, st);
+		run_reaped(r, st);
 		n++;
 	}
-	if (n > 0)
-		run_schedule();
+	if (n == 0)
+		return;
+	run_schedule();
+	LIST_FOREACH_SAFE(r, &rs.runs, entry, next) {
+		if (r->exited && !r->ended)
+			run_ended(r);
+	}
 }
 
 /*
  * The main process of an attempt exited with wait status st (or it never
- * started). Its slot is free; find where its output ends, then sync it
- * and decide where the job goes.
+ * started): its slot is free.
  */
 static void
-run_exited(struct run *r, int st)
+run_reaped(struct run *r, int st)
 {
-	struct attempt	*a = &r->a;
-	struct stat	 sb;
-	char		 c;
-
 	r->exited = 1;
 	if (WIFSIGNALED(st))
 		r->signal = WTERMSIG(st);
@@ -789,7 +823,20 @@ run_exited(struct run *r, int st)
 		r->status = WEXITSTATUS(st);
 	uv_timer_stop(&r->timer);
 	rs.nrunning--;
+}
 
+/*
+ * After an attempt's process: find where its output ends, then sync it
+ * and decide where the job goes.
+ */
+static void
+run_ended(struct run *r)
+{
+	struct attempt	*a = &r->a;
+	struct stat	 sb;
+	char		 c;
+
+	r->ended = 1;
 	/* The log's end and whether it ends a line (page cache, no I/O). */
 	a->end = fstat(r->logfd, &sb) == 0 ? (uint64_t)sb.st_size : r->off;
 	a->eol = 1;
@@ -1050,6 +1097,10 @@ run_shutdown(void)
 	while (rs.nspares > 0)
 		close(rs.spares[--rs.nspares].fd);
 	close(rs.devnull);
+	close(rs.outslot);
+	close(rs.memslot);
+	posix_spawn_file_actions_destroy(&rs.fa);
+	posix_spawnattr_destroy(&rs.attr);
 	if (rs.logdirfd != -1)
 		close(rs.logdirfd);
 	rs.logdirfd = -1;
