@@ -157,6 +157,9 @@ typedef void	(*journal_snapshot_cb)(void *, struct buf *);
 struct journal	*journal_open(const char *, size_t, journal_apply_cb, void *,
 		    char **);
 void		 journal_attach(struct journal *, struct uv_loop_s *);
+void		 journal_cork(struct journal *);
+void		 journal_uncork(struct journal *);
+void		 journal_push(struct journal *);
 void		 journal_append(struct journal *, const char *, size_t,
 		    journal_done_cb, void *);
 int		 journal_idle(struct journal *);
@@ -293,6 +296,8 @@ int		 queue_writable(void);
 uint64_t	 queue_unfinished(void);
 uint64_t	 queue_count(void);
 void		 queue_disk_full(void);
+void		 queue_cork(int);
+void		 queue_push(void);
 void		 queue_free(void);
 int		 queue_replay(void *, struct rec *, const char **);
 void		 queue_snapshot(void *, struct buf *);
@@ -382,7 +387,8 @@ int		 space_release(void);
 void		 space_lend(void);
 
 /* fsops.c: the mount tree */
-void		 fsops_init(const char *, struct conf *, const char *);
+void		 fsops_init(struct uv_loop_s *, const char *, struct conf *,
+		    const char *);
 unsigned	 fsops_parked(void);
 void		 fsops_free(void);
 const void	*fsops_table(void);

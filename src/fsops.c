@@ -78,6 +78,9 @@ struct handle {
 	unsigned	 cgen;		/* H_WRITER: wgen at the last commit */
 	int		 error;		/* sticky: reported at write and flush */
 	int		 creator;	/* H_WRITER that created a JOB_NEW job */
+	int		 creating;	/* on fs.creating */
+	uint64_t	 created;	/* uv_now when the create came */
+	TAILQ_ENTRY(handle) centry;
 	struct buf	 buf;
 	struct dent	*ents;
 	size_t		 nents;
@@ -121,6 +124,10 @@ static struct {
 	unsigned	 parked;
 	uid_t		 uid;
 	gid_t		 gid;
+	unsigned	 ncreating;	/* creates whose close is due */
+	TAILQ_HEAD(, handle) creating;	/* the same, oldest first */
+	uv_loop_t	*loop;
+	uv_timer_t	 linger;
 } fs;
 
 static void	 fill_attr(fuse_ino_t, struct stat *);
@@ -130,6 +137,9 @@ static uint64_t	 log_eof(struct job *, int);
 static void	 reply_entry(fuse_req_t, fuse_ino_t);
 static struct handle *handle_new(enum hkind, struct job *);
 static void	 creator_released(struct handle *);
+static void	 creating_begin(struct handle *);
+static void	 creating_end(struct handle *);
+static void	 linger_fired(uv_timer_t *);
 static int	 writable(const struct handle *);
 static void	 handle_unref(struct handle *);
 static struct op *op_new(enum opkind, fuse_req_t);
@@ -151,9 +161,13 @@ static void	 config_saved(uv_work_t *, int);
 
 /* Set up the tree: settings live at config_path and are applied to conf. */
 void
-fsops_init(const char *statedir, struct conf *conf, const char *config_path)
+fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf,
+    const char *config_path)
 {
 	memset(&fs, 0, sizeof fs);
+	fs.loop = loop;
+	TAILQ_INIT(&fs.creating);
+	uv_timer_init(loop, &fs.linger);
 	fs.statedir = xstrdup(statedir);
 	fs.conf = conf;
 	fs.config_path = xstrdup(config_path);
@@ -346,6 +360,9 @@ handle_unref(struct handle *h)
 		if (h->creator)
 			creator_released(h);
 		h->job->nopen--;
+	}
+	creating_end(h);
+	if (h->job != NULL) {
 		queue_unref(h->job);
 	}
 	if (h->fd != -1)
@@ -355,6 +372,60 @@ handle_unref(struct handle *h)
 	free(h->ents);
 	buf_free(&h->buf);
 	free(h);
+}
+
+/*
+ * Group commit with many writers. A batch goes out when the one before it
+ * is done, with what has queued meanwhile; with many writers each batch
+ * would then hold only the jobs whose close happened to come while the
+ * last fdatasync ran, the others' closes following one request behind.
+ * So while new jobs are being created (CREATE seen, close not yet), the
+ * journal is corked: the batch starts when the last of them closes, or
+ * every LINGER_MS while creates keep coming. A create counts for two
+ * LINGER_MS at most (a writer that holds its file open for long holds
+ * nothing back). A lone writer's close finds no other create open, so it
+ * is never delayed.
+ */
+#define LINGER_MS	1
+
+/* A create has begun whose close should join the next batch. */
+static void
+creating_begin(struct handle *h)
+{
+	h->creating = 1;
+	h->created = uv_now(fs.loop);
+	TAILQ_INSERT_TAIL(&fs.creating, h, centry);
+	if (fs.ncreating++ == 0) {
+		queue_cork(1);
+		uv_timer_start(&fs.linger, linger_fired, LINGER_MS, LINGER_MS);
+	}
+}
+
+/* The create's close (or release) came: its record is queued. */
+static void
+creating_end(struct handle *h)
+{
+	if (!h->creating)
+		return;
+	h->creating = 0;
+	TAILQ_REMOVE(&fs.creating, h, centry);
+	if (--fs.ncreating == 0) {
+		uv_timer_stop(&fs.linger);
+		queue_cork(0);
+	}
+}
+
+/* Creates keep coming: let what has queued go out; forget old creates. */
+static void
+linger_fired(uv_timer_t *t)
+{
+	struct handle	*h;
+	uint64_t	 now = uv_now(fs.loop);
+
+	queue_push();
+	while ((h = TAILQ_FIRST(&fs.creating)) != NULL &&
+	    now - h->created >= 2 * LINGER_MS)
+		creating_end(h);
 }
 
 /*
@@ -1064,6 +1135,7 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	h->job = job;
 	h->creator = 1;
+	creating_begin(h);
 	job->nopen++;
 	memset(&e, 0, sizeof e);
 	e.ino = queue_ino(job);
@@ -1258,6 +1330,8 @@ do_flush(struct op *op)
 	struct job	*job = h->job;
 	int		 error;
 
+	/* The FUSE drain holds the batch until this record is queued. */
+	creating_end(h);
 	if (h->kind == H_CONFIG) {
 		config_flush(op);
 		return;

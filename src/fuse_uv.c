@@ -122,12 +122,14 @@ fuse_uv_readable(uv_poll_t *h, int status, int events)
 			fu.lost();
 		return;
 	}
+	/* The records of the requests read here go out as one batch. */
+	queue_cork(1);
 	for (i = 0; i < FUSE_BATCH; i++) {
 		n = fuse_session_receive_buf(fu.se, &fu.buf);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN)
-			return;
+			break;
 		if (n <= 0 || fuse_session_exited(fu.se)) {
 			log_info("the mount went away (%s)",
 			    n < 0 ? strerror(-n) : "unmounted");
@@ -135,10 +137,11 @@ fuse_uv_readable(uv_poll_t *h, int status, int events)
 			fu.mounted = 0;
 			if (fu.lost != NULL)
 				fu.lost();
-			return;
+			break;
 		}
 		fuse_session_process_buf(fu.se, &fu.buf);
 	}
+	queue_cork(0);
 }
 
 /* The poll handle is closed: now the session can go. */

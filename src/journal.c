@@ -115,6 +115,7 @@ struct journal {
 	uint64_t		 grown;		/* committed bytes since then */
 	int			 pending;	/* asked for during DONE */
 	int			 held;		/* no batch may start */
+	int			 corked;	/* batches wait for journal_uncork */
 	enum cstate		 cstate;
 	char			*newpath;	/* PATH.new */
 	int			 cfd;		/* PATH.new, O_APPEND */
@@ -677,8 +678,38 @@ journal_append(struct journal *j, const char *body, size_t len,
 static void
 journal_kick(struct journal *j)
 {
+	if (j->state == JOURNAL_IDLE && !j->held && j->corked == 0 &&
+	    !TAILQ_EMPTY(&j->queue))
+		journal_start(j);
+}
+
+/*
+ * Cork the journal while a burst of requests that arrived together is
+ * handled (the FUSE requests read in one wake-up, the children reaped on
+ * one SIGCHLD): their records then go out as one batch when the burst is
+ * done, not the first alone and the rest behind its fdatasync. Nothing
+ * waits for more work to come, so a lone request is not delayed.
+ */
+void
+journal_cork(struct journal *j)
+{
+	j->corked++;
+}
+
+/* Start a batch now if records wait and none is in flight, even corked. */
+void
+journal_push(struct journal *j)
+{
 	if (j->state == JOURNAL_IDLE && !j->held && !TAILQ_EMPTY(&j->queue))
 		journal_start(j);
+}
+
+/* The burst is handled: start a batch with what it appended. */
+void
+journal_uncork(struct journal *j)
+{
+	if (j->corked > 0 && --j->corked == 0)
+		journal_kick(j);
 }
 
 /*

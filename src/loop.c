@@ -300,7 +300,7 @@ loop_run(struct options *opts)
 	journal_attach(lp.journal, lp.loop);
 	journal_set_snapshot(lp.journal, queue_snapshot, NULL);
 	run_init(lp.loop, opts->statedir, &lp.conf);
-	fsops_init(opts->statedir, &lp.conf, lp.config_path);
+	fsops_init(lp.loop, opts->statedir, &lp.conf, lp.config_path);
 	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,
 	    loop_lost) != 0)
 		return EXIT_TEMPFAIL;

@@ -407,6 +407,29 @@ queue_is_draft_name(const char *name)
 	return name[0] == '.';
 }
 
+/*
+ * Hold the journal's next batch while a burst of requests is handled
+ * (on = 1), or let it go with everything the burst appended (on = 0).
+ */
+void
+queue_cork(int on)
+{
+	if (q.journal == NULL)
+		return;
+	if (on)
+		journal_cork(q.journal);
+	else
+		journal_uncork(q.journal);
+}
+
+/* Start a batch with what has queued, corked or not. */
+void
+queue_push(void)
+{
+	if (q.journal != NULL)
+		journal_push(q.journal);
+}
+
 /* Make a job and put it into the namespace. */
 static struct job *
 job_alloc(uint64_t id, const char *name)

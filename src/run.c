@@ -779,6 +779,7 @@ run_sigchld(uv_signal_t *h, int signum)
 	siginfo_t	 si;
 	int		 st, n = 0;
 
+	queue_cork(1);
 	LIST_FOREACH(r, &rs.runs, entry) {
 		if (r->pid <= 0 || r->exited)
 			continue;
@@ -800,13 +801,14 @@ run_sigchld(uv_signal_t *h, int signum)
 		run_reaped(r, st);
 		n++;
 	}
-	if (n == 0)
-		return;
-	run_schedule();
-	LIST_FOREACH_SAFE(r, &rs.runs, entry, next) {
-		if (r->exited && !r->ended)
-			run_ended(r);
+	if (n > 0) {
+		run_schedule();
+		LIST_FOREACH_SAFE(r, &rs.runs, entry, next) {
+			if (r->exited && !r->ended)
+				run_ended(r);
+		}
 	}
+	queue_cork(0);
 }
 
 /*
