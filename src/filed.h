@@ -157,6 +157,9 @@ typedef void	(*journal_snapshot_cb)(void *, struct buf *);
 struct journal	*journal_open(const char *, size_t, journal_apply_cb, void *,
 		    char **);
 void		 journal_attach(struct journal *, struct uv_loop_s *);
+void		 journal_append_lazy(struct journal *, const char *, size_t,
+		    journal_done_cb, void *);
+void		 journal_set_lazy(struct journal *, void (*)(void *), void *);
 void		 journal_cork(struct journal *);
 void		 journal_uncork(struct journal *);
 void		 journal_push(struct journal *);

@@ -61,6 +61,7 @@ struct jentry {
 	journal_done_cb		 cb;
 	void			*arg;
 	int			 error;		/* its own error (-EFBIG) */
+	int			 lazy;		/* starts no batch by itself */
 	size_t			 len;
 	char			 body[];
 };
@@ -116,6 +117,9 @@ struct journal {
 	int			 pending;	/* asked for during DONE */
 	int			 held;		/* no batch may start */
 	int			 corked;	/* batches wait for journal_uncork */
+	size_t			 neager;	/* queued records that are not lazy */
+	void			(*lazy_cb)(void *);
+	void			*lazy_arg;
 	enum cstate		 cstate;
 	char			*newpath;	/* PATH.new */
 	int			 cfd;		/* PATH.new, O_APPEND */
@@ -167,6 +171,8 @@ static void	 journal_bounce_done(uv_work_t *, int);
 static void	 journal_break(struct journal *, const char *, int);
 static void	 journal_finish(struct journal *, int);
 static void	 journal_kick(struct journal *);
+static void	 journal_enqueue(struct journal *, const char *, size_t,
+		    journal_done_cb, void *, int);
 static int	 journal_compact_due(struct journal *);
 static int	 journal_frame(struct journal *, struct buf *, uint64_t,
 		     const struct buf *, uint64_t *);
@@ -655,6 +661,37 @@ void
 journal_append(struct journal *j, const char *body, size_t len,
     journal_done_cb cb, void *arg)
 {
+	journal_enqueue(j, body, len, cb, arg, 0);
+}
+
+/*
+ * Queue a record that nobody waits for (the runner's start and end of an
+ * attempt). It does not start a batch by itself: it goes out with the next
+ * one, or when the lazy callback (journal_set_lazy) pushes it, a moment
+ * later. Jobs that run for a millisecond then share one fdatasync among
+ * several, instead of costing two each; a crash in that moment makes
+ * an attempt that had ended look interrupted, and the job runs again.
+ */
+void
+journal_append_lazy(struct journal *j, const char *body, size_t len,
+    journal_done_cb cb, void *arg)
+{
+	journal_enqueue(j, body, len, cb, arg, 1);
+}
+
+/* Set fn(arg), called when a lazy record waits and no batch will take it. */
+void
+journal_set_lazy(struct journal *j, void (*fn)(void *), void *arg)
+{
+	j->lazy_cb = fn;
+	j->lazy_arg = arg;
+}
+
+/* Queue a record for journal_append or journal_append_lazy. */
+static void
+journal_enqueue(struct journal *j, const char *body, size_t len,
+    journal_done_cb cb, void *arg, int lazy)
+{
 	struct jentry	*e;
 
 	if (j->loop == NULL)
@@ -666,21 +703,31 @@ journal_append(struct journal *j, const char *body, size_t len,
 	e->cb = cb;
 	e->arg = arg;
 	e->error = 0;
+	e->lazy = lazy && j->lazy_cb != NULL;
 	e->len = len;
 	memcpy(e->body, body, len);
 	TAILQ_INSERT_TAIL(&j->queue, e, entry);
+	if (!e->lazy)
+		j->neager++;
 
 	/* A lone record is never delayed: only a busy journal batches. */
 	journal_kick(j);
 }
 
-/* Start a batch if records wait, none is in flight and none is held. */
+/*
+ * Start a batch if records wait, none is in flight and none is held; if
+ * only lazy records wait, have them pushed a moment later.
+ */
 static void
 journal_kick(struct journal *j)
 {
-	if (j->state == JOURNAL_IDLE && !j->held && j->corked == 0 &&
-	    !TAILQ_EMPTY(&j->queue))
+	if (j->state != JOURNAL_IDLE || j->held || j->corked > 0 ||
+	    TAILQ_EMPTY(&j->queue))
+		return;
+	if (j->neager > 0)
 		journal_start(j);
+	else if (j->lazy_cb != NULL)
+		j->lazy_cb(j->lazy_arg);
 }
 
 /*
@@ -736,6 +783,8 @@ journal_start(struct journal *j)
 			break;
 		TAILQ_REMOVE(&j->queue, e, entry);
 		TAILQ_INSERT_TAIL(&j->batch, e, entry);
+		if (!e->lazy)
+			j->neager--;
 		j->nbatch++;
 		if (j->broken)
 			continue;

@@ -33,6 +33,7 @@
 #include "filed.h"
 
 #define EXIT_TEMPFAIL	111
+#define LAZY_MS		2	/* the most a lazy record waits */
 
 static struct {
 	uv_loop_t	*loop;
@@ -44,6 +45,7 @@ static struct {
 	uv_signal_t	 sigint;
 	uv_signal_t	 sighup;
 	uv_timer_t	 stop_timer;
+	uv_timer_t	 push;		/* pushes lazy journal records */
 	uv_work_t	 reload;
 	int		 reloading;
 	struct conf	 reload_conf;
@@ -57,6 +59,8 @@ static void	loop_lock(const char *);
 static void	loop_clean_logs(const char *);
 static int	loop_check_mountpoint(const char *);
 static void	loop_signal(uv_signal_t *, int);
+static void	loop_push_soon(void *);
+static void	loop_push_fired(uv_timer_t *);
 static void	loop_stop(int);
 static void	loop_lost(void);
 static void	loop_stop_check(uv_timer_t *);
@@ -214,6 +218,24 @@ loop_reload_done(uv_work_t *w, int status)
 	run_schedule();
 }
 
+/*
+ * Only records nobody waits for are queued: push them out in LAZY_MS, with
+ * whatever joins them meanwhile.
+ */
+static void
+loop_push_soon(void *arg)
+{
+	if (!uv_is_active((uv_handle_t *)&lp.push))
+		uv_timer_start(&lp.push, loop_push_fired, LAZY_MS, 0);
+}
+
+/* The lazy records' moment is over. */
+static void
+loop_push_fired(uv_timer_t *t)
+{
+	journal_push(lp.journal);
+}
+
 /* Begin the shutdown; hard sends SIGKILL to the jobs at once. */
 static void
 loop_stop(int hard)
@@ -299,6 +321,8 @@ loop_run(struct options *opts)
 	lp.loop = uv_default_loop();
 	journal_attach(lp.journal, lp.loop);
 	journal_set_snapshot(lp.journal, queue_snapshot, NULL);
+	uv_timer_init(lp.loop, &lp.push);
+	journal_set_lazy(lp.journal, loop_push_soon, NULL);
 	run_init(lp.loop, opts->statedir, &lp.conf);
 	fsops_init(lp.loop, opts->statedir, &lp.conf, lp.config_path);
 	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,

@@ -32,6 +32,7 @@
 struct commit {
 	struct job	*job;
 	int		 held_back;	/* may use the space held back (space.c) */
+	int		 lazy;		/* journal_append_lazy */
 	struct buf	 body;
 	queue_done_cb	 cb;
 	void		*arg;
@@ -76,6 +77,7 @@ static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
 static struct attempt *job_attempt(struct job *, unsigned);
 static void	 reserve(struct commit *, const char *);
+static void	 commit_append(struct commit *);
 static void	 commit(struct job *, struct buf *, const char *,
 		    queue_done_cb, void *);
 static void	 commit_done(void *, int);
@@ -609,12 +611,27 @@ commit(struct job *job, struct buf *body, const char *reserve_name,
 	c->held_back = strncmp(c->body.data, "start ", 6) == 0 ||
 	    strncmp(c->body.data, "end ", 4) == 0 ||
 	    strncmp(c->body.data, "rm ", 3) == 0;
+	/* Nobody waits for the runner's records (see journal_append_lazy). */
+	c->lazy = strncmp(c->body.data, "start ", 6) == 0 ||
+	    strncmp(c->body.data, "end ", 4) == 0;
 	if (reserve_name != NULL)
 		reserve(c, reserve_name);
 	if (job != NULL)
 		job->inflight++;
 	buf_init(body);
-	journal_append(q.journal, c->body.data, c->body.len, commit_done, c);
+	commit_append(c);
+}
+
+/* Hand a commit's record to the journal. */
+static void
+commit_append(struct commit *c)
+{
+	if (c->lazy)
+		journal_append_lazy(q.journal, c->body.data, c->body.len,
+		    commit_done, c);
+	else
+		journal_append(q.journal, c->body.data, c->body.len,
+		    commit_done, c);
 }
 
 /*
@@ -636,8 +653,7 @@ commit_done(void *arg, int error)
 
 	if (error == -ENOSPC && c->held_back && space_release() == 0) {
 		/* Written again, in the next batch, with the space given. */
-		journal_append(q.journal, c->body.data, c->body.len,
-		    commit_done, c);
+		commit_append(c);
 		return;
 	}
 	if (error == -ENOSPC)
