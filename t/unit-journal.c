@@ -89,6 +89,7 @@ static void	 test_parse(void);
 static void	 test_get(void);
 static void	 test_create(void);
 static void	 test_append(struct buf *);
+static void	 test_lazy_cork(struct buf *);
 static void	 test_truncate(struct buf *);
 static void	 test_corrupt(struct buf *);
 static void	 test_huge(void);
@@ -305,6 +306,13 @@ append_item(struct journal *j, struct done *d, int id, const struct buf *body)
 	d->in_append = 1;
 	journal_append(j, body->data, body->len, done_cb, it);
 	d->in_append = 0;
+}
+
+/* Count the calls of a journal's lazy callback. */
+static void
+lazy_count(void *arg)
+{
+	(*(int *)arg)++;
 }
 
 /* Find the descriptor the journal writes to: the O_APPEND one on path. */
@@ -793,6 +801,85 @@ test_append(struct buf *texts)
 	ok(j != NULL && s.n == NREC + 8 && s.bad == 0 &&
 	    s.last_seq == NREC + 8, "replay after more appends");
 	journal_close(j);
+}
+
+/*
+ * Lazy records start no batch by themselves: they wait for the lazy
+ * callback's push or for an eager record, and then share its batch. A
+ * corked journal starts no batch until uncorked, then one for all.
+ */
+static void
+test_lazy_cork(struct buf *texts)
+{
+	struct journal	*j;
+	struct seen	 s;
+	struct done	 d;
+	struct item	*it;
+	struct buf	 body;
+	uv_loop_t	 loop;
+	char		*cause;
+	int		 i, lazy = 0;
+
+	unlink(jpath);
+	memset(&s, 0, sizeof s);
+	j = journal_open(jpath, 1 << 20, apply_seen, &s, &cause);
+	if (!ok(j != NULL, "open for lazy appends"))
+		return;
+	uv_loop_init(&loop);
+	journal_attach(j, &loop);
+	journal_set_lazy(j, lazy_count, &lazy);
+	memset(&d, 0, sizeof d);
+	d.j = j;
+	d.next_id = 1;
+	buf_init(&body);
+
+	make_body(&body, 1, &texts[1]);
+	it = xmalloc(sizeof *it);
+	it->d = &d;
+	it->id = 1;
+	journal_append_lazy(j, body.data, body.len, done_cb, it);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ok(d.n == 0 && !journal_idle(j) && lazy == 1,
+	    "a lazy record waits, and the lazy callback is called");
+	journal_push(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 1 && d.status[0] == 0 && journal_idle(j),
+	    "a push commits it");
+
+	make_body(&body, 2, &texts[2]);
+	it = xmalloc(sizeof *it);
+	it->d = &d;
+	it->id = 2;
+	journal_append_lazy(j, body.data, body.len, done_cb, it);
+	make_body(&body, 3, &texts[3]);
+	append_item(j, &d, 3, &body);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 3 && d.status[1] == 0 && d.status[2] == 0 &&
+	    d.batch_seq[1] == d.batch_seq[2] && d.bad_order == 0,
+	    "an eager record takes the lazy one along, in order");
+
+	journal_cork(j);
+	for (i = 4; i < 8; i++) {
+		make_body(&body, i, &texts[i]);
+		append_item(j, &d, i, &body);
+	}
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ok(d.n == 3, "a corked journal starts no batch");
+	journal_uncork(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ok(d.n == 7 && d.batch_seq[3] == d.batch_seq[6] && d.bad_order == 0,
+	    "uncorked, the records go out as one batch");
+	is_int(journal_next_seq(j), 8, "next seq after lazy and corked");
+	journal_close(j);
+	uv_loop_close(&loop);
+	buf_free(&body);
+
+	s.want = texts;
+	s.nwant = 8;
+	j = replay(1 << 20, &s, &cause);
+	ok(j != NULL && s.n == 7 && s.bad == 0, "replay gives all 7 back");
+	if (j != NULL)
+		journal_close(j);
 }
 
 /*
@@ -2151,6 +2238,7 @@ main(void)
 	test_get();
 	test_create();
 	test_append(texts);
+	test_lazy_cork(texts);
 	test_truncate(texts);
 	test_corrupt(texts);
 	test_huge();
