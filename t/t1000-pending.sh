@@ -265,6 +265,19 @@ test_expect_success 'rm of a job waiting for a retry deletes it and its log' '
 	path_is_missing state/logs/retry
 '
 
+test_expect_success 'a job closed while another create stays open is queued' '
+	exec 7>mnt/pending/held-open &&
+	echo "echo overlap" >mnt/pending/overlap &&
+	echo overlap >expect &&
+	wait_job_in complete overlap &&
+	test_cmp expect mnt/complete/overlap &&
+	echo "echo held" >&7 &&
+	exec 7>&- &&
+	wait_job_in complete held-open &&
+	echo held >expect &&
+	test_cmp expect mnt/complete/held-open
+'
+
 test_expect_success 'filed stops cleanly' '
 	filed_stop
 '
