@@ -244,12 +244,11 @@ TAILQ_HEAD(waiters, waiter);
 struct run;
 struct job {
 	uint64_t	 id;
-	char		*name;
+	char		*name;		/* the name, NUL, the text, NUL */
 	enum job_state	 state;
 	uid_t		 uid;		/* the creator */
 	gid_t		 gid;
-	char		*text;		/* the script, NUL-terminated */
-	size_t		 textlen;
+	size_t		 textlen;	/* the text (queue_text) */
 	const struct buf *newtext;	/* JOB_NEW: the creating handle's text */
 	int64_t		 ctime;
 	int64_t		 mtime;		/* last state change */
@@ -308,6 +307,7 @@ const char	*queue_state_name(enum job_state);
 int		 queue_is_draft_name(const char *);
 void		 queue_wait(struct job *, void (*)(void *), void *);
 void		 queue_unref(struct job *);
+const char	*queue_text(const struct job *);
 size_t		 queue_max_line(void);
 
 int		 queue_new(const char *, uid_t, gid_t, const struct buf *,

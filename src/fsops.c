@@ -686,13 +686,13 @@ do_setattr(struct op *op)
 				return;
 			}
 			if ((size_t)op->attr.st_size <= job->textlen) {
-				queue_set_text(job, job->text,
+				queue_set_text(job, queue_text(job),
 				    (size_t)op->attr.st_size, op_done, op);
 			} else {
 				struct buf b;
 
 				buf_init(&b);
-				buf_add(&b, job->text, job->textlen);
+				buf_add(&b, queue_text(job), job->textlen);
 				buf_set(&b, (size_t)op->attr.st_size, "", 0);
 				queue_set_text(job, b.data, b.len, op_done,
 				    op);
@@ -947,7 +947,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fi->flags & O_TRUNC)
 			h->wgen++;
 		else
-			buf_add(&h->buf, job->text, job->textlen);
+			buf_add(&h->buf, queue_text(job), job->textlen);
 		break;
 	case JOB_PENDING:
 		if (job->held) {
@@ -1132,7 +1132,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		break;
 	case H_TEXT:
 		/* A job being written cannot be opened (EBUSY): text is final. */
-		data = h->job->text;
+		data = queue_text(h->job);
 		len = h->job->textlen;
 		break;
 	case H_LOG:

@@ -70,6 +70,8 @@ static void	 hash_remove_id(struct job *);
 static struct job *job_alloc(uint64_t, const char *);
 static void	 job_free(struct job *);
 static void	 job_forget(struct job *);
+static void	 job_store(struct job *, const char *, size_t, const char *,
+		    size_t);
 static void	 job_set_name(struct job *, const char *);
 static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
@@ -415,8 +417,7 @@ job_alloc(uint64_t id, const char *name)
 
 	job = xcalloc(1, sizeof *job);
 	job->id = id;
-	job->name = xstrdup(name);
-	job->text = xstrdup("");
+	job_store(job, name, strlen(name), "", 0);
 	TAILQ_INIT(&job->waiters);
 	TAILQ_INSERT_TAIL(&q.all, job, all);
 	q.nall++;
@@ -431,7 +432,6 @@ static void
 job_free(struct job *job)
 {
 	free(job->name);
-	free(job->text);
 	free(job->att);
 	free(job);
 }
@@ -467,15 +467,38 @@ queue_unref(struct job *job)
 	job_free(job);
 }
 
+/* A job's script: textlen bytes, after the name's NUL. */
+const char *
+queue_text(const struct job *job)
+{
+	return job->name + strlen(job->name) + 1;
+}
+
+/*
+ * Put name and text (the script, len bytes) into the one allocation that
+ * job->name points to, exactly as long as they need.
+ */
+static void
+job_store(struct job *job, const char *name, size_t nlen, const char *text,
+    size_t len)
+{
+	char	*p;
+
+	p = xmalloc(nlen + len + 2);
+	memcpy(p, name, nlen);
+	p[nlen] = '\0';
+	memcpy(p + nlen + 1, text, len);
+	p[nlen + 1 + len] = '\0';
+	free(job->name);
+	job->name = p;
+	job->textlen = len;
+}
+
 /* Replace a job's script with len bytes of text. */
 static void
 job_set_text(struct job *job, const char *text, size_t len)
 {
-	free(job->text);
-	job->text = xmalloc(len + 1);
-	memcpy(job->text, text, len);
-	job->text[len] = '\0';
-	job->textlen = len;
+	job_store(job, job->name, strlen(job->name), text, len);
 }
 
 /* Rename a job in the name table. */
@@ -483,8 +506,7 @@ static void
 job_set_name(struct job *job, const char *name)
 {
 	hash_remove_name(job);
-	free(job->name);
-	job->name = xstrdup(name);
+	job_store(job, name, strlen(name), queue_text(job), job->textlen);
 	job->hnext_name = q.byname[hash_name(name) & (q.nbuckets - 1)];
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }
@@ -1115,7 +1137,7 @@ snapshot_job(struct buf *out, const struct job *job)
 	rec_add_u64(out, "pid", (uint64_t)job->pid);
 	rec_add_u64(out, "pst", job->pst);
 	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
-	rec_add(out, "text", job->text, job->textlen);
+	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
 	buf_free(&att);
 }

@@ -262,7 +262,7 @@ run_schedule(void)
 static int
 run_argv(const struct job *job, char **argv, char *line)
 {
-	const char	*text = job->text, *nl;
+	const char	*text = queue_text(job), *nl;
 	char		*p, *arg;
 	size_t		 n;
 
@@ -555,7 +555,8 @@ run_start(struct job *job)
 
 	memfd = memfd_create("filed-job", MFD_CLOEXEC);
 	if (memfd == -1 ||
-	    write(memfd, job->text, job->textlen) != (ssize_t)job->textlen) {
+	    write(memfd, queue_text(job), job->textlen) !=
+	    (ssize_t)job->textlen) {
 		error = -errno;
 		goto failed;
 	}

@@ -676,6 +676,7 @@ job_facts(const struct job *job)
 {
 	const struct attempt	*a;
 	struct buf		 b;
+	const char		*text;
 	size_t			 i;
 
 	if (job == NULL || job->gone || job->state == JOB_NEW)
@@ -695,11 +696,12 @@ job_facts(const struct job *job)
 		    a->how, a->status, a->signal, a->eol);
 	}
 	buf_adds(&b, " text=");
+	text = queue_text(job);
 	for (i = 0; i < job->textlen; i++) {
-		if (job->text[i] == '\n')
+		if (text[i] == '\n')
 			buf_adds(&b, "\\n");
 		else
-			buf_addc(&b, job->text[i]);
+			buf_addc(&b, text[i]);
 	}
 	return b.data;
 }

@@ -129,7 +129,7 @@ main(void)
 	    job->pst == 98, "a running job keeps its pid and start time");
 	job = queue_by_name(".draft");
 	ok(job != NULL && job->state == JOB_DRAFT &&
-	    strcmp(job->text, "x") == 0, "the draft keeps its text");
+	    strcmp(queue_text(job), "x") == 0, "the draft keeps its text");
 	ok(queue_node(INO_PENDING)->gid == 33 &&
 	    (queue_node(INO_PENDING)->mode & 07777) == 01770,
 	    "pending/ keeps its group and mode");
@@ -139,6 +139,11 @@ main(void)
 	ok(queue_new("fresh", 0, 0, NULL, &job) == 0 && job->id == 8,
 	    "ids are not reused after a snapshot");
 	queue_abandon(job);
+	ok(apply("name id=1 name=uno time=11") == 0 &&
+	    (job = queue_by_name("uno")) != NULL &&
+	    queue_by_name("one") == NULL &&
+	    strcmp(queue_text(job), "echo 1") == 0 && job->textlen == 6,
+	    "a renamed job keeps its text");
 
 	buf_free(&a);
 	buf_free(&b);
