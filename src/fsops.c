@@ -229,7 +229,8 @@ job_size(struct job *job)
 
 	switch (job->state) {
 	case JOB_NEW:
-		return job->newtext != NULL ? job->newtext->len : 0;
+		return job->live->newtext != NULL ?
+		    job->live->newtext->len : 0;
 	case JOB_DRAFT:
 	case JOB_PENDING:
 		return job->textlen;
@@ -278,7 +279,7 @@ reply_entry(fuse_req_t req, fuse_ino_t ino)
 	if ((job = queue_by_ino(ino)) != NULL) {
 		job_attr(job, &e.attr);
 		if (fuse_reply_entry(req, &e) == 0)
-			job->nlookup++;
+			queue_lookup(job);
 		return;
 	}
 	fill_attr(ino, &e.attr);
@@ -328,7 +329,7 @@ handle_new(enum hkind kind, struct job *job)
 	h->fd = -1;
 	buf_init(&h->buf);
 	if (job != NULL)
-		job->nopen++;
+		queue_live(job)->nopen++;
 	return h;
 }
 
@@ -341,11 +342,11 @@ handle_unref(struct handle *h)
 	if (--h->refs > 0)
 		return;
 	if (h->job != NULL) {
-		if (h->job->newtext == &h->buf)
-			h->job->newtext = NULL;
+		if (h->job->live->newtext == &h->buf)
+			h->job->live->newtext = NULL;
 		if (h->creator)
 			creator_released(h);
-		h->job->nopen--;
+		h->job->live->nopen--;
 		queue_unref(h->job);
 	}
 	if (h->fd != -1)
@@ -681,7 +682,7 @@ do_setattr(struct op *op)
 			h->wgen++;
 		} else if (job->state == JOB_DRAFT) {
 			/* truncate(1) of a draft without a handle */
-			if (job->inflight != 0) {
+			if (queue_inflight(job) != 0) {
 				queue_wait(job, op_retry, op);
 				return;
 			}
@@ -795,7 +796,7 @@ do_unlink(struct op *op)
 		op_free(op);
 		return;
 	}
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		queue_wait(job, op_retry, op);
 		return;
 	}
@@ -847,7 +848,7 @@ do_rename(struct op *op)
 		error = ENOENT;
 		goto fail;
 	}
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		queue_wait(job, op_retry, op);
 		return;
 	}
@@ -1064,14 +1065,14 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	h->job = job;
 	h->creator = 1;
-	job->nopen++;
+	queue_live(job)->nopen++;
 	memset(&e, 0, sizeof e);
 	e.ino = queue_ino(job);
 	job_attr(job, &e.attr);
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == 0)
-		job->nlookup++;
+		queue_lookup(job);
 	else
 		handle_unref(h);
 }
@@ -1267,7 +1268,7 @@ do_flush(struct op *op)
 		op_free(op);
 		return;
 	}
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		/* fsync of a file whose commit is in flight waits for it. */
 		queue_wait(job, op_retry, op);
 		return;

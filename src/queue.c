@@ -18,6 +18,10 @@
  * The run queue (FIFO) holds pending jobs that may start now; a job waiting
  * for its retry time is off the queue until run.c's timer puts it back at
  * the tail.
+ *
+ * Every job stays in memory until it is removed, and most are finished, so
+ * a finished job keeps only what it shows: its live part goes once nothing
+ * uses it (job_settle).
  */
 
 #include <errno.h>
@@ -76,6 +80,7 @@ static void	 job_set_name(struct job *, const char *);
 static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
+static void	 job_settle(struct job *);
 static struct attempt *job_attempt(struct job *, unsigned);
 static void	 reserve(struct commit *, const char *);
 static void	 commit(struct job *, struct buf *, const char *,
@@ -418,7 +423,6 @@ job_alloc(uint64_t id, const char *name)
 	job = xcalloc(1, sizeof *job);
 	job->id = id;
 	job_store(job, name, strlen(name), "", 0);
-	TAILQ_INIT(&job->waiters);
 	TAILQ_INSERT_TAIL(&q.all, job, all);
 	q.nall++;
 	hash_insert(job);
@@ -433,6 +437,7 @@ job_free(struct job *job)
 {
 	free(job->name);
 	free(job->att);
+	free(job->live);
 	free(job);
 }
 
@@ -454,17 +459,76 @@ job_forget(struct job *job)
 	queue_unref(job);
 }
 
-/* Free a forgotten job if nothing refers to it any more. */
+/*
+ * Something that referred to job has let go of it. A forgotten job is freed
+ * once nothing refers to it any more; a job still in the namespace drops
+ * what it no longer needs (job_settle).
+ */
 void
 queue_unref(struct job *job)
 {
-	if (!job->gone || job->nlookup != 0 || job->nopen != 0 ||
-	    job->inflight != 0 || job->run != NULL || job->timer != NULL ||
-	    job->pinned != 0 ||
-	    !TAILQ_EMPTY(&job->waiters))
+	struct job_live	*l = job->live;
+
+	if (l != NULL && (l->nopen != 0 || l->inflight != 0 ||
+	    l->run != NULL || l->timer != NULL || l->pinned != 0 ||
+	    !TAILQ_EMPTY(&l->waiters)))
 		return;
-	hash_remove_id(job);
-	job_free(job);
+	if (job->gone && job->nlookup == 0) {
+		hash_remove_id(job);
+		job_free(job);
+		return;
+	}
+	job_settle(job);
+}
+
+/* Return the live part of job, making it if it has none. */
+struct job_live *
+queue_live(struct job *job)
+{
+	if (job->live == NULL) {
+		job->live = xcalloc(1, sizeof *job->live);
+		TAILQ_INIT(&job->live->waiters);
+	}
+	return job->live;
+}
+
+/* The number of job's records not yet committed. */
+unsigned
+queue_inflight(const struct job *job)
+{
+	return job->live != NULL ? job->live->inflight : 0;
+}
+
+/*
+ * The kernel has taken a reference to job. The count saturates: a job
+ * looked up 2^32 - 1 times without a forget stays in memory for good.
+ */
+void
+queue_lookup(struct job *job)
+{
+	if (job->nlookup != UINT32_MAX)
+		job->nlookup++;
+}
+
+/*
+ * Drop the live part of a job that is finished, a draft or forgotten, once
+ * nothing uses it: the process, retry time and start time it recorded mean
+ * nothing in those states.
+ */
+static void
+job_settle(struct job *job)
+{
+	struct job_live	*l = job->live;
+
+	if (l == NULL || (!job->gone && (job->state == JOB_NEW ||
+	    job->state == JOB_PENDING || job->state == JOB_ACTIVE)))
+		return;
+	if (l->nopen != 0 || l->inflight != 0 || l->run != NULL ||
+	    l->timer != NULL || l->pinned != 0 ||
+	    !TAILQ_EMPTY(&l->waiters) || l->onready || l->newtext != NULL)
+		return;
+	free(l);
+	job->live = NULL;
 }
 
 /* A job's script: textlen bytes, after the name's NUL. */
@@ -515,20 +579,22 @@ job_set_name(struct job *job, const char *name)
 static void
 job_enqueue(struct job *job)
 {
-	if (job->onready)
+	struct job_live	*l = queue_live(job);
+
+	if (l->onready)
 		return;
-	TAILQ_INSERT_TAIL(&q.ready, job, ready);
-	job->onready = 1;
+	TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+	l->onready = 1;
 }
 
 /* Take a job off the run queue. */
 static void
 job_dequeue(struct job *job)
 {
-	if (!job->onready)
+	if (job->live == NULL || !job->live->onready)
 		return;
-	TAILQ_REMOVE(&q.ready, job, ready);
-	job->onready = 0;
+	TAILQ_REMOVE(&q.ready, job, live->ready);
+	job->live->onready = 0;
 }
 
 /* Return attempt n (1-based), growing the array as needed. */
@@ -570,7 +636,7 @@ queue_wait(struct job *job, void (*fn)(void *), void *arg)
 	w = xmalloc(sizeof *w);
 	w->fn = fn;
 	w->arg = arg;
-	TAILQ_INSERT_TAIL(&job->waiters, w, entry);
+	TAILQ_INSERT_TAIL(&queue_live(job)->waiters, w, entry);
 }
 
 /* Reserve name for the duration of a commit. */
@@ -611,7 +677,7 @@ commit(struct job *job, struct buf *body, const char *reserve_name,
 	if (reserve_name != NULL)
 		reserve(c, reserve_name);
 	if (job != NULL)
-		job->inflight++;
+		queue_live(job)->inflight++;
 	buf_init(body);
 	journal_append(q.journal, c->body.data, c->body.len, commit_done, c);
 }
@@ -666,9 +732,9 @@ commit_done(void *arg, int error)
 	buf_free(&c->body);
 	free(c);
 
-	if (job != NULL && --job->inflight == 0) {
+	if (job != NULL && --job->live->inflight == 0) {
 		TAILQ_INIT(&waiters);
-		TAILQ_CONCAT(&waiters, &job->waiters, entry);
+		TAILQ_CONCAT(&waiters, &job->live->waiters, entry);
 		while ((w = TAILQ_FIRST(&waiters)) != NULL) {
 			TAILQ_REMOVE(&waiters, w, entry);
 			w->fn(w->arg);
@@ -732,6 +798,7 @@ static int
 queue_apply(struct rec *r, int live, const char **why)
 {
 	struct job	*job = NULL;
+	struct job_live	*l;
 	struct attempt	*a;
 	const char	*name, *text, *s;
 	uint64_t	 id, u, attempt, off, ino;
@@ -746,7 +813,8 @@ queue_apply(struct rec *r, int live, const char **why)
 		if (rec_get_u64(r, "id", &id) != 0 ||
 		    (name = rec_get(r, "name", &len)) == NULL ||
 		    util_valid_name(name, len) != 0 || strlen(name) != len ||
-		    (text = rec_get(r, "text", &len)) == NULL) {
+		    (text = rec_get(r, "text", &len)) == NULL ||
+		    len > JOB_TEXT_MAX) {
 			*why = "bad new record";
 			return -1;
 		}
@@ -763,7 +831,8 @@ queue_apply(struct rec *r, int live, const char **why)
 			job = job_alloc(id, name);
 		}
 		job_set_text(job, text, len);
-		job->newtext = NULL;
+		if (job->live != NULL)
+			job->live->newtext = NULL;
 		if (rec_get_u64(r, "uid", &u) == 0)
 			job->uid = (uid_t)u;
 		if (rec_get_u64(r, "gid", &u) == 0)
@@ -783,7 +852,8 @@ queue_apply(struct rec *r, int live, const char **why)
 			return -1;
 		if ((job->state != JOB_DRAFT &&
 		    (job->state != JOB_PENDING || job->natt != 0)) ||
-		    (text = rec_get(r, "text", &len)) == NULL) {
+		    (text = rec_get(r, "text", &len)) == NULL ||
+		    len > JOB_TEXT_MAX) {
 			*why = "text for a job that has run";
 			return -1;
 		}
@@ -838,10 +908,11 @@ queue_apply(struct rec *r, int live, const char **why)
 		a->how = HOW_RUNNING;
 		a->eol = 1;
 		job->natt = (unsigned)attempt;
-		job->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
-		job->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+		l = queue_live(job);
+		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
 		job->state = JOB_ACTIVE;
-		job->retry_at = 0;
+		l->retry_at = 0;
 		job->mtime = t;
 		job_dequeue(job);
 		return 0;
@@ -886,7 +957,8 @@ queue_apply(struct rec *r, int live, const char **why)
 		a->ended = t;
 		if (s == NULL)
 			return 0;	/* details of a cancelled attempt */
-		job->pid = 0;
+		l = queue_live(job);
+		l->pid = 0;
 		job->mtime = t;
 		if (strcmp(s, "complete") == 0)
 			job->state = JOB_COMPLETE;
@@ -896,11 +968,11 @@ queue_apply(struct rec *r, int live, const char **why)
 			job->state = JOB_PENDING;
 			if (rec_get_i64(r, "retry_at", &i) != 0)
 				i = 0;
-			job->retry_at = i;
+			l->retry_at = i;
 			if (i == 0 && a->how == HOW_INTERRUPTED) {
 				/* It was running: it goes first again. */
-				TAILQ_INSERT_HEAD(&q.ready, job, ready);
-				job->onready = 1;
+				TAILQ_INSERT_HEAD(&q.ready, job, live->ready);
+				l->onready = 1;
 			} else if (i == 0)
 				job_enqueue(job);
 			else if (live)
@@ -909,6 +981,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "bad next state";
 			return -1;
 		}
+		job_settle(job);
 		return 0;
 	}
 
@@ -928,7 +1001,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		if (strcmp(s, "pending") == 0 &&
 		    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
 			job->natt = 0;
-			job->retry_at = 0;
+			queue_live(job)->retry_at = 0;
 			job->state = JOB_PENDING;
 			job_enqueue(job);
 		} else if (strcmp(s, "failed") == 0 &&
@@ -937,7 +1010,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			a->how = HOW_CANCELLED;
 			a->ended = t;
 			job->state = JOB_FAILED;
-			job->pid = 0;
+			queue_live(job)->pid = 0;
 			if (live)
 				run_kill(job);
 		} else {
@@ -952,6 +1025,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			free(old);
 		}
 		job->mtime = t;
+		job_settle(job);
 		return 0;
 	}
 
@@ -1058,6 +1132,7 @@ apply_job(struct rec *r, const char **why)
 	static const char *states[] = { "new", "draft", "pending", "active",
 	    "failed", "complete" };
 	struct job	*job;
+	struct job_live	*l;
 	const char	*name, *text, *st, *att;
 	size_t		 len, tlen, i;
 	uint64_t	 id, u;
@@ -1067,6 +1142,7 @@ apply_job(struct rec *r, const char **why)
 	    (name = rec_get(r, "name", &len)) == NULL ||
 	    util_valid_name(name, len) != 0 || strlen(name) != len ||
 	    (text = rec_get(r, "text", &tlen)) == NULL ||
+	    tlen > JOB_TEXT_MAX ||
 	    (st = rec_get(r, "state", NULL)) == NULL ||
 	    (att = rec_get(r, "att", NULL)) == NULL) {
 		*why = "bad job record";
@@ -1093,17 +1169,21 @@ apply_job(struct rec *r, const char **why)
 		job->gid = (gid_t)u;
 	job->ctime = rec_get_i64(r, "ctime", &v) == 0 ? v : 0;
 	job->mtime = rec_get_i64(r, "time", &v) == 0 ? v : 0;
-	job->retry_at = rec_get_i64(r, "retry_at", &v) == 0 ? v : 0;
-	job->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
-	job->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
 	if (parse_attempts(job, att) != 0 ||
 	    (job->state == JOB_ACTIVE && job->natt == 0)) {
 		*why = "bad attempts in job record";
 		job_forget(job);
 		return -1;
 	}
-	if (job->state == JOB_PENDING && job->retry_at == 0)
-		job_enqueue(job);
+	/* The retry time and the process mean something only to these. */
+	if (job->state == JOB_PENDING || job->state == JOB_ACTIVE) {
+		l = queue_live(job);
+		l->retry_at = rec_get_i64(r, "retry_at", &v) == 0 ? v : 0;
+		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+		if (job->state == JOB_PENDING && l->retry_at == 0)
+			job_enqueue(job);
+	}
 	return 0;
 }
 
@@ -1111,6 +1191,7 @@ apply_job(struct rec *r, const char **why)
 static void
 snapshot_job(struct buf *out, const struct job *job)
 {
+	const struct job_live	*l = job->live;
 	const struct attempt	*a;
 	struct buf		 att;
 	unsigned		 i;
@@ -1133,9 +1214,9 @@ snapshot_job(struct buf *out, const struct job *job)
 	rec_add_u64(out, "gid", job->gid);
 	rec_add_i64(out, "ctime", job->ctime);
 	rec_add_i64(out, "time", job->mtime);
-	rec_add_i64(out, "retry_at", job->retry_at);
-	rec_add_u64(out, "pid", (uint64_t)job->pid);
-	rec_add_u64(out, "pst", job->pst);
+	rec_add_i64(out, "retry_at", l != NULL ? l->retry_at : 0);
+	rec_add_u64(out, "pid", l != NULL ? (uint64_t)l->pid : 0);
+	rec_add_u64(out, "pst", l != NULL ? l->pst : 0);
 	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
 	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
@@ -1169,10 +1250,11 @@ queue_snapshot(void *arg, struct buf *out)
 		rec_add_i64(out, "time", q.nodes[ino].mtime);
 		buf_addc(out, '\n');
 	}
-	TAILQ_FOREACH(job, &q.ready, ready)
+	TAILQ_FOREACH(job, &q.ready, live->ready)
 		snapshot_job(out, job);
 	TAILQ_FOREACH(job, &q.all, all) {
-		if (job->state != JOB_NEW && !job->onready)
+		if (job->state != JOB_NEW &&
+		    (job->live == NULL || !job->live->onready))
 			snapshot_job(out, job);
 	}
 }
@@ -1196,7 +1278,7 @@ queue_new(const char *name, uid_t uid, gid_t gid, const struct buf *text,
 	job->state = JOB_NEW;
 	job->uid = uid;
 	job->gid = gid;
-	job->newtext = text;
+	queue_live(job)->newtext = text;
 	job->ctime = job->mtime = util_now();
 	*jobp = job;
 	return 0;
@@ -1208,7 +1290,7 @@ queue_abandon(struct job *job)
 {
 	if (job->state != JOB_NEW)
 		return;
-	job->newtext = NULL;
+	queue_live(job)->newtext = NULL;
 	job_forget(job);
 }
 
@@ -1395,10 +1477,12 @@ struct job *
 queue_next_ready(void)
 {
 	struct job	*job;
+	struct job_live	*l;
 
-	TAILQ_FOREACH(job, &q.ready, ready) {
-		if (job->inflight == 0 && job->run == NULL && !job->held &&
-		    TAILQ_EMPTY(&job->waiters))
+	TAILQ_FOREACH(job, &q.ready, live->ready) {
+		l = job->live;
+		if (l->inflight == 0 && l->run == NULL && !job->held &&
+		    TAILQ_EMPTY(&l->waiters))
 			return job;
 	}
 	return NULL;
@@ -1420,7 +1504,7 @@ started_done(void *arg, int error)
 	    "stopping it, trying again in 1 s", job->name, job->natt + 1,
 	    strerror(-error));
 	run_unrecorded(job);
-	job->retry_at = util_now() + 1000000000;
+	queue_live(job)->retry_at = util_now() + 1000000000;
 	run_arm_retry(job);
 }
 
@@ -1466,7 +1550,7 @@ ended_again(void *arg)
 	struct ended	*e = arg;
 	struct job	*job = e->job;
 
-	job->pinned--;
+	job->live->pinned--;
 	queue_ended(job, &e->a, e->next, e->retry_at);
 	free(e);
 	queue_unref(job);
@@ -1478,7 +1562,7 @@ ended_drop(void *arg)
 {
 	struct ended	*e = arg;
 
-	e->job->pinned--;
+	e->job->live->pinned--;
 	queue_unref(e->job);
 	free(e);
 }
@@ -1517,7 +1601,7 @@ queue_ended(struct job *job, const struct attempt *a, int next,
 	struct buf	 body;
 	const char	*how = "exit";
 
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		e = xmalloc(sizeof *e);
 		e->job = job;
 		e->a = *a;
@@ -1570,7 +1654,7 @@ queue_ended(struct job *job, const struct attempt *a, int next,
 	e->a = *a;
 	e->next = next;
 	e->retry_at = retry_at;
-	job->pinned++;
+	queue_live(job)->pinned++;
 	commit(job, &body, NULL, ended_done, e);
 }
 
@@ -1580,6 +1664,6 @@ queue_retry_due(struct job *job)
 {
 	if (job->gone || job->state != JOB_PENDING)
 		return;
-	job->retry_at = 0;
+	job->live->retry_at = 0;
 	job_enqueue(job);
 }

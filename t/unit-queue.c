@@ -2,6 +2,7 @@
  * unit-queue.c: the state machine without a mount. Records are applied as
  * replay applies them; the snapshot that compaction writes must recreate
  * the same state, and records that do not fit the state are refused.
+ * A finished job keeps only what it shows, and no live part.
  */
 
 #include <stdio.h>
@@ -50,6 +51,52 @@ replay_snapshot(const struct buf *snap)
 	}
 	free(copy);
 	return rv;
+}
+
+/* A job has a live part while it is queued or running, and not after. */
+static void
+test_live(void)
+{
+	struct buf	 a;
+	struct job	*job;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=done uid=0 gid=0 time=10 text=true") == 0 &&
+	    apply("start id=1 attempt=1 pid=7 pst=8 off=0 time=11") == 0,
+	    "a job starts");
+	job = queue_by_name("done");
+	ok(job->live != NULL && job->live->pid == 7 && job->live->pst == 8,
+	    "and has its live part, with its process");
+	ok(apply("end id=1 attempt=1 how=exit status=0 signal=0 end=3 eol=1 "
+	    "time=12 next=complete") == 0 && job->live == NULL,
+	    "a complete job has none");
+	ok(apply("new id=2 name=.draft uid=0 gid=0 time=13 text=x") == 0 &&
+	    queue_by_name(".draft")->live == NULL, "nor a draft");
+	ok(apply("new id=3 name=waiting uid=0 gid=0 time=14 text=z") == 0 &&
+	    apply("start id=3 attempt=1 pid=5 pst=6 off=0 time=15") == 0 &&
+	    apply("end id=3 attempt=1 how=exit status=1 signal=0 end=0 "
+	    "eol=1 time=16 next=pending retry_at=900") == 0,
+	    "a job waits to retry");
+	job = queue_by_name("waiting");
+	ok(job->live != NULL && job->live->retry_at == 900 &&
+	    job->live->pid == 0 && job->live->pst == 6,
+	    "and keeps its retry time");
+	buf_init(&a);
+	queue_snapshot(NULL, &a);
+	ok(strstr(a.data, "name=done state=complete uid=0 gid=0 ctime=10 "
+	    "time=12 retry_at=0 pid=0 pst=0 ") != NULL &&
+	    strstr(a.data, "name=waiting state=pending uid=0 gid=0 ctime=14 "
+	    "time=16 retry_at=900 pid=0 pst=6 ") != NULL,
+	    "the snapshot has the process of a live job only");
+	buf_free(&a);
+
+	job = queue_by_name("done");
+	job->nlookup = UINT32_MAX - 1;
+	queue_lookup(job);
+	queue_lookup(job);
+	ok(job->nlookup == UINT32_MAX, "kernel references saturate");
+	job->nlookup = 0;
+	queue_free();
 }
 
 int
@@ -108,8 +155,9 @@ main(void)
 	    apply("rm id=7 time=8") == 0, "the newest job is removed");
 
 	job = queue_by_name("three");
-	ok(job != NULL && job->state == JOB_PENDING && job->retry_at == 500 &&
-	    job->natt == 1 && job->att[0].eol == 0, "three waits, 1 attempt");
+	ok(job != NULL && job->state == JOB_PENDING &&
+	    job->live->retry_at == 500 && job->natt == 1 &&
+	    job->att[0].eol == 0, "three waits, 1 attempt");
 	ok(queue_next_ready() == queue_by_name("one"),
 	    "one is first on the run queue");
 
@@ -125,8 +173,8 @@ main(void)
 	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
 	    "and the same");
 	job = queue_by_name("four");
-	ok(job != NULL && job->state == JOB_ACTIVE && job->pid == 11 &&
-	    job->pst == 98, "a running job keeps its pid and start time");
+	ok(job != NULL && job->state == JOB_ACTIVE && job->live->pid == 11 &&
+	    job->live->pst == 98, "a running job keeps its pid and start time");
 	job = queue_by_name(".draft");
 	ok(job != NULL && job->state == JOB_DRAFT &&
 	    strcmp(queue_text(job), "x") == 0, "the draft keeps its text");
@@ -148,5 +196,7 @@ main(void)
 	buf_free(&a);
 	buf_free(&b);
 	queue_free();
+
+	test_live();
 	return tap_done();
 }
