@@ -268,7 +268,10 @@ struct job_live {
 /*
  * A job, as small as a finished one can be: every job in the journal stays
  * in memory, and most of them are finished. The name and the text share
- * one allocation (queue_text).
+ * one allocation (queue_text). A finished job whose earlier attempts are
+ * never shown (complete, or failed after one attempt) keeps only its last
+ * attempt, packed, with its end time taken from mtime; read attempts with
+ * queue_attempt().
  */
 #define JOB_TEXT_MAX	((1U << 27) - 1)	/* more than a record holds */
 struct job {
@@ -286,8 +289,23 @@ struct job {
 	enum job_state	 state:3;
 	unsigned	 gone:1;	/* out of the namespace */
 	unsigned	 held:1;	/* queued, its creator has it open */
-	unsigned	 attcap;
-	struct attempt	*att;		/* attempts of the current run */
+
+	unsigned	 packed:1;	/* the last attempt only, in last */
+	unsigned	 lhow:3;	/* packed: its how, eol, status, sig */
+	unsigned	 leol:1;
+	unsigned	 lstatus:8;
+	unsigned	 lsignal:8;
+	union {
+		struct {		/* not packed */
+			struct attempt	*att;	/* every attempt of the run */
+			unsigned	 attcap;
+		};
+		struct {		/* packed; it ended at mtime */
+			int64_t		 started;
+			uint64_t	 off;
+			uint64_t	 end;
+		} last;
+	};
 
 	TAILQ_ENTRY(job) all;		/* the namespace, in id order */
 	struct job	*hnext_id;
@@ -329,6 +347,7 @@ struct job_live	*queue_live(struct job *);
 unsigned	 queue_inflight(const struct job *);
 void		 queue_lookup(struct job *);
 const char	*queue_text(const struct job *);
+int		 queue_attempt(const struct job *, unsigned, struct attempt *);
 size_t		 queue_max_line(void);
 
 int		 queue_new(const char *, uid_t, gid_t, const struct buf *,

@@ -21,7 +21,8 @@
  *
  * Every job stays in memory until it is removed, and most are finished, so
  * a finished job keeps only what it shows: its live part goes once nothing
- * uses it (job_settle).
+ * uses it, and it keeps its last attempt only if no earlier one is shown
+ * (job_settle).
  */
 
 #include <errno.h>
@@ -81,6 +82,9 @@ static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
 static void	 job_settle(struct job *);
+static void	 job_pack(struct job *);
+static void	 job_unpack(struct job *);
+static void	 job_clear_attempts(struct job *);
 static struct attempt *job_attempt(struct job *, unsigned);
 static void	 reserve(struct commit *, const char *);
 static void	 commit(struct job *, struct buf *, const char *,
@@ -436,7 +440,8 @@ static void
 job_free(struct job *job)
 {
 	free(job->name);
-	free(job->att);
+	if (!job->packed)
+		free(job->att);
 	free(job->live);
 	free(job);
 }
@@ -511,24 +516,115 @@ queue_lookup(struct job *job)
 }
 
 /*
- * Drop the live part of a job that is finished, a draft or forgotten, once
- * nothing uses it: the process, retry time and start time it recorded mean
- * nothing in those states.
+ * Drop what an idle job no longer needs: the live part of a job that is
+ * finished, a draft or forgotten, once nothing uses it, and the earlier
+ * attempts of a finished job that never shows them.
  */
 static void
 job_settle(struct job *job)
 {
 	struct job_live	*l = job->live;
 
-	if (l == NULL || (!job->gone && (job->state == JOB_NEW ||
-	    job->state == JOB_PENDING || job->state == JOB_ACTIVE)))
+	if (!job->gone && (job->state == JOB_NEW ||
+	    job->state == JOB_PENDING || job->state == JOB_ACTIVE))
 		return;
-	if (l->nopen != 0 || l->inflight != 0 || l->run != NULL ||
-	    l->timer != NULL || l->pinned != 0 ||
-	    !TAILQ_EMPTY(&l->waiters) || l->onready || l->newtext != NULL)
+	if (l != NULL) {
+		if (l->nopen != 0 || l->inflight != 0 || l->run != NULL ||
+		    l->timer != NULL || l->pinned != 0 ||
+		    !TAILQ_EMPTY(&l->waiters) || l->onready ||
+		    l->newtext != NULL)
+			return;
+		free(l);
+		job->live = NULL;
+	}
+	job_pack(job);
+}
+
+/*
+ * complete/NAME shows the last attempt only, and so does failed/NAME after
+ * one attempt: keep just that one, packed. The attempt's end time is the
+ * job's mtime (the end record sets both), so only an attempt that fits
+ * (ended at mtime, status and signal in a byte, as a process's are) is
+ * packed; any other stays as it is.
+ */
+static void
+job_pack(struct job *job)
+{
+	struct attempt	a;
+
+	if (job->packed || job->natt == 0 || (job->state != JOB_COMPLETE &&
+	    (job->state != JOB_FAILED || job->natt != 1)))
 		return;
-	free(l);
-	job->live = NULL;
+	a = job->att[job->natt - 1];
+	if (a.ended != job->mtime || a.status < 0 || a.status > 255 ||
+	    a.signal < 0 || a.signal > 255)
+		return;
+	free(job->att);
+	job->packed = 1;
+	job->last.started = a.started;
+	job->last.off = a.off;
+	job->last.end = a.end;
+	job->lhow = (unsigned)a.how;
+	job->leol = a.eol != 0;
+	job->lstatus = (unsigned)a.status;
+	job->lsignal = (unsigned)a.signal;
+}
+
+/*
+ * Give a packed job its array of attempts back, to change its last one.
+ * The earlier ones were not kept: they read as zeros, as in a snapshot.
+ */
+static void
+job_unpack(struct job *job)
+{
+	struct attempt	*att;
+
+	if (!job->packed)
+		return;
+	att = xcalloc(job->natt, sizeof *att);
+	queue_attempt(job, job->natt, &att[job->natt - 1]);
+	job->packed = 0;
+	job->att = att;
+	job->attcap = job->natt;
+}
+
+/* Forget the attempts of a job's run: it runs again. */
+static void
+job_clear_attempts(struct job *job)
+{
+	if (job->packed) {
+		job->packed = 0;
+		job->att = NULL;
+		job->attcap = 0;
+	}
+	job->natt = 0;
+}
+
+/*
+ * Copy attempt n (1-based) of job into a. Returns -1 for an attempt the
+ * job does not have or did not keep (an earlier one of a packed job).
+ */
+int
+queue_attempt(const struct job *job, unsigned n, struct attempt *a)
+{
+	if (n == 0 || n > job->natt)
+		return -1;
+	if (!job->packed) {
+		*a = job->att[n - 1];
+		return 0;
+	}
+	if (n != job->natt)
+		return -1;
+	memset(a, 0, sizeof *a);
+	a->started = job->last.started;
+	a->ended = job->mtime;
+	a->off = job->last.off;
+	a->end = job->last.end;
+	a->how = (int)job->lhow;
+	a->status = (int)job->lstatus;
+	a->signal = (int)job->lsignal;
+	a->eol = job->leol;
+	return 0;
 }
 
 /* A job's script: textlen bytes, after the name's NUL. */
@@ -601,6 +697,7 @@ job_dequeue(struct job *job)
 static struct attempt *
 job_attempt(struct job *job, unsigned n)
 {
+	job_unpack(job);
 	if (n > job->attcap) {
 		/* Most jobs run once: no room for retries until one comes. */
 		job->attcap = n == 1 ? 1 : n * 2;
@@ -614,10 +711,11 @@ job_attempt(struct job *job, unsigned n)
 unsigned
 queue_failures(const struct job *job)
 {
+	struct attempt	a;
 	unsigned	i, n = 0;
 
-	for (i = 0; i < job->natt; i++) {
-		if (job->att[i].how != HOW_INTERRUPTED)
+	for (i = 1; i <= job->natt; i++) {
+		if (queue_attempt(job, i, &a) != 0 || a.how != HOW_INTERRUPTED)
 			n++;
 	}
 	return n;
@@ -926,12 +1024,13 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "end of an unknown attempt";
 			return -1;
 		}
-		a = &job->att[attempt - 1];
 		s = rec_get(r, "next", NULL);
 		if (s != NULL && job->state != JOB_ACTIVE) {
 			*why = "end of a job that is not active";
 			return -1;
 		}
+		job_unpack(job);
+		a = &job->att[attempt - 1];
 		if (a->how != HOW_CANCELLED) {
 			u = 0;
 			if ((name = rec_get(r, "how", NULL)) == NULL)
@@ -955,8 +1054,11 @@ queue_apply(struct rec *r, int live, const char **why)
 			a->end = u;
 		a->eol = rec_get_i64(r, "eol", &i) == 0 ? i != 0 : 1;
 		a->ended = t;
-		if (s == NULL)
-			return 0;	/* details of a cancelled attempt */
+		if (s == NULL) {
+			/* details of a cancelled attempt */
+			job_settle(job);
+			return 0;
+		}
 		l = queue_live(job);
 		l->pid = 0;
 		job->mtime = t;
@@ -1000,12 +1102,13 @@ queue_apply(struct rec *r, int live, const char **why)
 		}
 		if (strcmp(s, "pending") == 0 &&
 		    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
-			job->natt = 0;
+			job_clear_attempts(job);
 			queue_live(job)->retry_at = 0;
 			job->state = JOB_PENDING;
 			job_enqueue(job);
 		} else if (strcmp(s, "failed") == 0 &&
 		    job->state == JOB_ACTIVE && job->natt > 0) {
+			job_unpack(job);
 			a = &job->att[job->natt - 1];
 			a->how = HOW_CANCELLED;
 			a->ended = t;
@@ -1184,6 +1287,7 @@ apply_job(struct rec *r, const char **why)
 		if (job->state == JOB_PENDING && l->retry_at == 0)
 			job_enqueue(job);
 	}
+	job_settle(job);
 	return 0;
 }
 
@@ -1192,19 +1296,25 @@ static void
 snapshot_job(struct buf *out, const struct job *job)
 {
 	const struct job_live	*l = job->live;
-	const struct attempt	*a;
+	struct attempt		 a;
 	struct buf		 att;
 	unsigned		 i;
 
+	/*
+	 * A packed job kept its last attempt only (job_pack); the earlier
+	 * ones, which it never shows, are written as zeros, so that the
+	 * count is kept and any reader of this format takes the record.
+	 */
 	buf_init(&att);
-	for (i = 0; i < job->natt; i++) {
-		a = &job->att[i];
+	for (i = 1; i <= job->natt; i++) {
+		if (queue_attempt(job, i, &a) != 0)
+			memset(&a, 0, sizeof a);
 		buf_printf(&att, "%s%lld:%lld:%llu:%llu:%d:%lld:%d:%d",
-		    i > 0 ? "," : "", (long long)a->started,
-		    (long long)a->ended, (unsigned long long)a->off,
-		    (unsigned long long)a->end, a->how,
-		    (long long)(uint64_t)(int64_t)a->status, a->signal,
-		    a->eol);
+		    i > 1 ? "," : "", (long long)a.started,
+		    (long long)a.ended, (unsigned long long)a.off,
+		    (unsigned long long)a.end, a.how,
+		    (long long)(uint64_t)(int64_t)a.status, a.signal,
+		    a.eol);
 	}
 	rec_begin(out, "job");
 	rec_add_u64(out, "id", job->id);

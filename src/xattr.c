@@ -24,10 +24,11 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 {
 	const struct job_live	*l = job->live;
 	const struct attempt	*a = NULL;
+	struct attempt		 last;
 	char			 t[64];
 
-	if (job->natt > 0)
-		a = &job->att[job->natt - 1];
+	if (queue_attempt(job, job->natt, &last) == 0)
+		a = &last;
 	if (strcmp(key, "id") == 0)
 		buf_printf(b, "%llu", (unsigned long long)job->id);
 	else if (strcmp(key, "state") == 0)

@@ -671,14 +671,15 @@ rnd(void)
 }
 
 /*
- * What a job shows, as one line; "absent" for none. A finished job shows
- * no process or retry time (the queue keeps no more of them: job_settle).
+ * What a job shows, as one line; "absent" for none. A complete job shows
+ * its last attempt only, and a finished one no process or retry time (the
+ * queue keeps no more of them: job_settle).
  */
 static char *
 job_facts(const struct job *job)
 {
 	const struct job_live	*l = job != NULL ? job->live : NULL;
-	const struct attempt	*a;
+	struct attempt		 a;
 	struct buf		 b;
 	const char		*text;
 	size_t			 i;
@@ -696,12 +697,16 @@ job_facts(const struct job *job)
 	    (long long)job->mtime, busy ? (long long)l->retry_at : 0,
 	    busy ? (int)l->pid : 0, busy ? (unsigned long long)l->pst : 0,
 	    job->natt);
-	for (i = 0; i < job->natt; i++) {
-		a = &job->att[i];
+	for (i = job->state == JOB_COMPLETE && job->natt > 0 ? job->natt : 1;
+	    i <= job->natt; i++) {
+		if (queue_attempt(job, (unsigned)i, &a) != 0) {
+			buf_adds(&b, " [?]");
+			continue;
+		}
 		buf_printf(&b, " [%lld %lld %llu %llu %d %d %d %d]",
-		    (long long)a->started, (long long)a->ended,
-		    (unsigned long long)a->off, (unsigned long long)a->end,
-		    a->how, a->status, a->signal, a->eol);
+		    (long long)a.started, (long long)a.ended,
+		    (unsigned long long)a.off, (unsigned long long)a.end,
+		    a.how, a.status, a.signal, a.eol);
 	}
 	buf_adds(&b, " text=");
 	text = queue_text(job);
