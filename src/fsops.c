@@ -62,7 +62,7 @@ enum hkind {
 struct dent {
 	fuse_ino_t	 ino;
 	mode_t		 type;
-	char		*name;
+	size_t		 name;		/* offset in the handle's buf */
 };
 
 struct handle {
@@ -78,7 +78,7 @@ struct handle {
 	unsigned	 cgen;		/* H_WRITER: wgen at the last commit */
 	int		 error;		/* sticky: reported at write and flush */
 	int		 creator;	/* H_WRITER that created a JOB_NEW job */
-	struct buf	 buf;
+	struct buf	 buf;		/* H_DIR: the entries' names */
 	struct dent	*ents;
 	size_t		 nents;
 };
@@ -337,8 +337,6 @@ handle_new(enum hkind kind, struct job *job)
 static void
 handle_unref(struct handle *h)
 {
-	size_t	i;
-
 	if (--h->refs > 0)
 		return;
 	if (h->job != NULL) {
@@ -351,8 +349,6 @@ handle_unref(struct handle *h)
 	}
 	if (h->fd != -1)
 		close(h->fd);
-	for (i = 0; i < h->nents; i++)
-		free(h->ents[i].name);
 	free(h->ents);
 	buf_free(&h->buf);
 	free(h);
@@ -1389,14 +1385,20 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* Add one entry to a directory snapshot. */
+/*
+ * Add one entry to a directory snapshot. The names go one after the other
+ * into one buffer, not a small allocation each: a listing of many jobs
+ * would otherwise leave as many small chunks behind when it is freed,
+ * which malloc keeps for reuse rather than give back.
+ */
 static void
 dir_add(struct handle *h, fuse_ino_t ino, mode_t type, const char *name)
 {
 	h->ents = xreallocarray(h->ents, h->nents + 1, sizeof *h->ents);
 	h->ents[h->nents].ino = ino;
 	h->ents[h->nents].type = type;
-	h->ents[h->nents].name = xstrdup(name);
+	h->ents[h->nents].name = h->buf.len;
+	buf_add(&h->buf, name, strlen(name) + 1);
 	h->nents++;
 }
 
@@ -1451,7 +1453,7 @@ fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		st.st_ino = h->ents[i].ino;
 		st.st_mode = h->ents[i].type;
 		n = fuse_add_direntry(req, out + used, size - used,
-		    h->ents[i].name, &st, (off_t)(i + 1));
+		    h->buf.data + h->ents[i].name, &st, (off_t)(i + 1));
 		if (n > size - used)
 			break;
 		used += n;
