@@ -295,6 +295,7 @@ struct job {
 	unsigned	 leol:1;
 	unsigned	 lstatus:8;
 	unsigned	 lsignal:8;
+	unsigned	 hname:11;	/* top bits of the name's hash */
 	union {
 		struct {		/* not packed */
 			struct attempt	*att;	/* every attempt of the run */

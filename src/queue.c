@@ -34,6 +34,13 @@
 
 #include "filed.h"
 
+#define HASH_LOAD	4	/* jobs a hash bucket, on average, at most */
+/*
+ * The top bits of a name's hash, kept in the job (hname): a lookup by name
+ * reads the names of only those jobs in the bucket whose tag matches.
+ */
+#define HASH_TAG(h)	((unsigned)((h) >> 53))
+
 struct commit {
 	struct job	*job;
 	int		 held_back;	/* may use the space held back (space.c) */
@@ -217,7 +224,12 @@ hash_id(uint64_t id)
 	return id;
 }
 
-/* Double the hash tables once they hold more jobs than buckets. */
+/*
+ * Double the hash tables once they hold HASH_LOAD jobs a bucket. A bucket
+ * costs a pointer in each table: 16 bytes a job at one job a bucket, 4 at
+ * four. The chains are a few jobs longer, which no lookup through FUSE
+ * would notice.
+ */
 static void
 hash_grow(void)
 {
@@ -251,14 +263,17 @@ hash_grow(void)
 static void
 hash_insert(struct job *job)
 {
-	size_t	b;
+	uint64_t	h;
+	size_t		b;
 
-	if (q.njobs >= q.nbuckets)
+	if (q.njobs >= HASH_LOAD * q.nbuckets)
 		hash_grow();
 	b = hash_id(job->id) & (q.nbuckets - 1);
 	job->hnext_id = q.byid[b];
 	q.byid[b] = job;
-	b = hash_name(job->name) & (q.nbuckets - 1);
+	h = hash_name(job->name);
+	b = h & (q.nbuckets - 1);
+	job->hname = HASH_TAG(h);
 	job->hnext_name = q.byname[b];
 	q.byname[b] = job;
 	q.njobs++;
@@ -309,6 +324,8 @@ queue_by_id(uint64_t id)
 {
 	struct job	*job;
 
+	if (id >= q.next_id)
+		return NULL;	/* job_alloc keeps every id below it */
 	job = q.byid[hash_id(id) & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_id) {
 		if (job->id == id)
@@ -322,10 +339,12 @@ struct job *
 queue_by_name(const char *name)
 {
 	struct job	*job;
+	uint64_t	 h = hash_name(name);
 
-	job = q.byname[hash_name(name) & (q.nbuckets - 1)];
+	job = q.byname[h & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_name) {
-		if (!job->gone && strcmp(job->name, name) == 0)
+		if (!job->gone && job->hname == HASH_TAG(h) &&
+		    strcmp(job->name, name) == 0)
 			return job;
 	}
 	return NULL;
@@ -667,6 +686,7 @@ job_set_name(struct job *job, const char *name)
 {
 	hash_remove_name(job);
 	job_store(job, name, strlen(name), queue_text(job), job->textlen);
+	job->hname = HASH_TAG(hash_name(name));
 	job->hnext_name = q.byname[hash_name(name) & (q.nbuckets - 1)];
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }

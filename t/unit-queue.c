@@ -5,6 +5,7 @@
  * A finished job keeps only what it shows (its last attempt, packed, and
  * no live part); what it shows must be the same before and after a
  * snapshot, and a snapshot written before jobs were packed still replays.
+ * Last, the hash tables with many jobs.
  */
 
 #include <stdio.h>
@@ -343,6 +344,48 @@ test_live(void)
 	queue_free();
 }
 
+/* Many jobs: found by id and by name as the tables grow and shrink. */
+static void
+test_many(void)
+{
+	struct job	*job;
+	char		 rec[128], name[32], text[32];
+	unsigned	 i, n = 20000;
+	int		 good = 1;
+
+	queue_init(1 << 20);
+	for (i = 1; i <= n; i++) {
+		snprintf(rec, sizeof rec, "new id=%u name=j%u uid=0 gid=0 "
+		    "time=%u text=t%u", i, i, i, i);
+		good &= apply(rec) == 0;
+	}
+	ok(good, "%u jobs", n);
+	for (i = 1; i <= n; i++) {
+		snprintf(name, sizeof name, "j%u", i);
+		snprintf(text, sizeof text, "t%u", i);
+		job = queue_by_id(i);
+		good &= job != NULL && job == queue_by_name(name) &&
+		    strcmp(queue_text(job), text) == 0;
+	}
+	ok(good, "each found by id and by name");
+	for (i = 1; i <= n; i += 2) {
+		snprintf(rec, sizeof rec, "rm id=%u time=1", i);
+		good &= apply(rec) == 0;
+	}
+	for (i = 1; i <= n; i++) {
+		snprintf(name, sizeof name, "j%u", i);
+		job = queue_by_name(name);
+		good &= (i % 2 == 1) == (job == NULL && queue_by_id(i) == NULL);
+	}
+	ok(good, "half removed: the other half is still found");
+	ok(apply("name id=2 name=renamed time=2") == 0 &&
+	    queue_by_name("renamed") == queue_by_id(2) &&
+	    queue_by_name("j2") == NULL, "a renamed job is found by its name");
+	ok(queue_by_id(n + 1) == NULL && queue_by_name("j20001") == NULL,
+	    "an id or a name never given is not");
+	queue_free();
+}
+
 int
 main(void)
 {
@@ -443,5 +486,6 @@ main(void)
 
 	test_live();
 	test_finished();
+	test_many();
 	return tap_done();
 }
