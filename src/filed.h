@@ -62,6 +62,17 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
+/* pool.c: objects of one size without malloc's overhead each */
+struct pool_page;
+struct pool {
+	size_t		 size;
+	unsigned	 perpage;
+	TAILQ_HEAD(, pool_page) room;	/* pages with a free object */
+};
+void	 pool_init(struct pool *, size_t);
+void	*pool_get(struct pool *);
+void	 pool_put(struct pool *, void *);
+
 /* log.c */
 void	 log_init(int);
 int	 log_debugging(void);

@@ -22,7 +22,7 @@
  * Every job stays in memory until it is removed, and most are finished, so
  * a finished job keeps only what it shows: its live part goes once nothing
  * uses it, and it keeps its last attempt only if no earlier one is shown
- * (job_settle).
+ * (job_settle). struct job itself comes from a pool (pool.c).
  */
 
 #include <errno.h>
@@ -69,6 +69,7 @@ static struct {
 	uint64_t	 ids_upto;	/* numbers below this are reserved */
 	uint64_t	 nunfinished;	/* pending or active jobs */
 	uint64_t	 nall;		/* jobs in the namespace */
+	struct pool	 pool;		/* where struct job comes from */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
 } q;
@@ -113,6 +114,7 @@ queue_init(size_t max_line)
 
 	memset(&q, 0, sizeof q);
 	q.max_line = max_line;
+	pool_init(&q.pool, sizeof (struct job));
 	TAILQ_INIT(&q.all);
 	TAILQ_INIT(&q.ready);
 	TAILQ_INIT(&q.reserved);
@@ -443,7 +445,7 @@ job_alloc(uint64_t id, const char *name)
 {
 	struct job	*job;
 
-	job = xcalloc(1, sizeof *job);
+	job = pool_get(&q.pool);
 	job->id = id;
 	job_store(job, name, strlen(name), "", 0);
 	TAILQ_INSERT_TAIL(&q.all, job, all);
@@ -462,7 +464,7 @@ job_free(struct job *job)
 	if (!job->packed)
 		free(job->att);
 	free(job->live);
-	free(job);
+	pool_put(&q.pool, job);
 }
 
 /*

@@ -5,7 +5,7 @@
  * A finished job keeps only what it shows (its last attempt, packed, and
  * no live part); what it shows must be the same before and after a
  * snapshot, and a snapshot written before jobs were packed still replays.
- * Last, the hash tables with many jobs.
+ * Last, the hash tables with many jobs, and the pool that jobs come from.
  */
 
 #include <stdio.h>
@@ -344,6 +344,43 @@ test_live(void)
 	queue_free();
 }
 
+/* The pool hands out zeroed objects that do not overlap, and reuses them. */
+static void
+test_pool(void)
+{
+	struct pool	  p;
+	unsigned char	**v;
+	size_t		  i, j, n;
+	int		  good = 1;
+
+	pool_init(&p, 40);
+	n = 3 * p.perpage + 5;
+	v = xcalloc(n, sizeof *v);
+	for (i = 0; i < n; i++) {
+		v[i] = pool_get(&p);
+		for (j = 0; j < 40; j++)
+			good &= v[i][j] == 0;
+		memset(v[i], (int)(i % 251) + 1, 40);
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 40; j++)
+			good &= v[i][j] == (unsigned char)(i % 251) + 1;
+	}
+	ok(good, "%zu objects over 4 pages: zeroed, none overlaps", n);
+	for (i = 0; i < n; i += 2)
+		pool_put(&p, v[i]);
+	for (i = 0; i < n; i += 2) {
+		v[i] = pool_get(&p);
+		for (j = 0; j < 40; j++)
+			good &= v[i][j] == 0;
+	}
+	ok(good, "objects given back come out again, zeroed");
+	for (i = 0; i < n; i++)
+		pool_put(&p, v[i]);
+	ok(TAILQ_EMPTY(&p.room), "all given back: no page is left");
+	free(v);
+}
+
 /* Many jobs: found by id and by name as the tables grow and shrink. */
 static void
 test_many(void)
@@ -487,5 +524,6 @@ main(void)
 	test_live();
 	test_finished();
 	test_many();
+	test_pool();
 	return tap_done();
 }
