@@ -62,6 +62,17 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
+/* pool.c: objects of one size without malloc's overhead each */
+struct pool_page;
+struct pool {
+	size_t		 size;
+	unsigned	 perpage;
+	TAILQ_HEAD(, pool_page) room;	/* pages with a free object */
+};
+void	 pool_init(struct pool *, size_t);
+void	*pool_get(struct pool *);
+void	 pool_put(struct pool *, void *);
+
 /* log.c */
 void	 log_init(int);
 int	 log_debugging(void);
@@ -248,37 +259,73 @@ struct waiter {
 TAILQ_HEAD(waiters, waiter);
 
 struct run;
-struct job {
-	uint64_t	 id;
-	char		*name;
-	enum job_state	 state;
-	uid_t		 uid;		/* the creator */
-	gid_t		 gid;
-	char		*text;		/* the script, NUL-terminated */
-	size_t		 textlen;
-	const struct buf *newtext;	/* JOB_NEW: the creating handle's text */
-	int64_t		 ctime;
-	int64_t		 mtime;		/* last state change */
-	int64_t		 retry_at;	/* ns; 0 = not waiting */
-	struct attempt	*att;		/* attempts of the current run */
-	unsigned	 natt;
-	unsigned	 attcap;
-	pid_t		 pid;		/* recorded pid of the running attempt */
-	uint64_t	 pst;		/* its start time from /proc */
+struct job;
 
-	int		 gone;		/* out of the namespace */
-	int		 held;		/* queued, but its creator has it open */
-	int		 onready;
-	unsigned long	 nlookup;	/* kernel references */
+/*
+ * What only a job that is queued, running or referenced needs: made on
+ * demand by queue_live(), freed by queue_unref() once the job is finished
+ * (or a draft) and nothing refers to it. A job that is new, pending or
+ * active always has one.
+ */
+struct job_live {
+	const struct buf *newtext;	/* JOB_NEW: the creating handle's text */
+	int64_t		 retry_at;	/* ns; 0 = not waiting */
+	uint64_t	 pst;		/* its start time from /proc */
+	pid_t		 pid;		/* recorded pid of the live attempt */
 	unsigned	 nopen;		/* open handles */
 	unsigned	 inflight;	/* its records not yet committed */
 	unsigned	 pinned;	/* a refused record will be retried */
+	int		 onready;
 	struct waiters	 waiters;	/* run when inflight drops to 0 */
 	struct run	*run;		/* run.c: the live attempt */
 	void		*timer;		/* run.c: the retry timer */
+	TAILQ_ENTRY(job) ready;		/* the run queue */
+};
+
+/*
+ * A job, as small as a finished one can be: every job in the journal stays
+ * in memory, and most of them are finished. The name and the text share
+ * one allocation (queue_text). A finished job whose earlier attempts are
+ * never shown (complete, or failed after one attempt) keeps only its last
+ * attempt, packed, with its end time taken from mtime; read attempts with
+ * queue_attempt().
+ */
+#define JOB_TEXT_MAX	((1U << 27) - 1)	/* more than a record holds */
+struct job {
+	uint64_t	 id;
+	char		*name;		/* the name, NUL, the text, NUL */
+	struct job_live	*live;		/* NULL while idle and finished */
+	int64_t		 ctime;
+	int64_t		 mtime;		/* last state change */
+	uid_t		 uid;		/* the creator */
+	gid_t		 gid;
+	unsigned	 natt;		/* attempts of the current run */
+	uint32_t	 nlookup;	/* kernel references (queue_lookup) */
+
+	unsigned	 textlen:27;
+	enum job_state	 state:3;
+	unsigned	 gone:1;	/* out of the namespace */
+	unsigned	 held:1;	/* queued, its creator has it open */
+
+	unsigned	 packed:1;	/* the last attempt only, in last */
+	unsigned	 lhow:3;	/* packed: its how, eol, status, sig */
+	unsigned	 leol:1;
+	unsigned	 lstatus:8;
+	unsigned	 lsignal:8;
+	unsigned	 hname:11;	/* top bits of the name's hash */
+	union {
+		struct {		/* not packed */
+			struct attempt	*att;	/* every attempt of the run */
+			unsigned	 attcap;
+		};
+		struct {		/* packed; it ended at mtime */
+			int64_t		 started;
+			uint64_t	 off;
+			uint64_t	 end;
+		} last;
+	};
 
 	TAILQ_ENTRY(job) all;		/* the namespace, in id order */
-	TAILQ_ENTRY(job) ready;		/* the run queue */
 	struct job	*hnext_id;
 	struct job	*hnext_name;
 };
@@ -316,6 +363,11 @@ const char	*queue_state_name(enum job_state);
 int		 queue_is_draft_name(const char *);
 void		 queue_wait(struct job *, void (*)(void *), void *);
 void		 queue_unref(struct job *);
+struct job_live	*queue_live(struct job *);
+unsigned	 queue_inflight(const struct job *);
+void		 queue_lookup(struct job *);
+const char	*queue_text(const struct job *);
+int		 queue_attempt(const struct job *, unsigned, struct attempt *);
 size_t		 queue_max_line(void);
 
 int		 queue_new(const char *, uid_t, gid_t, const struct buf *,

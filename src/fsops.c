@@ -62,7 +62,7 @@ enum hkind {
 struct dent {
 	fuse_ino_t	 ino;
 	mode_t		 type;
-	char		*name;
+	size_t		 name;		/* offset in the handle's buf */
 };
 
 struct handle {
@@ -81,7 +81,7 @@ struct handle {
 	int		 creating;	/* on fs.creating */
 	uint64_t	 created;	/* uv_now when the create came */
 	TAILQ_ENTRY(handle) centry;
-	struct buf	 buf;
+	struct buf	 buf;		/* H_DIR: the entries' names */
 	struct dent	*ents;
 	size_t		 nents;
 };
@@ -243,7 +243,8 @@ job_size(struct job *job)
 
 	switch (job->state) {
 	case JOB_NEW:
-		return job->newtext != NULL ? job->newtext->len : 0;
+		return job->live->newtext != NULL ?
+		    job->live->newtext->len : 0;
 	case JOB_DRAFT:
 	case JOB_PENDING:
 		return job->textlen;
@@ -292,7 +293,7 @@ reply_entry(fuse_req_t req, fuse_ino_t ino)
 	if ((job = queue_by_ino(ino)) != NULL) {
 		job_attr(job, &e.attr);
 		if (fuse_reply_entry(req, &e) == 0)
-			job->nlookup++;
+			queue_lookup(job);
 		return;
 	}
 	fill_attr(ino, &e.attr);
@@ -342,7 +343,7 @@ handle_new(enum hkind kind, struct job *job)
 	h->fd = -1;
 	buf_init(&h->buf);
 	if (job != NULL)
-		job->nopen++;
+		queue_live(job)->nopen++;
 	return h;
 }
 
@@ -350,25 +351,20 @@ handle_new(enum hkind kind, struct job *job)
 static void
 handle_unref(struct handle *h)
 {
-	size_t	i;
-
 	if (--h->refs > 0)
 		return;
 	if (h->job != NULL) {
-		if (h->job->newtext == &h->buf)
-			h->job->newtext = NULL;
+		if (h->job->live->newtext == &h->buf)
+			h->job->live->newtext = NULL;
 		if (h->creator)
 			creator_released(h);
-		h->job->nopen--;
+		h->job->live->nopen--;
 	}
 	creating_end(h);
-	if (h->job != NULL) {
+	if (h->job != NULL)
 		queue_unref(h->job);
-	}
 	if (h->fd != -1)
 		close(h->fd);
-	for (i = 0; i < h->nents; i++)
-		free(h->ents[i].name);
 	free(h->ents);
 	buf_free(&h->buf);
 	free(h);
@@ -752,18 +748,18 @@ do_setattr(struct op *op)
 			h->wgen++;
 		} else if (job->state == JOB_DRAFT) {
 			/* truncate(1) of a draft without a handle */
-			if (job->inflight != 0) {
+			if (queue_inflight(job) != 0) {
 				queue_wait(job, op_retry, op);
 				return;
 			}
 			if ((size_t)op->attr.st_size <= job->textlen) {
-				queue_set_text(job, job->text,
+				queue_set_text(job, queue_text(job),
 				    (size_t)op->attr.st_size, op_done, op);
 			} else {
 				struct buf b;
 
 				buf_init(&b);
-				buf_add(&b, job->text, job->textlen);
+				buf_add(&b, queue_text(job), job->textlen);
 				buf_set(&b, (size_t)op->attr.st_size, "", 0);
 				queue_set_text(job, b.data, b.len, op_done,
 				    op);
@@ -866,7 +862,7 @@ do_unlink(struct op *op)
 		op_free(op);
 		return;
 	}
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		queue_wait(job, op_retry, op);
 		return;
 	}
@@ -918,7 +914,7 @@ do_rename(struct op *op)
 		error = ENOENT;
 		goto fail;
 	}
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		queue_wait(job, op_retry, op);
 		return;
 	}
@@ -1018,7 +1014,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fi->flags & O_TRUNC)
 			h->wgen++;
 		else
-			buf_add(&h->buf, job->text, job->textlen);
+			buf_add(&h->buf, queue_text(job), job->textlen);
 		break;
 	case JOB_PENDING:
 		if (job->held) {
@@ -1136,14 +1132,14 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	h->job = job;
 	h->creator = 1;
 	creating_begin(h);
-	job->nopen++;
+	queue_live(job)->nopen++;
 	memset(&e, 0, sizeof e);
 	e.ino = queue_ino(job);
 	job_attr(job, &e.attr);
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == 0)
-		job->nlookup++;
+		queue_lookup(job);
 	else
 		handle_unref(h);
 }
@@ -1204,7 +1200,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		break;
 	case H_TEXT:
 		/* A job being written cannot be opened (EBUSY): text is final. */
-		data = h->job->text;
+		data = queue_text(h->job);
 		len = h->job->textlen;
 		break;
 	case H_LOG:
@@ -1341,7 +1337,7 @@ do_flush(struct op *op)
 		op_free(op);
 		return;
 	}
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		/* fsync of a file whose commit is in flight waits for it. */
 		queue_wait(job, op_retry, op);
 		return;
@@ -1462,14 +1458,20 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* Add one entry to a directory snapshot. */
+/*
+ * Add one entry to a directory snapshot. The names go one after the other
+ * into one buffer, not a small allocation each: a listing of many jobs
+ * would otherwise leave as many small chunks behind when it is freed,
+ * which malloc keeps for reuse rather than give back.
+ */
 static void
 dir_add(struct handle *h, fuse_ino_t ino, mode_t type, const char *name)
 {
 	h->ents = xreallocarray(h->ents, h->nents + 1, sizeof *h->ents);
 	h->ents[h->nents].ino = ino;
 	h->ents[h->nents].type = type;
-	h->ents[h->nents].name = xstrdup(name);
+	h->ents[h->nents].name = h->buf.len;
+	buf_add(&h->buf, name, strlen(name) + 1);
 	h->nents++;
 }
 
@@ -1524,7 +1526,7 @@ fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		st.st_ino = h->ents[i].ino;
 		st.st_mode = h->ents[i].type;
 		n = fuse_add_direntry(req, out + used, size - used,
-		    h->ents[i].name, &st, (off_t)(i + 1));
+		    h->buf.data + h->ents[i].name, &st, (off_t)(i + 1));
 		if (n > size - used)
 			break;
 		used += n;

@@ -18,6 +18,11 @@
  * The run queue (FIFO) holds pending jobs that may start now; a job waiting
  * for its retry time is off the queue until run.c's timer puts it back at
  * the tail.
+ *
+ * Every job stays in memory until it is removed, and most are finished, so
+ * a finished job keeps only what it shows: its live part goes once nothing
+ * uses it, and it keeps its last attempt only if no earlier one is shown
+ * (job_settle). struct job itself comes from a pool (pool.c).
  */
 
 #include <errno.h>
@@ -28,6 +33,13 @@
 #include <unistd.h>
 
 #include "filed.h"
+
+#define HASH_LOAD	4	/* jobs a hash bucket, on average, at most */
+/*
+ * The top bits of a name's hash, kept in the job (hname): a lookup by name
+ * reads the names of only those jobs in the bucket whose tag matches.
+ */
+#define HASH_TAG(h)	((unsigned)((h) >> 53))
 
 struct commit {
 	struct job	*job;
@@ -58,6 +70,7 @@ static struct {
 	uint64_t	 ids_upto;	/* numbers below this are reserved */
 	uint64_t	 nunfinished;	/* pending or active jobs */
 	uint64_t	 nall;		/* jobs in the namespace */
+	struct pool	 pool;		/* where struct job comes from */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
 } q;
@@ -71,10 +84,16 @@ static void	 hash_remove_id(struct job *);
 static struct job *job_alloc(uint64_t, const char *);
 static void	 job_free(struct job *);
 static void	 job_forget(struct job *);
+static void	 job_store(struct job *, const char *, size_t, const char *,
+		    size_t);
 static void	 job_set_name(struct job *, const char *);
 static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
+static void	 job_settle(struct job *);
+static void	 job_pack(struct job *);
+static void	 job_unpack(struct job *);
+static void	 job_clear_attempts(struct job *);
 static struct attempt *job_attempt(struct job *, unsigned);
 static void	 reserve(struct commit *, const char *);
 static void	 commit_append(struct commit *);
@@ -97,6 +116,7 @@ queue_init(size_t max_line)
 
 	memset(&q, 0, sizeof q);
 	q.max_line = max_line;
+	pool_init(&q.pool, sizeof (struct job));
 	TAILQ_INIT(&q.all);
 	TAILQ_INIT(&q.ready);
 	TAILQ_INIT(&q.reserved);
@@ -208,7 +228,12 @@ hash_id(uint64_t id)
 	return id;
 }
 
-/* Double the hash tables once they hold more jobs than buckets. */
+/*
+ * Double the hash tables once they hold HASH_LOAD jobs a bucket. A bucket
+ * costs a pointer in each table: 16 bytes a job at one job a bucket, 4 at
+ * four. The chains are a few jobs longer, which no lookup through FUSE
+ * would notice.
+ */
 static void
 hash_grow(void)
 {
@@ -242,14 +267,17 @@ hash_grow(void)
 static void
 hash_insert(struct job *job)
 {
-	size_t	b;
+	uint64_t	h;
+	size_t		b;
 
-	if (q.njobs >= q.nbuckets)
+	if (q.njobs >= HASH_LOAD * q.nbuckets)
 		hash_grow();
 	b = hash_id(job->id) & (q.nbuckets - 1);
 	job->hnext_id = q.byid[b];
 	q.byid[b] = job;
-	b = hash_name(job->name) & (q.nbuckets - 1);
+	h = hash_name(job->name);
+	b = h & (q.nbuckets - 1);
+	job->hname = HASH_TAG(h);
 	job->hnext_name = q.byname[b];
 	q.byname[b] = job;
 	q.njobs++;
@@ -300,6 +328,8 @@ queue_by_id(uint64_t id)
 {
 	struct job	*job;
 
+	if (id >= q.next_id)
+		return NULL;	/* job_alloc keeps every id below it */
 	job = q.byid[hash_id(id) & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_id) {
 		if (job->id == id)
@@ -313,10 +343,12 @@ struct job *
 queue_by_name(const char *name)
 {
 	struct job	*job;
+	uint64_t	 h = hash_name(name);
 
-	job = q.byname[hash_name(name) & (q.nbuckets - 1)];
+	job = q.byname[h & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_name) {
-		if (!job->gone && strcmp(job->name, name) == 0)
+		if (!job->gone && job->hname == HASH_TAG(h) &&
+		    strcmp(job->name, name) == 0)
 			return job;
 	}
 	return NULL;
@@ -438,11 +470,9 @@ job_alloc(uint64_t id, const char *name)
 {
 	struct job	*job;
 
-	job = xcalloc(1, sizeof *job);
+	job = pool_get(&q.pool);
 	job->id = id;
-	job->name = xstrdup(name);
-	job->text = xstrdup("");
-	TAILQ_INIT(&job->waiters);
+	job_store(job, name, strlen(name), "", 0);
 	TAILQ_INSERT_TAIL(&q.all, job, all);
 	q.nall++;
 	hash_insert(job);
@@ -456,9 +486,10 @@ static void
 job_free(struct job *job)
 {
 	free(job->name);
-	free(job->text);
-	free(job->att);
-	free(job);
+	if (!job->packed)
+		free(job->att);
+	free(job->live);
+	pool_put(&q.pool, job);
 }
 
 /*
@@ -479,28 +510,201 @@ job_forget(struct job *job)
 	queue_unref(job);
 }
 
-/* Free a forgotten job if nothing refers to it any more. */
+/*
+ * Something that referred to job has let go of it. A forgotten job is freed
+ * once nothing refers to it any more; a job still in the namespace drops
+ * what it no longer needs (job_settle).
+ */
 void
 queue_unref(struct job *job)
 {
-	if (!job->gone || job->nlookup != 0 || job->nopen != 0 ||
-	    job->inflight != 0 || job->run != NULL || job->timer != NULL ||
-	    job->pinned != 0 ||
-	    !TAILQ_EMPTY(&job->waiters))
+	struct job_live	*l = job->live;
+
+	if (l != NULL && (l->nopen != 0 || l->inflight != 0 ||
+	    l->run != NULL || l->timer != NULL || l->pinned != 0 ||
+	    !TAILQ_EMPTY(&l->waiters)))
 		return;
-	hash_remove_id(job);
-	job_free(job);
+	if (job->gone && job->nlookup == 0) {
+		hash_remove_id(job);
+		job_free(job);
+		return;
+	}
+	job_settle(job);
+}
+
+/* Return the live part of job, making it if it has none. */
+struct job_live *
+queue_live(struct job *job)
+{
+	if (job->live == NULL) {
+		job->live = xcalloc(1, sizeof *job->live);
+		TAILQ_INIT(&job->live->waiters);
+	}
+	return job->live;
+}
+
+/* The number of job's records not yet committed. */
+unsigned
+queue_inflight(const struct job *job)
+{
+	return job->live != NULL ? job->live->inflight : 0;
+}
+
+/*
+ * The kernel has taken a reference to job. The count saturates: a job
+ * looked up 2^32 - 1 times without a forget stays in memory for good.
+ */
+void
+queue_lookup(struct job *job)
+{
+	if (job->nlookup != UINT32_MAX)
+		job->nlookup++;
+}
+
+/*
+ * Drop what an idle job no longer needs: the live part of a job that is
+ * finished, a draft or forgotten, once nothing uses it, and the earlier
+ * attempts of a finished job that never shows them.
+ */
+static void
+job_settle(struct job *job)
+{
+	struct job_live	*l = job->live;
+
+	if (!job->gone && (job->state == JOB_NEW ||
+	    job->state == JOB_PENDING || job->state == JOB_ACTIVE))
+		return;
+	if (l != NULL) {
+		if (l->nopen != 0 || l->inflight != 0 || l->run != NULL ||
+		    l->timer != NULL || l->pinned != 0 ||
+		    !TAILQ_EMPTY(&l->waiters) || l->onready ||
+		    l->newtext != NULL)
+			return;
+		free(l);
+		job->live = NULL;
+	}
+	job_pack(job);
+}
+
+/*
+ * complete/NAME shows the last attempt only, and so does failed/NAME after
+ * one attempt: keep just that one, packed. The attempt's end time is the
+ * job's mtime (the end record sets both), so only an attempt that fits
+ * (ended at mtime, status and signal in a byte, as a process's are) is
+ * packed; any other stays as it is.
+ */
+static void
+job_pack(struct job *job)
+{
+	struct attempt	a;
+
+	if (job->packed || job->natt == 0 || (job->state != JOB_COMPLETE &&
+	    (job->state != JOB_FAILED || job->natt != 1)))
+		return;
+	a = job->att[job->natt - 1];
+	if (a.ended != job->mtime || a.status < 0 || a.status > 255 ||
+	    a.signal < 0 || a.signal > 255)
+		return;
+	free(job->att);
+	job->packed = 1;
+	job->last.started = a.started;
+	job->last.off = a.off;
+	job->last.end = a.end;
+	job->lhow = (unsigned)a.how;
+	job->leol = a.eol != 0;
+	job->lstatus = (unsigned)a.status;
+	job->lsignal = (unsigned)a.signal;
+}
+
+/*
+ * Give a packed job its array of attempts back, to change its last one.
+ * The earlier ones were not kept: they read as zeros, as in a snapshot.
+ */
+static void
+job_unpack(struct job *job)
+{
+	struct attempt	*att;
+
+	if (!job->packed)
+		return;
+	att = xcalloc(job->natt, sizeof *att);
+	queue_attempt(job, job->natt, &att[job->natt - 1]);
+	job->packed = 0;
+	job->att = att;
+	job->attcap = job->natt;
+}
+
+/* Forget the attempts of a job's run: it runs again. */
+static void
+job_clear_attempts(struct job *job)
+{
+	if (job->packed) {
+		job->packed = 0;
+		job->att = NULL;
+		job->attcap = 0;
+	}
+	job->natt = 0;
+}
+
+/*
+ * Copy attempt n (1-based) of job into a. Returns -1 for an attempt the
+ * job does not have or did not keep (an earlier one of a packed job).
+ */
+int
+queue_attempt(const struct job *job, unsigned n, struct attempt *a)
+{
+	if (n == 0 || n > job->natt)
+		return -1;
+	if (!job->packed) {
+		*a = job->att[n - 1];
+		return 0;
+	}
+	if (n != job->natt)
+		return -1;
+	memset(a, 0, sizeof *a);
+	a->started = job->last.started;
+	a->ended = job->mtime;
+	a->off = job->last.off;
+	a->end = job->last.end;
+	a->how = (int)job->lhow;
+	a->status = (int)job->lstatus;
+	a->signal = (int)job->lsignal;
+	a->eol = job->leol;
+	return 0;
+}
+
+/* A job's script: textlen bytes, after the name's NUL. */
+const char *
+queue_text(const struct job *job)
+{
+	return job->name + strlen(job->name) + 1;
+}
+
+/*
+ * Put name and text (the script, len bytes) into the one allocation that
+ * job->name points to, exactly as long as they need.
+ */
+static void
+job_store(struct job *job, const char *name, size_t nlen, const char *text,
+    size_t len)
+{
+	char	*p;
+
+	p = xmalloc(nlen + len + 2);
+	memcpy(p, name, nlen);
+	p[nlen] = '\0';
+	memcpy(p + nlen + 1, text, len);
+	p[nlen + 1 + len] = '\0';
+	free(job->name);
+	job->name = p;
+	job->textlen = len;
 }
 
 /* Replace a job's script with len bytes of text. */
 static void
 job_set_text(struct job *job, const char *text, size_t len)
 {
-	free(job->text);
-	job->text = xmalloc(len + 1);
-	memcpy(job->text, text, len);
-	job->text[len] = '\0';
-	job->textlen = len;
+	job_store(job, job->name, strlen(job->name), text, len);
 }
 
 /* Rename a job in the name table. */
@@ -508,8 +712,8 @@ static void
 job_set_name(struct job *job, const char *name)
 {
 	hash_remove_name(job);
-	free(job->name);
-	job->name = xstrdup(name);
+	job_store(job, name, strlen(name), queue_text(job), job->textlen);
+	job->hname = HASH_TAG(hash_name(name));
 	job->hnext_name = q.byname[hash_name(name) & (q.nbuckets - 1)];
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }
@@ -518,26 +722,29 @@ job_set_name(struct job *job, const char *name)
 static void
 job_enqueue(struct job *job)
 {
-	if (job->onready)
+	struct job_live	*l = queue_live(job);
+
+	if (l->onready)
 		return;
-	TAILQ_INSERT_TAIL(&q.ready, job, ready);
-	job->onready = 1;
+	TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+	l->onready = 1;
 }
 
 /* Take a job off the run queue. */
 static void
 job_dequeue(struct job *job)
 {
-	if (!job->onready)
+	if (job->live == NULL || !job->live->onready)
 		return;
-	TAILQ_REMOVE(&q.ready, job, ready);
-	job->onready = 0;
+	TAILQ_REMOVE(&q.ready, job, live->ready);
+	job->live->onready = 0;
 }
 
 /* Return attempt n (1-based), growing the array as needed. */
 static struct attempt *
 job_attempt(struct job *job, unsigned n)
 {
+	job_unpack(job);
 	if (n > job->attcap) {
 		/* Most jobs run once: no room for retries until one comes. */
 		job->attcap = n == 1 ? 1 : n * 2;
@@ -551,10 +758,11 @@ job_attempt(struct job *job, unsigned n)
 unsigned
 queue_failures(const struct job *job)
 {
+	struct attempt	a;
 	unsigned	i, n = 0;
 
-	for (i = 0; i < job->natt; i++) {
-		if (job->att[i].how != HOW_INTERRUPTED)
+	for (i = 1; i <= job->natt; i++) {
+		if (queue_attempt(job, i, &a) != 0 || a.how != HOW_INTERRUPTED)
 			n++;
 	}
 	return n;
@@ -573,7 +781,7 @@ queue_wait(struct job *job, void (*fn)(void *), void *arg)
 	w = xmalloc(sizeof *w);
 	w->fn = fn;
 	w->arg = arg;
-	TAILQ_INSERT_TAIL(&job->waiters, w, entry);
+	TAILQ_INSERT_TAIL(&queue_live(job)->waiters, w, entry);
 }
 
 /* Reserve name for the duration of a commit. */
@@ -617,7 +825,7 @@ commit(struct job *job, struct buf *body, const char *reserve_name,
 	if (reserve_name != NULL)
 		reserve(c, reserve_name);
 	if (job != NULL)
-		job->inflight++;
+		queue_live(job)->inflight++;
 	buf_init(body);
 	commit_append(c);
 }
@@ -683,9 +891,9 @@ commit_done(void *arg, int error)
 	buf_free(&c->body);
 	free(c);
 
-	if (job != NULL && --job->inflight == 0) {
+	if (job != NULL && --job->live->inflight == 0) {
 		TAILQ_INIT(&waiters);
-		TAILQ_CONCAT(&waiters, &job->waiters, entry);
+		TAILQ_CONCAT(&waiters, &job->live->waiters, entry);
 		while ((w = TAILQ_FIRST(&waiters)) != NULL) {
 			TAILQ_REMOVE(&waiters, w, entry);
 			w->fn(w->arg);
@@ -749,6 +957,7 @@ static int
 queue_apply(struct rec *r, int live, const char **why)
 {
 	struct job	*job = NULL;
+	struct job_live	*l;
 	struct attempt	*a;
 	const char	*name, *text, *s;
 	uint64_t	 id, u, attempt, off, ino;
@@ -763,7 +972,8 @@ queue_apply(struct rec *r, int live, const char **why)
 		if (rec_get_u64(r, "id", &id) != 0 ||
 		    (name = rec_get(r, "name", &len)) == NULL ||
 		    util_valid_name(name, len) != 0 || strlen(name) != len ||
-		    (text = rec_get(r, "text", &len)) == NULL) {
+		    (text = rec_get(r, "text", &len)) == NULL ||
+		    len > JOB_TEXT_MAX) {
 			*why = "bad new record";
 			return -1;
 		}
@@ -780,7 +990,8 @@ queue_apply(struct rec *r, int live, const char **why)
 			job = job_alloc(id, name);
 		}
 		job_set_text(job, text, len);
-		job->newtext = NULL;
+		if (job->live != NULL)
+			job->live->newtext = NULL;
 		if (rec_get_u64(r, "uid", &u) == 0)
 			job->uid = (uid_t)u;
 		if (rec_get_u64(r, "gid", &u) == 0)
@@ -800,7 +1011,8 @@ queue_apply(struct rec *r, int live, const char **why)
 			return -1;
 		if ((job->state != JOB_DRAFT &&
 		    (job->state != JOB_PENDING || job->natt != 0)) ||
-		    (text = rec_get(r, "text", &len)) == NULL) {
+		    (text = rec_get(r, "text", &len)) == NULL ||
+		    len > JOB_TEXT_MAX) {
 			*why = "text for a job that has run";
 			return -1;
 		}
@@ -855,10 +1067,11 @@ queue_apply(struct rec *r, int live, const char **why)
 		a->how = HOW_RUNNING;
 		a->eol = 1;
 		job->natt = (unsigned)attempt;
-		job->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
-		job->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+		l = queue_live(job);
+		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
 		job->state = JOB_ACTIVE;
-		job->retry_at = 0;
+		l->retry_at = 0;
 		job->mtime = t;
 		job_dequeue(job);
 		return 0;
@@ -872,12 +1085,13 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "end of an unknown attempt";
 			return -1;
 		}
-		a = &job->att[attempt - 1];
 		s = rec_get(r, "next", NULL);
 		if (s != NULL && job->state != JOB_ACTIVE) {
 			*why = "end of a job that is not active";
 			return -1;
 		}
+		job_unpack(job);
+		a = &job->att[attempt - 1];
 		if (a->how != HOW_CANCELLED) {
 			u = 0;
 			if ((name = rec_get(r, "how", NULL)) == NULL)
@@ -901,9 +1115,13 @@ queue_apply(struct rec *r, int live, const char **why)
 			a->end = u;
 		a->eol = rec_get_i64(r, "eol", &i) == 0 ? i != 0 : 1;
 		a->ended = t;
-		if (s == NULL)
-			return 0;	/* details of a cancelled attempt */
-		job->pid = 0;
+		if (s == NULL) {
+			/* details of a cancelled attempt */
+			job_settle(job);
+			return 0;
+		}
+		l = queue_live(job);
+		l->pid = 0;
 		job->mtime = t;
 		if (strcmp(s, "complete") == 0)
 			job->state = JOB_COMPLETE;
@@ -913,11 +1131,11 @@ queue_apply(struct rec *r, int live, const char **why)
 			job->state = JOB_PENDING;
 			if (rec_get_i64(r, "retry_at", &i) != 0)
 				i = 0;
-			job->retry_at = i;
+			l->retry_at = i;
 			if (i == 0 && a->how == HOW_INTERRUPTED) {
 				/* It was running: it goes first again. */
-				TAILQ_INSERT_HEAD(&q.ready, job, ready);
-				job->onready = 1;
+				TAILQ_INSERT_HEAD(&q.ready, job, live->ready);
+				l->onready = 1;
 			} else if (i == 0)
 				job_enqueue(job);
 			else if (live)
@@ -926,6 +1144,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "bad next state";
 			return -1;
 		}
+		job_settle(job);
 		return 0;
 	}
 
@@ -944,17 +1163,18 @@ queue_apply(struct rec *r, int live, const char **why)
 		}
 		if (strcmp(s, "pending") == 0 &&
 		    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
-			job->natt = 0;
-			job->retry_at = 0;
+			job_clear_attempts(job);
+			queue_live(job)->retry_at = 0;
 			job->state = JOB_PENDING;
 			job_enqueue(job);
 		} else if (strcmp(s, "failed") == 0 &&
 		    job->state == JOB_ACTIVE && job->natt > 0) {
+			job_unpack(job);
 			a = &job->att[job->natt - 1];
 			a->how = HOW_CANCELLED;
 			a->ended = t;
 			job->state = JOB_FAILED;
-			job->pid = 0;
+			queue_live(job)->pid = 0;
 			if (live)
 				run_kill(job);
 		} else {
@@ -969,6 +1189,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			free(old);
 		}
 		job->mtime = t;
+		job_settle(job);
 		return 0;
 	}
 
@@ -1075,6 +1296,7 @@ apply_job(struct rec *r, const char **why)
 	static const char *states[] = { "new", "draft", "pending", "active",
 	    "failed", "complete" };
 	struct job	*job;
+	struct job_live	*l;
 	const char	*name, *text, *st, *att;
 	size_t		 len, tlen, i;
 	uint64_t	 id, u;
@@ -1084,6 +1306,7 @@ apply_job(struct rec *r, const char **why)
 	    (name = rec_get(r, "name", &len)) == NULL ||
 	    util_valid_name(name, len) != 0 || strlen(name) != len ||
 	    (text = rec_get(r, "text", &tlen)) == NULL ||
+	    tlen > JOB_TEXT_MAX ||
 	    (st = rec_get(r, "state", NULL)) == NULL ||
 	    (att = rec_get(r, "att", NULL)) == NULL) {
 		*why = "bad job record";
@@ -1110,17 +1333,22 @@ apply_job(struct rec *r, const char **why)
 		job->gid = (gid_t)u;
 	job->ctime = rec_get_i64(r, "ctime", &v) == 0 ? v : 0;
 	job->mtime = rec_get_i64(r, "time", &v) == 0 ? v : 0;
-	job->retry_at = rec_get_i64(r, "retry_at", &v) == 0 ? v : 0;
-	job->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
-	job->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
 	if (parse_attempts(job, att) != 0 ||
 	    (job->state == JOB_ACTIVE && job->natt == 0)) {
 		*why = "bad attempts in job record";
 		job_forget(job);
 		return -1;
 	}
-	if (job->state == JOB_PENDING && job->retry_at == 0)
-		job_enqueue(job);
+	/* The retry time and the process mean something only to these. */
+	if (job->state == JOB_PENDING || job->state == JOB_ACTIVE) {
+		l = queue_live(job);
+		l->retry_at = rec_get_i64(r, "retry_at", &v) == 0 ? v : 0;
+		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+		if (job->state == JOB_PENDING && l->retry_at == 0)
+			job_enqueue(job);
+	}
+	job_settle(job);
 	return 0;
 }
 
@@ -1128,19 +1356,26 @@ apply_job(struct rec *r, const char **why)
 static void
 snapshot_job(struct buf *out, const struct job *job)
 {
-	const struct attempt	*a;
+	const struct job_live	*l = job->live;
+	struct attempt		 a;
 	struct buf		 att;
 	unsigned		 i;
 
+	/*
+	 * A packed job kept its last attempt only (job_pack); the earlier
+	 * ones, which it never shows, are written as zeros, so that the
+	 * count is kept and any reader of this format takes the record.
+	 */
 	buf_init(&att);
-	for (i = 0; i < job->natt; i++) {
-		a = &job->att[i];
+	for (i = 1; i <= job->natt; i++) {
+		if (queue_attempt(job, i, &a) != 0)
+			memset(&a, 0, sizeof a);
 		buf_printf(&att, "%s%lld:%lld:%llu:%llu:%d:%lld:%d:%d",
-		    i > 0 ? "," : "", (long long)a->started,
-		    (long long)a->ended, (unsigned long long)a->off,
-		    (unsigned long long)a->end, a->how,
-		    (long long)(uint64_t)(int64_t)a->status, a->signal,
-		    a->eol);
+		    i > 1 ? "," : "", (long long)a.started,
+		    (long long)a.ended, (unsigned long long)a.off,
+		    (unsigned long long)a.end, a.how,
+		    (long long)(uint64_t)(int64_t)a.status, a.signal,
+		    a.eol);
 	}
 	rec_begin(out, "job");
 	rec_add_u64(out, "id", job->id);
@@ -1150,11 +1385,11 @@ snapshot_job(struct buf *out, const struct job *job)
 	rec_add_u64(out, "gid", job->gid);
 	rec_add_i64(out, "ctime", job->ctime);
 	rec_add_i64(out, "time", job->mtime);
-	rec_add_i64(out, "retry_at", job->retry_at);
-	rec_add_u64(out, "pid", (uint64_t)job->pid);
-	rec_add_u64(out, "pst", job->pst);
+	rec_add_i64(out, "retry_at", l != NULL ? l->retry_at : 0);
+	rec_add_u64(out, "pid", l != NULL ? (uint64_t)l->pid : 0);
+	rec_add_u64(out, "pst", l != NULL ? l->pst : 0);
 	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
-	rec_add(out, "text", job->text, job->textlen);
+	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
 	buf_free(&att);
 }
@@ -1186,10 +1421,11 @@ queue_snapshot(void *arg, struct buf *out)
 		rec_add_i64(out, "time", q.nodes[ino].mtime);
 		buf_addc(out, '\n');
 	}
-	TAILQ_FOREACH(job, &q.ready, ready)
+	TAILQ_FOREACH(job, &q.ready, live->ready)
 		snapshot_job(out, job);
 	TAILQ_FOREACH(job, &q.all, all) {
-		if (job->state != JOB_NEW && !job->onready)
+		if (job->state != JOB_NEW &&
+		    (job->live == NULL || !job->live->onready))
 			snapshot_job(out, job);
 	}
 }
@@ -1213,7 +1449,7 @@ queue_new(const char *name, uid_t uid, gid_t gid, const struct buf *text,
 	job->state = JOB_NEW;
 	job->uid = uid;
 	job->gid = gid;
-	job->newtext = text;
+	queue_live(job)->newtext = text;
 	job->ctime = job->mtime = util_now();
 	*jobp = job;
 	return 0;
@@ -1225,7 +1461,7 @@ queue_abandon(struct job *job)
 {
 	if (job->state != JOB_NEW)
 		return;
-	job->newtext = NULL;
+	queue_live(job)->newtext = NULL;
 	job_forget(job);
 }
 
@@ -1412,10 +1648,12 @@ struct job *
 queue_next_ready(void)
 {
 	struct job	*job;
+	struct job_live	*l;
 
-	TAILQ_FOREACH(job, &q.ready, ready) {
-		if (job->inflight == 0 && job->run == NULL && !job->held &&
-		    TAILQ_EMPTY(&job->waiters))
+	TAILQ_FOREACH(job, &q.ready, live->ready) {
+		l = job->live;
+		if (l->inflight == 0 && l->run == NULL && !job->held &&
+		    TAILQ_EMPTY(&l->waiters))
 			return job;
 	}
 	return NULL;
@@ -1437,7 +1675,7 @@ started_done(void *arg, int error)
 	    "stopping it, trying again in 1 s", job->name, job->natt + 1,
 	    strerror(-error));
 	run_unrecorded(job);
-	job->retry_at = util_now() + 1000000000;
+	queue_live(job)->retry_at = util_now() + 1000000000;
 	run_arm_retry(job);
 }
 
@@ -1483,7 +1721,7 @@ ended_again(void *arg)
 	struct ended	*e = arg;
 	struct job	*job = e->job;
 
-	job->pinned--;
+	job->live->pinned--;
 	queue_ended(job, &e->a, e->next, e->retry_at);
 	free(e);
 	queue_unref(job);
@@ -1495,7 +1733,7 @@ ended_drop(void *arg)
 {
 	struct ended	*e = arg;
 
-	e->job->pinned--;
+	e->job->live->pinned--;
 	queue_unref(e->job);
 	free(e);
 }
@@ -1534,7 +1772,7 @@ queue_ended(struct job *job, const struct attempt *a, int next,
 	struct buf	 body;
 	const char	*how = "exit";
 
-	if (job->inflight != 0) {
+	if (queue_inflight(job) != 0) {
 		e = xmalloc(sizeof *e);
 		e->job = job;
 		e->a = *a;
@@ -1587,7 +1825,7 @@ queue_ended(struct job *job, const struct attempt *a, int next,
 	e->a = *a;
 	e->next = next;
 	e->retry_at = retry_at;
-	job->pinned++;
+	queue_live(job)->pinned++;
 	commit(job, &body, NULL, ended_done, e);
 }
 
@@ -1597,6 +1835,6 @@ queue_retry_due(struct job *job)
 {
 	if (job->gone || job->state != JOB_PENDING)
 		return;
-	job->retry_at = 0;
+	job->live->retry_at = 0;
 	job_enqueue(job);
 }

@@ -225,7 +225,8 @@ run_count(void)
 int
 run_log_fd(struct job *job)
 {
-	return job->run != NULL ? job->run->logfd : -1;
+	return job->live != NULL && job->live->run != NULL ?
+	    job->live->run->logfd : -1;
 }
 
 /* Start queued jobs while fewer than max_jobs run. */
@@ -262,7 +263,7 @@ run_schedule(void)
 static int
 run_argv(const struct job *job, char **argv, char *line)
 {
-	const char	*text = job->text, *nl;
+	const char	*text = queue_text(job), *nl;
 	char		*p, *arg;
 	size_t		 n;
 
@@ -546,7 +547,7 @@ run_start(struct job *job)
 		return -1;
 	}
 	r->job = job;
-	job->run = r;
+	queue_live(job)->run = r;
 	LIST_INSERT_HEAD(&rs.runs, r, entry);
 	rs.nrunning++;
 	rs.nlive++;
@@ -555,7 +556,8 @@ run_start(struct job *job)
 
 	memfd = memfd_create("filed-job", MFD_CLOEXEC);
 	if (memfd == -1 ||
-	    write(memfd, job->text, job->textlen) != (ssize_t)job->textlen) {
+	    write(memfd, queue_text(job), job->textlen) !=
+	    (ssize_t)job->textlen) {
 		error = -errno;
 		goto failed;
 	}
@@ -684,7 +686,7 @@ run_timer_fired(uv_timer_t *t)
 void
 run_unrecorded(struct job *job)
 {
-	struct run	*r = job->run;
+	struct run	*r = job->live != NULL ? job->live->run : NULL;
 
 	if (r == NULL)
 		return;
@@ -729,7 +731,7 @@ run_later(void (*fn)(void *), void (*drop)(void *), void *arg, unsigned ms)
 void
 run_kill(struct job *job)
 {
-	struct run	*r = job->run;
+	struct run	*r = job->live != NULL ? job->live->run : NULL;
 
 	if (r == NULL || r->exited || r->pid <= 0)
 		return;
@@ -900,7 +902,7 @@ run_decide(void *arg)
 	int64_t		 retry_at = 0;
 	double		 delay;
 
-	if (job->inflight != 0 && !job->gone) {
+	if (queue_inflight(job) != 0 && !job->gone) {
 		queue_wait(job, run_decide, r);
 		return;
 	}
@@ -966,7 +968,7 @@ run_release(struct run *r)
 		close(r->logfd);
 	LIST_REMOVE(r, entry);
 	rs.nlive--;
-	job->run = NULL;
+	job->live->run = NULL;
 	uv_close((uv_handle_t *)&r->timer, run_freed);
 	queue_unref(job);
 	run_schedule();
@@ -989,23 +991,26 @@ void
 run_recover(void)
 {
 	struct job	*job, *next;
+	struct job_live	*l;
 	struct attempt	 a;
 	struct stat	 st;
 	char		*path, c;
 	int		 fd, i;
 
 	TAILQ_FOREACH_SAFE(job, queue_all(), all, next) {
-		if (job->state == JOB_PENDING && job->retry_at != 0)
+		/* A pending or active job has its live part. */
+		l = job->live;
+		if (job->state == JOB_PENDING && l->retry_at != 0)
 			run_arm_retry(job);
 		if (job->state != JOB_ACTIVE)
 			continue;
-		if (job->pid > 0 && job->pst != 0 &&
-		    run_same_process(job->pid, job->pst)) {
+		if (l->pid > 0 && l->pst != 0 &&
+		    run_same_process(l->pid, l->pst)) {
 			log_info("job '%s': killing process group %d left "
-			    "from before the restart", job->name, job->pid);
-			kill(-job->pid, SIGKILL);
+			    "from before the restart", job->name, l->pid);
+			kill(-l->pid, SIGKILL);
 			for (i = 0; i < 100 &&
-			    run_same_process(job->pid, job->pst); i++)
+			    run_same_process(l->pid, l->pst); i++)
 				usleep(10000);
 		}
 		memset(&a, 0, sizeof a);
@@ -1042,8 +1047,8 @@ run_arm_retry(struct job *job)
 	t = xmalloc(sizeof *t);
 	uv_timer_init(rs.loop, t);
 	t->data = job;
-	job->timer = t;
-	wait = (job->retry_at - util_now()) / 1000000;
+	queue_live(job)->timer = t;
+	wait = (job->live->retry_at - util_now()) / 1000000;
 	uv_timer_start(t, retry_fired, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
@@ -1053,7 +1058,7 @@ retry_fired(uv_timer_t *t)
 {
 	struct job	*job = t->data;
 
-	job->timer = NULL;
+	job->live->timer = NULL;
 	uv_close((uv_handle_t *)t, retry_closed);
 	queue_retry_due(job);
 	queue_unref(job);
@@ -1071,11 +1076,11 @@ retry_closed(uv_handle_t *h)
 void
 run_disarm_retry(struct job *job)
 {
-	uv_timer_t	*t = job->timer;
+	uv_timer_t	*t = job->live != NULL ? job->live->timer : NULL;
 
 	if (t == NULL)
 		return;
-	job->timer = NULL;
+	job->live->timer = NULL;
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)t, retry_closed);
 }

@@ -85,7 +85,8 @@ void
 view_build(struct view *v, const struct job *job, unsigned attempt, int all,
     uint64_t eof)
 {
-	const struct attempt	*a;
+	struct attempt		 at, next;
+	const struct attempt	*a = &at;
 	uint64_t		 start, end;
 	size_t			 mark;
 	unsigned		 i, first, last;
@@ -100,14 +101,19 @@ view_build(struct view *v, const struct job *job, unsigned attempt, int all,
 	} else {
 		first = last = (attempt == 0 || attempt > job->natt) ?
 		    job->natt - 1 : attempt - 1;
+		/* A job that kept its last attempt only shows that one. */
+		if (queue_attempt(job, first + 1, &at) != 0)
+			first = last = job->natt - 1;
 	}
 	for (i = first; i <= last; i++) {
-		a = &job->att[i];
+		if (queue_attempt(job, i + 1, &at) != 0)
+			continue;
 		start = a->off;
 		if (a->end != ATTEMPT_OPEN)
 			end = a->end;
-		else if (i + 1 < job->natt)
-			end = job->att[i + 1].off;
+		else if (i + 1 < job->natt &&
+		    queue_attempt(job, i + 2, &next) == 0)
+			end = next.off;
 		else
 			end = eof;
 		if (end > eof)

@@ -22,11 +22,13 @@ static const char *xattr_names[] = {
 static int
 xattr_value(const struct job *job, const char *key, struct buf *b)
 {
+	const struct job_live	*l = job->live;
 	const struct attempt	*a = NULL;
+	struct attempt		 last;
 	char			 t[64];
 
-	if (job->natt > 0)
-		a = &job->att[job->natt - 1];
+	if (queue_attempt(job, job->natt, &last) == 0)
+		a = &last;
 	if (strcmp(key, "id") == 0)
 		buf_printf(b, "%llu", (unsigned long long)job->id);
 	else if (strcmp(key, "state") == 0)
@@ -52,11 +54,11 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 	    a->how != HOW_RUNNING)
 		buf_printf(b, "%d", a->signal);
 	else if (strcmp(key, "pid") == 0 && job->state == JOB_ACTIVE &&
-	    job->pid > 0)
-		buf_printf(b, "%ld", (long)job->pid);
+	    l != NULL && l->pid > 0)
+		buf_printf(b, "%ld", (long)l->pid);
 	else if (strcmp(key, "retry_at") == 0 && job->state == JOB_PENDING &&
-	    job->retry_at != 0)
-		buf_adds(b, util_rfc3339(job->retry_at, t, sizeof t));
+	    l != NULL && l->retry_at != 0)
+		buf_adds(b, util_rfc3339(l->retry_at, t, sizeof t));
 	else
 		return -1;
 	return 0;

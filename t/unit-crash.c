@@ -670,36 +670,51 @@ rnd(void)
 	return rng;
 }
 
-/* What a job shows, as one line; "absent" for none. */
+/*
+ * What a job shows, as one line; "absent" for none. A complete job shows
+ * its last attempt only, and a finished one no process or retry time (the
+ * queue keeps no more of them: job_settle).
+ */
 static char *
 job_facts(const struct job *job)
 {
-	const struct attempt	*a;
+	const struct job_live	*l = job != NULL ? job->live : NULL;
+	struct attempt		 a;
 	struct buf		 b;
+	const char		*text;
 	size_t			 i;
+	int			 busy;
 
 	if (job == NULL || job->gone || job->state == JOB_NEW)
 		return xstrdup("absent");
+	busy = l != NULL &&
+	    (job->state == JOB_PENDING || job->state == JOB_ACTIVE);
 	buf_init(&b);
 	buf_printf(&b, "name=%s state=%s uid=%u gid=%u ctime=%lld "
 	    "mtime=%lld retry_at=%lld pid=%d pst=%llu natt=%u", job->name,
 	    queue_state_name(job->state), (unsigned)job->uid,
 	    (unsigned)job->gid, (long long)job->ctime,
-	    (long long)job->mtime, (long long)job->retry_at, (int)job->pid,
-	    (unsigned long long)job->pst, job->natt);
-	for (i = 0; i < job->natt; i++) {
-		a = &job->att[i];
+	    (long long)job->mtime, busy ? (long long)l->retry_at : 0,
+	    busy ? (int)l->pid : 0, busy ? (unsigned long long)l->pst : 0,
+	    job->natt);
+	for (i = job->state == JOB_COMPLETE && job->natt > 0 ? job->natt : 1;
+	    i <= job->natt; i++) {
+		if (queue_attempt(job, (unsigned)i, &a) != 0) {
+			buf_adds(&b, " [?]");
+			continue;
+		}
 		buf_printf(&b, " [%lld %lld %llu %llu %d %d %d %d]",
-		    (long long)a->started, (long long)a->ended,
-		    (unsigned long long)a->off, (unsigned long long)a->end,
-		    a->how, a->status, a->signal, a->eol);
+		    (long long)a.started, (long long)a.ended,
+		    (unsigned long long)a.off, (unsigned long long)a.end,
+		    a.how, a.status, a.signal, a.eol);
 	}
 	buf_adds(&b, " text=");
+	text = queue_text(job);
 	for (i = 0; i < job->textlen; i++) {
-		if (job->text[i] == '\n')
+		if (text[i] == '\n')
 			buf_adds(&b, "\\n");
 		else
-			buf_addc(&b, job->text[i]);
+			buf_addc(&b, text[i]);
 	}
 	return b.data;
 }

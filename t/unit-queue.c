@@ -2,6 +2,10 @@
  * unit-queue.c: the state machine without a mount. Records are applied as
  * replay applies them; the snapshot that compaction writes must recreate
  * the same state, and records that do not fit the state are refused.
+ * A finished job keeps only what it shows (its last attempt, packed, and
+ * no live part); what it shows must be the same before and after a
+ * snapshot, and a snapshot written before jobs were packed still replays.
+ * Last, the hash tables with many jobs, and the pool that jobs come from.
  */
 
 #include <stdio.h>
@@ -33,6 +37,48 @@ apply(const char *body)
 	return rv;
 }
 
+/* What a user sees of a job: its attributes and its file's contents. */
+static char *
+shows(const char *name)
+{
+	struct job	*job = queue_by_name(name);
+	struct buf	 b, names, v;
+	struct view	 view;
+	const char	*n;
+	size_t		 i;
+
+	if (job == NULL)
+		return xstrdup("absent");
+	buf_init(&b);
+	buf_init(&names);
+	buf_init(&v);
+	buf_printf(&b, "%s in %d, %llu bytes:", job->name, queue_dir_of(job),
+	    (unsigned long long)job->textlen);
+	xattr_list(job, &names);
+	for (n = names.data; n != NULL && n < names.data + names.len;
+	    n += strlen(n) + 1) {
+		buf_reset(&v);
+		if (xattr_get(job, n, &v) != 0)
+			buf_adds(&v, "?");
+		buf_printf(&b, " %s=%s", n, v.data);
+	}
+	view_build(&view, job, 0, job->state == JOB_FAILED, 1000);
+	for (i = 0; i < view.nseg; i++) {
+		if (view.seg[i].mem)
+			buf_printf(&b, " \"%.*s\"", (int)view.seg[i].len,
+			    view.marks.data + view.seg[i].off);
+		else
+			buf_printf(&b, " log[%llu+%llu]",
+			    (unsigned long long)view.seg[i].off,
+			    (unsigned long long)view.seg[i].len);
+	}
+	buf_printf(&b, " size %llu", (unsigned long long)view.size);
+	view_free(&view);
+	buf_free(&names);
+	buf_free(&v);
+	return b.data;
+}
+
 /* Replay every line of a snapshot into a fresh queue. */
 static int
 replay_snapshot(const struct buf *snap)
@@ -50,6 +96,331 @@ replay_snapshot(const struct buf *snap)
 	}
 	free(copy);
 	return rv;
+}
+
+/* Run attempts 1..n of job id, each failing but the last (if done). */
+static int
+attempts(uint64_t id, unsigned n, const char *last)
+{
+	char		 rec[256];
+	unsigned	 k;
+	int		 rv = 0;
+
+	for (k = 1; k <= n; k++) {
+		snprintf(rec, sizeof rec, "start id=%llu attempt=%u pid=%u "
+		    "pst=%u off=%u time=%llu", (unsigned long long)id, k,
+		    100 + k, 900 + k, (k - 1) * 10,
+		    (unsigned long long)(id * 1000 + 2 * k));
+		rv |= apply(rec);
+		if (k < n)
+			snprintf(rec, sizeof rec, "end id=%llu attempt=%u "
+			    "how=exit status=3 signal=0 end=%u eol=%d "
+			    "time=%llu next=pending retry_at=0",
+			    (unsigned long long)id, k, k * 10 - 2, k != 2,
+			    (unsigned long long)(id * 1000 + 2 * k + 1));
+		else
+			snprintf(rec, sizeof rec, "end id=%llu attempt=%u %s "
+			    "end=%u time=%llu", (unsigned long long)id, k,
+			    last, k * 10 - 4,
+			    (unsigned long long)(id * 1000 + 2 * k + 1));
+		rv |= apply(rec);
+	}
+	return rv;
+}
+
+static const char *finished[] = { "done", "once", "twice", "cancelled",
+    "odd", "old", "later", NULL };
+
+/* Record what each job of finished[] shows. */
+static void
+shows_all(char **out)
+{
+	int	i;
+
+	for (i = 0; finished[i] != NULL; i++)
+		out[i] = shows(finished[i]);
+}
+
+/* Finished jobs: packed, without a live part, the same after a snapshot. */
+static void
+test_finished(void)
+{
+	struct buf	 a, b;
+	struct job	*job;
+	struct attempt	 at;
+	char		*before[8], *after[8];
+	int		 i, same;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=done uid=7 gid=8 time=1000 text=true") == 0 &&
+	    attempts(1, 4, "how=exit status=0 signal=0 eol=1 "
+	    "next=complete") == 0, "done: three failures, then complete");
+	job = queue_by_name("done");
+	ok(job->packed && job->live == NULL && job->natt == 4,
+	    "done keeps its last attempt only, and no live part");
+	ok(queue_attempt(job, 4, &at) == 0 && at.started == 1008 &&
+	    at.ended == 1009 && at.off == 30 && at.end == 36 &&
+	    at.how == HOW_EXIT && at.status == 0 && at.eol == 1,
+	    "its last attempt is whole, its end time is the job's mtime");
+	ok(queue_attempt(job, 3, &at) != 0, "its earlier ones are not kept");
+	ok(strcmp(queue_text(job), "true") == 0 && job->textlen == 4 &&
+	    queue_text(job)[4] == '\0', "its text follows its name");
+
+	ok(apply("new id=2 name=once uid=0 gid=0 time=2000 text=kill\\s$$") ==
+	    0 && attempts(2, 1, "how=signal status=0 signal=9 eol=0 "
+	    "next=failed") == 0, "once: killed at its only attempt");
+	job = queue_by_name("once");
+	ok(job->packed && job->live == NULL,
+	    "a job failed after one attempt is packed too");
+	ok(apply("new id=3 name=twice uid=0 gid=0 time=3000 text=false") ==
+	    0 && attempts(3, 2, "how=timeout status=0 signal=15 eol=1 "
+	    "next=failed") == 0, "twice: failed after two attempts");
+	job = queue_by_name("twice");
+	ok(!job->packed && job->live == NULL && job->natt == 2,
+	    "a failed job keeps every attempt it shows");
+
+	ok(apply("new id=4 name=cancelled uid=0 gid=0 time=4000 "
+	    "text=sleep\\s9") == 0 &&
+	    apply("start id=4 attempt=1 pid=5 pst=6 off=0 time=4001") == 0 &&
+	    apply("move id=4 to=failed name=cancelled time=4002") == 0 &&
+	    apply("end id=4 attempt=1 how=signal status=0 signal=15 end=7 "
+	    "eol=0 time=4003") == 0, "cancelled, then its end recorded");
+	job = queue_by_name("cancelled");
+	ok(!job->packed && queue_attempt(job, 1, &at) == 0 &&
+	    at.how == HOW_CANCELLED && at.ended == 4003 && at.end == 7 &&
+	    job->mtime == 4002,
+	    "an attempt that did not end at mtime is kept as it is");
+
+	ok(apply("new id=5 name=odd uid=0 gid=0 time=5000 text=x") == 0 &&
+	    attempts(5, 1, "how=exit status=300 signal=0 eol=1 "
+	    "next=complete") == 0, "odd: a status no process has");
+	job = queue_by_name("odd");
+	ok(!job->packed && queue_attempt(job, 1, &at) == 0 &&
+	    at.status == 300, "is kept as it is");
+
+	/* A snapshot as filed wrote it before jobs were packed. */
+	ok(apply("job id=6 name=old state=complete uid=3 gid=4 ctime=10 "
+	    "time=50 retry_at=0 pid=1234 pst=99 "
+	    "att=11:20:0:5:1:7:0:1,21:30:5:9:2:0:9:0,31:50:9:12:1:0:0:1 "
+	    "text=echo\\sold") == 0, "an old snapshot's job with every "
+	    "attempt replays");
+	job = queue_by_name("old");
+	ok(job->packed && job->live == NULL && job->natt == 3 &&
+	    queue_attempt(job, 3, &at) == 0 && at.started == 31 &&
+	    at.off == 9 && at.end == 12, "and is packed");
+
+	ok(apply("new id=7 name=later uid=0 gid=0 time=7000 text=y") == 0 &&
+	    attempts(7, 2, "how=exit status=0 signal=0 eol=1 next=complete")
+	    == 0, "later: completes at its second attempt");
+	job = queue_by_name("later");
+	ok(job->packed, "and is packed");
+	ok(apply("end id=7 attempt=2 how=exit status=4 signal=0 end=20 eol=0 "
+	    "time=7777") == 0, "a late end record for its last attempt");
+	ok(!job->packed && queue_attempt(job, 2, &at) == 0 &&
+	    at.status == 4 && at.ended == 7777 && at.end == 20 &&
+	    queue_attempt(job, 1, &at) == 0 && at.started == 0,
+	    "unpacks it: the earlier attempt reads as zeros");
+
+	ok(apply("new id=8 name=waiting uid=0 gid=0 time=8000 text=z") == 0 &&
+	    apply("start id=8 attempt=1 pid=5 pst=6 off=0 time=8001") == 0 &&
+	    apply("end id=8 attempt=1 how=exit status=1 signal=0 end=0 "
+	    "eol=1 time=8002 next=pending retry_at=9000") == 0,
+	    "waiting: waits to retry");
+	job = queue_by_name("waiting");
+	ok(job->live != NULL && job->live->retry_at == 9000 &&
+	    job->live->pst == 6, "a waiting job has its live part");
+
+	shows_all(before);
+	is_str(before[0], "done in 5, 4 bytes: user.filed.id=1 "
+	    "user.filed.state=complete user.filed.attempts=4 "
+	    "user.filed.uid=7 user.filed.created=1970-01-01T00:00:00Z "
+	    "user.filed.changed=1970-01-01T00:00:00Z "
+	    "user.filed.started=1970-01-01T00:00:00Z "
+	    "user.filed.ended=1970-01-01T00:00:00Z user.filed.exit=0 "
+	    "log[30+6] size 6", "complete/done shows its last attempt");
+	is_str(before[1], "once in 4, 7 bytes: user.filed.id=2 "
+	    "user.filed.state=failed user.filed.attempts=1 "
+	    "user.filed.uid=0 user.filed.created=1970-01-01T00:00:00Z "
+	    "user.filed.changed=1970-01-01T00:00:00Z "
+	    "user.filed.started=1970-01-01T00:00:00Z "
+	    "user.filed.ended=1970-01-01T00:00:00Z user.filed.signal=9 "
+	    "\"=== filed: attempt 1: killed by signal 9 (SIGKILL) ===\n\" "
+	    "log[0+6] size 61", "failed/once shows its attempt and marker");
+	ok(strstr(before[2], "attempt 1: exited with status 3 ===\n\" "
+	    "log[0+8] \"=== filed: attempt 2: timed out (killed by "
+	    "signal 15) ===\n\" log[10+6]") != NULL,
+	    "failed/twice shows both attempts");
+
+	buf_init(&a);
+	buf_init(&b);
+	queue_snapshot(NULL, &a);
+	ok(strstr(a.data, "name=done state=complete uid=7 gid=8 ctime=1000 "
+	    "time=1009 retry_at=0 pid=0 pst=0 att=0:0:0:0:0:0:0:0,"
+	    "0:0:0:0:0:0:0:0,0:0:0:0:0:0:0:0,1008:1009:30:36:1:0:0:1 ")
+	    != NULL, "the snapshot writes the attempts not kept as zeros");
+	ok(strstr(a.data, "name=waiting state=pending uid=0 gid=0 ctime=8000 "
+	    "time=8002 retry_at=9000 pid=0 pst=6 ") != NULL,
+	    "and a waiting job's retry time and process start time");
+	queue_free();
+
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0, "the snapshot replays");
+	shows_all(after);
+	for (same = 1, i = 0; finished[i] != NULL; i++) {
+		if (strcmp(before[i], after[i]) != 0) {
+			printf("# before: %s\n# after:  %s\n", before[i],
+			    after[i]);
+			same = 0;
+		}
+		free(before[i]);
+		free(after[i]);
+	}
+	ok(same, "every finished job shows the same after it");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and a snapshot of it is the same");
+	job = queue_by_name("done");
+	ok(job->packed && job->live == NULL && job->natt == 4,
+	    "done is packed again");
+
+	ok(apply("move id=1 to=pending name=done time=20000") == 0,
+	    "done is run again");
+	ok(!job->packed && job->natt == 0 && job->live != NULL &&
+	    job->live->onready && queue_next_ready() == job,
+	    "with no attempts, on the run queue");
+	ok(apply("start id=1 attempt=1 pid=1 pst=1 off=0 time=20001") == 0 &&
+	    apply("end id=1 attempt=1 how=exit status=0 signal=0 end=3 eol=1 "
+	    "time=20002 next=complete") == 0 && job->packed &&
+	    job->natt == 1, "and completes at its first attempt");
+
+	buf_free(&a);
+	buf_free(&b);
+	queue_free();
+}
+
+/* A job has a live part while it is queued or running, and not after. */
+static void
+test_live(void)
+{
+	struct buf	 a;
+	struct job	*job;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=done uid=0 gid=0 time=10 text=true") == 0 &&
+	    apply("start id=1 attempt=1 pid=7 pst=8 off=0 time=11") == 0,
+	    "a job starts");
+	job = queue_by_name("done");
+	ok(job->live != NULL && job->live->pid == 7 && job->live->pst == 8,
+	    "and has its live part, with its process");
+	ok(apply("end id=1 attempt=1 how=exit status=0 signal=0 end=3 eol=1 "
+	    "time=12 next=complete") == 0 && job->live == NULL,
+	    "a complete job has none");
+	ok(apply("new id=2 name=.draft uid=0 gid=0 time=13 text=x") == 0 &&
+	    queue_by_name(".draft")->live == NULL, "nor a draft");
+	ok(apply("new id=3 name=waiting uid=0 gid=0 time=14 text=z") == 0 &&
+	    apply("start id=3 attempt=1 pid=5 pst=6 off=0 time=15") == 0 &&
+	    apply("end id=3 attempt=1 how=exit status=1 signal=0 end=0 "
+	    "eol=1 time=16 next=pending retry_at=900") == 0,
+	    "a job waits to retry");
+	job = queue_by_name("waiting");
+	ok(job->live != NULL && job->live->retry_at == 900 &&
+	    job->live->pid == 0 && job->live->pst == 6,
+	    "and keeps its retry time");
+	buf_init(&a);
+	queue_snapshot(NULL, &a);
+	ok(strstr(a.data, "name=done state=complete uid=0 gid=0 ctime=10 "
+	    "time=12 retry_at=0 pid=0 pst=0 ") != NULL &&
+	    strstr(a.data, "name=waiting state=pending uid=0 gid=0 ctime=14 "
+	    "time=16 retry_at=900 pid=0 pst=6 ") != NULL,
+	    "the snapshot has the process of a live job only");
+	buf_free(&a);
+
+	job = queue_by_name("done");
+	job->nlookup = UINT32_MAX - 1;
+	queue_lookup(job);
+	queue_lookup(job);
+	ok(job->nlookup == UINT32_MAX, "kernel references saturate");
+	job->nlookup = 0;
+	queue_free();
+}
+
+/* The pool hands out zeroed objects that do not overlap, and reuses them. */
+static void
+test_pool(void)
+{
+	struct pool	  p;
+	unsigned char	**v;
+	size_t		  i, j, n;
+	int		  good = 1;
+
+	pool_init(&p, 40);
+	n = 3 * p.perpage + 5;
+	v = xcalloc(n, sizeof *v);
+	for (i = 0; i < n; i++) {
+		v[i] = pool_get(&p);
+		for (j = 0; j < 40; j++)
+			good &= v[i][j] == 0;
+		memset(v[i], (int)(i % 251) + 1, 40);
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 40; j++)
+			good &= v[i][j] == (unsigned char)(i % 251) + 1;
+	}
+	ok(good, "%zu objects over 4 pages: zeroed, none overlaps", n);
+	for (i = 0; i < n; i += 2)
+		pool_put(&p, v[i]);
+	for (i = 0; i < n; i += 2) {
+		v[i] = pool_get(&p);
+		for (j = 0; j < 40; j++)
+			good &= v[i][j] == 0;
+	}
+	ok(good, "objects given back come out again, zeroed");
+	for (i = 0; i < n; i++)
+		pool_put(&p, v[i]);
+	ok(TAILQ_EMPTY(&p.room), "all given back: no page is left");
+	free(v);
+}
+
+/* Many jobs: found by id and by name as the tables grow and shrink. */
+static void
+test_many(void)
+{
+	struct job	*job;
+	char		 rec[128], name[32], text[32];
+	unsigned	 i, n = 20000;
+	int		 good = 1;
+
+	queue_init(1 << 20);
+	for (i = 1; i <= n; i++) {
+		snprintf(rec, sizeof rec, "new id=%u name=j%u uid=0 gid=0 "
+		    "time=%u text=t%u", i, i, i, i);
+		good &= apply(rec) == 0;
+	}
+	ok(good, "%u jobs", n);
+	for (i = 1; i <= n; i++) {
+		snprintf(name, sizeof name, "j%u", i);
+		snprintf(text, sizeof text, "t%u", i);
+		job = queue_by_id(i);
+		good &= job != NULL && job == queue_by_name(name) &&
+		    strcmp(queue_text(job), text) == 0;
+	}
+	ok(good, "each found by id and by name");
+	for (i = 1; i <= n; i += 2) {
+		snprintf(rec, sizeof rec, "rm id=%u time=1", i);
+		good &= apply(rec) == 0;
+	}
+	for (i = 1; i <= n; i++) {
+		snprintf(name, sizeof name, "j%u", i);
+		job = queue_by_name(name);
+		good &= (i % 2 == 1) == (job == NULL && queue_by_id(i) == NULL);
+	}
+	ok(good, "half removed: the other half is still found");
+	ok(apply("name id=2 name=renamed time=2") == 0 &&
+	    queue_by_name("renamed") == queue_by_id(2) &&
+	    queue_by_name("j2") == NULL, "a renamed job is found by its name");
+	ok(queue_by_id(n + 1) == NULL && queue_by_name("j20001") == NULL,
+	    "an id or a name never given is not");
+	queue_free();
 }
 
 int
@@ -108,8 +479,9 @@ main(void)
 	    apply("rm id=7 time=8") == 0, "the newest job is removed");
 
 	job = queue_by_name("three");
-	ok(job != NULL && job->state == JOB_PENDING && job->retry_at == 500 &&
-	    job->natt == 1 && job->att[0].eol == 0, "three waits, 1 attempt");
+	ok(job != NULL && job->state == JOB_PENDING &&
+	    job->live->retry_at == 500 && job->natt == 1 &&
+	    job->att[0].eol == 0, "three waits, 1 attempt");
 	ok(queue_next_ready() == queue_by_name("one"),
 	    "one is first on the run queue");
 
@@ -125,11 +497,11 @@ main(void)
 	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
 	    "and the same");
 	job = queue_by_name("four");
-	ok(job != NULL && job->state == JOB_ACTIVE && job->pid == 11 &&
-	    job->pst == 98, "a running job keeps its pid and start time");
+	ok(job != NULL && job->state == JOB_ACTIVE && job->live->pid == 11 &&
+	    job->live->pst == 98, "a running job keeps its pid and start time");
 	job = queue_by_name(".draft");
 	ok(job != NULL && job->state == JOB_DRAFT &&
-	    strcmp(job->text, "x") == 0, "the draft keeps its text");
+	    strcmp(queue_text(job), "x") == 0, "the draft keeps its text");
 	ok(queue_node(INO_PENDING)->gid == 33 &&
 	    (queue_node(INO_PENDING)->mode & 07777) == 01770,
 	    "pending/ keeps its group and mode");
@@ -139,9 +511,19 @@ main(void)
 	ok(queue_new("fresh", 0, 0, NULL, &job) == 0 && job->id == 8,
 	    "ids are not reused after a snapshot");
 	queue_abandon(job);
+	ok(apply("name id=1 name=uno time=11") == 0 &&
+	    (job = queue_by_name("uno")) != NULL &&
+	    queue_by_name("one") == NULL &&
+	    strcmp(queue_text(job), "echo 1") == 0 && job->textlen == 6,
+	    "a renamed job keeps its text");
 
 	buf_free(&a);
 	buf_free(&b);
 	queue_free();
+
+	test_live();
+	test_finished();
+	test_many();
+	test_pool();
 	return tap_done();
 }
