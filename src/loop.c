@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -286,6 +287,15 @@ loop_run(struct options *opts)
 	memset(&lp, 0, sizeof lp);
 	lp.opts = opts;
 	signal(SIGPIPE, SIG_IGN);
+#ifdef M_MMAP_THRESHOLD
+	/*
+	 * Large buffers (the listing of a big directory, the journal's) are
+	 * mapped and unmapped, never left in the heap: glibc would otherwise
+	 * raise its threshold at the first such free and keep the memory of
+	 * the next ones for good.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
 
 	if (mkdir(opts->statedir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", opts->statedir);

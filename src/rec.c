@@ -322,7 +322,8 @@ rec_parse_fields(char *p, char *end, struct rec *r, const char **why)
 			return -1;
 		}
 		for (i = 0; i < r->nfields; i++) {
-			if (strcmp(r->field[i].key, key) == 0) {
+			if (r->field[i].key[0] == key[0] &&
+			    strcmp(r->field[i].key, key) == 0) {
 				*why = "duplicate field";
 				return -1;
 			}
@@ -455,8 +456,10 @@ rec_get(const struct rec *r, const char *key, size_t *lenp)
 {
 	int	i;
 
+	/* The first byte tells most keys apart without a call (replay). */
 	for (i = 0; i < r->nfields; i++) {
-		if (strcmp(r->field[i].key, key) == 0) {
+		if (r->field[i].key[0] == key[0] &&
+		    strcmp(r->field[i].key, key) == 0) {
 			if (lenp != NULL)
 				*lenp = r->field[i].len;
 			return r->field[i].val;
