@@ -270,7 +270,7 @@ struct job;
 struct job_live {
 	const struct buf *newtext;	/* JOB_NEW: the creating handle's text */
 	int64_t		 retry_at;	/* ns; 0 = not waiting */
-	uint64_t	 pst;		/* its start time from /proc */
+	uint64_t	 pst;		/* its start, clock ticks since boot */
 	pid_t		 pid;		/* recorded pid of the live attempt */
 	unsigned	 nopen;		/* open handles */
 	unsigned	 inflight;	/* its records not yet committed */
