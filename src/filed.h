@@ -325,7 +325,7 @@ struct job {
 		} last;
 	};
 
-	TAILQ_ENTRY(job) all;		/* the namespace, in id order */
+	TAILQ_ENTRY(job) all;		/* its directory's list (queue_dir_jobs) */
 	struct job	*hnext_id;
 	struct job	*hnext_name;
 };
@@ -351,7 +351,7 @@ void		 queue_push(void);
 void		 queue_free(void);
 int		 queue_replay(void *, struct rec *, const char **);
 void		 queue_snapshot(void *, struct buf *);
-struct jobs	*queue_all(void);
+struct jobs	*queue_dir_jobs(uint64_t);
 struct job	*queue_by_id(uint64_t);
 struct job	*queue_by_name(const char *);
 struct job	*queue_by_ino(uint64_t);

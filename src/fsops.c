@@ -1500,10 +1500,8 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		dir_add(h, INO_NEWID, S_IFREG, "new-id");
 		dir_add(h, INO_CONFIG, S_IFREG, "config.json");
 	} else {
-		TAILQ_FOREACH(job, queue_all(), all) {
-			if ((fuse_ino_t)queue_dir_of(job) == ino)
-				dir_add(h, queue_ino(job), S_IFREG, job->name);
-		}
+		TAILQ_FOREACH(job, queue_dir_jobs(ino), all)
+			dir_add(h, queue_ino(job), S_IFREG, job->name);
 	}
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
@@ -1548,14 +1546,10 @@ static void
 fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs	 st;
-	struct job	*job;
-	unsigned long	 n = 0;
 
 	if (statvfs(fs.statedir, &st) == -1)
 		memset(&st, 0, sizeof st);
-	TAILQ_FOREACH(job, queue_all(), all)
-		n++;
-	st.f_files = n + INO_NFIXED;
+	st.f_files = queue_count() + INO_NFIXED;
 	st.f_ffree = 0;
 	st.f_favail = 0;
 	st.f_namemax = FILED_NAME_MAX;

@@ -59,7 +59,7 @@ struct reserved {
 static struct {
 	struct journal	*journal;
 	size_t		 max_line;
-	struct jobs	 all;
+	struct jobs	 dirs[4];	/* by directory: pending/ .. complete/ */
 	struct jobs	 ready;
 	struct job	**byid;
 	struct job	**byname;
@@ -117,7 +117,8 @@ queue_init(size_t max_line)
 	memset(&q, 0, sizeof q);
 	q.max_line = max_line;
 	pool_init(&q.pool, sizeof (struct job));
-	TAILQ_INIT(&q.all);
+	for (i = 0; i < 4; i++)
+		TAILQ_INIT(&q.dirs[i]);
 	TAILQ_INIT(&q.ready);
 	TAILQ_INIT(&q.reserved);
 	q.nbuckets = 256;
@@ -173,7 +174,11 @@ queue_unfinished(void)
 	struct job	*job;
 
 	q.nunfinished = 0;
-	TAILQ_FOREACH(job, &q.all, all) {
+	TAILQ_FOREACH(job, &q.dirs[INO_PENDING - INO_PENDING], all) {
+		if (unfinished(job))
+			q.nunfinished++;
+	}
+	TAILQ_FOREACH(job, &q.dirs[INO_ACTIVE - INO_PENDING], all) {
 		if (unfinished(job))
 			q.nunfinished++;
 	}
@@ -317,9 +322,28 @@ hash_remove_id(struct job *job)
 
 /* Return the list of jobs in the namespace, in id order. */
 struct jobs *
-queue_all(void)
+queue_dir_jobs(uint64_t dir)
 {
-	return &q.all;
+	if (dir < INO_PENDING || dir > INO_COMPLETE)
+		fatalx("queue_dir_jobs: inode %llu", (unsigned long long)dir);
+	return &q.dirs[dir - INO_PENDING];
+}
+
+/*
+ * Set job's state, moving it to the tail of its new directory's list if
+ * the state change moves it: a directory lists its jobs in the order they
+ * came into it, and a listing reads only its own.
+ */
+static void
+job_set_state(struct job *job, enum job_state state)
+{
+	int	from = queue_dir_of(job);
+
+	job->state = state;
+	if (queue_dir_of(job) == from || job->gone)
+		return;
+	TAILQ_REMOVE(&q.dirs[from - INO_PENDING], job, all);
+	TAILQ_INSERT_TAIL(&q.dirs[queue_dir_of(job) - INO_PENDING], job, all);
 }
 
 /* Find a job by id, even one out of the namespace but still referenced. */
@@ -473,7 +497,7 @@ job_alloc(uint64_t id, const char *name)
 	job = pool_get(&q.pool);
 	job->id = id;
 	job_store(job, name, strlen(name), "", 0);
-	TAILQ_INSERT_TAIL(&q.all, job, all);
+	TAILQ_INSERT_TAIL(&q.dirs[queue_dir_of(job) - INO_PENDING], job, all);
 	q.nall++;
 	hash_insert(job);
 	if (id >= q.next_id)
@@ -504,7 +528,7 @@ job_forget(struct job *job)
 		return;
 	job_dequeue(job);
 	hash_remove_name(job);
-	TAILQ_REMOVE(&q.all, job, all);
+	TAILQ_REMOVE(&q.dirs[queue_dir_of(job) - INO_PENDING], job, all);
 	q.nall--;
 	job->gone = 1;
 	queue_unref(job);
@@ -998,9 +1022,9 @@ queue_apply(struct rec *r, int live, const char **why)
 			job->gid = (gid_t)u;
 		job->ctime = job->mtime = t;
 		if (queue_is_draft_name(job->name))
-			job->state = JOB_DRAFT;
+			job_set_state(job, JOB_DRAFT);
 		else {
-			job->state = JOB_PENDING;
+			job_set_state(job, JOB_PENDING);
 			job_enqueue(job);
 		}
 		return 0;
@@ -1039,7 +1063,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		old = xstrdup(job->name);
 		job_set_name(job, name);
 		if (job->state == JOB_DRAFT && !queue_is_draft_name(name)) {
-			job->state = JOB_PENDING;
+			job_set_state(job, JOB_PENDING);
 			job_enqueue(job);
 		}
 		job->mtime = t;
@@ -1070,7 +1094,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		l = queue_live(job);
 		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
 		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
-		job->state = JOB_ACTIVE;
+		job_set_state(job, JOB_ACTIVE);
 		l->retry_at = 0;
 		job->mtime = t;
 		job_dequeue(job);
@@ -1124,11 +1148,11 @@ queue_apply(struct rec *r, int live, const char **why)
 		l->pid = 0;
 		job->mtime = t;
 		if (strcmp(s, "complete") == 0)
-			job->state = JOB_COMPLETE;
+			job_set_state(job, JOB_COMPLETE);
 		else if (strcmp(s, "failed") == 0)
-			job->state = JOB_FAILED;
+			job_set_state(job, JOB_FAILED);
 		else if (strcmp(s, "pending") == 0) {
-			job->state = JOB_PENDING;
+			job_set_state(job, JOB_PENDING);
 			if (rec_get_i64(r, "retry_at", &i) != 0)
 				i = 0;
 			l->retry_at = i;
@@ -1165,7 +1189,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
 			job_clear_attempts(job);
 			queue_live(job)->retry_at = 0;
-			job->state = JOB_PENDING;
+			job_set_state(job, JOB_PENDING);
 			job_enqueue(job);
 		} else if (strcmp(s, "failed") == 0 &&
 		    job->state == JOB_ACTIVE && job->natt > 0) {
@@ -1173,7 +1197,7 @@ queue_apply(struct rec *r, int live, const char **why)
 			a = &job->att[job->natt - 1];
 			a->how = HOW_CANCELLED;
 			a->ended = t;
-			job->state = JOB_FAILED;
+			job_set_state(job, JOB_FAILED);
 			queue_live(job)->pid = 0;
 			if (live)
 				run_kill(job);
@@ -1325,7 +1349,7 @@ apply_job(struct rec *r, const char **why)
 		return -1;
 	}
 	job = job_alloc(id, name);
-	job->state = (enum job_state)i;
+	job_set_state(job, (enum job_state)i);
 	job_set_text(job, text, tlen);
 	if (rec_get_u64(r, "uid", &u) == 0)
 		job->uid = (uid_t)u;
@@ -1405,6 +1429,7 @@ queue_snapshot(void *arg, struct buf *out)
 {
 	struct job	*job;
 	uint64_t	 ino;
+	int		 i;
 
 	rec_begin(out, "next");
 	rec_add_u64(out, "id", q.next_id);
@@ -1423,10 +1448,12 @@ queue_snapshot(void *arg, struct buf *out)
 	}
 	TAILQ_FOREACH(job, &q.ready, live->ready)
 		snapshot_job(out, job);
-	TAILQ_FOREACH(job, &q.all, all) {
-		if (job->state != JOB_NEW &&
-		    (job->live == NULL || !job->live->onready))
-			snapshot_job(out, job);
+	for (i = 0; i < 4; i++) {
+		TAILQ_FOREACH(job, &q.dirs[i], all) {
+			if (job->state != JOB_NEW &&
+			    (job->live == NULL || !job->live->onready))
+				snapshot_job(out, job);
+		}
 	}
 }
 
@@ -1446,7 +1473,7 @@ queue_new(const char *name, uid_t uid, gid_t gid, const struct buf *text,
 	if (!queue_name_free(name))
 		return -EEXIST;
 	job = job_alloc(q.next_id, name);
-	job->state = JOB_NEW;
+	job_set_state(job, JOB_NEW);
 	job->uid = uid;
 	job->gid = gid;
 	queue_live(job)->newtext = text;

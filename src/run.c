@@ -997,13 +997,13 @@ run_recover(void)
 	char		*path, c;
 	int		 fd, i;
 
-	TAILQ_FOREACH_SAFE(job, queue_all(), all, next) {
-		/* A pending or active job has its live part. */
-		l = job->live;
-		if (job->state == JOB_PENDING && l->retry_at != 0)
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_PENDING), all) {
+		if (job->state == JOB_PENDING && job->live->retry_at != 0)
 			run_arm_retry(job);
-		if (job->state != JOB_ACTIVE)
-			continue;
+	}
+	/* An active job has its live part. */
+	TAILQ_FOREACH_SAFE(job, queue_dir_jobs(INO_ACTIVE), all, next) {
+		l = job->live;
 		if (l->pid > 0 && l->pst != 0 &&
 		    run_same_process(l->pid, l->pst)) {
 			log_info("job '%s': killing process group %d left "
@@ -1092,7 +1092,7 @@ run_shutdown(void)
 	struct job	*job;
 	struct later	*l;
 
-	TAILQ_FOREACH(job, queue_all(), all)
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_PENDING), all)
 		run_disarm_retry(job);
 	uv_timer_stop(&rs.blocked);
 	while ((l = LIST_FIRST(&rs.laters)) != NULL) {

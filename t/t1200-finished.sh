@@ -13,6 +13,19 @@ test_expect_success 'start filed' '
 	filed_start
 '
 
+test_expect_success 'complete/ lists jobs in the order they finished' '
+	{ gate slow; } >mnt/pending/order-slow &&
+	wait_job_in active order-slow &&
+	echo true >mnt/pending/order-fast &&
+	wait_job_in complete order-fast &&
+	open_gate slow &&
+	wait_job_in complete order-slow &&
+	printf "order-fast\norder-slow\n" >expect &&
+	ls -f mnt/complete | grep "^order-" >actual &&
+	test_cmp expect actual &&
+	rm mnt/complete/order-fast mnt/complete/order-slow
+'
+
 test_expect_success 'complete/NAME shows the output of the successful attempt only' '
 	cat >mnt/pending/second-time <<-\EOF &&
 	echo "attempt $FILED_ATTEMPT"

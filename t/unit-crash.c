@@ -1133,6 +1133,7 @@ check_image(const struct image *im, const char *dir, int garbage, char **why)
 	struct hist	*h;
 	struct job	*job;
 	char		*path, *cause, *got;
+	uint64_t	 d;
 	int		 i, m, req, rv = 0;
 
 	*why = NULL;
@@ -1180,17 +1181,19 @@ check_image(const struct image *im, const char *dir, int garbage, char **why)
 	}
 
 	/* I2: no phantom jobs. */
-	TAILQ_FOREACH(job, queue_all(), all) {
-		if (rv != 0)
-			break;
-		for (i = 0; i < w.nh; i++) {
-			if (w.h[i].key == job->id)
+	for (d = INO_PENDING; d <= INO_COMPLETE && rv == 0; d++) {
+		TAILQ_FOREACH(job, queue_dir_jobs(d), all) {
+			for (i = 0; i < w.nh; i++) {
+				if (w.h[i].key == job->id)
+					break;
+			}
+			if (i == w.nh) {
+				*why = xasprintf("job %llu '%s' was never "
+				    "submitted", (unsigned long long)job->id,
+				    job->name);
+				rv = -1;
 				break;
-		}
-		if (i == w.nh) {
-			*why = xasprintf("job %llu '%s' was never submitted",
-			    (unsigned long long)job->id, job->name);
-			rv = -1;
+			}
 		}
 	}
 out:
