@@ -147,6 +147,16 @@ struct rec {
 	int		 nfields;
 	struct rec_field field[REC_MAXFIELDS];
 };
+/* Do two short strings match? Inline, for the keys and types of replay. */
+static inline int
+rec_streq(const char *a, const char *b)
+{
+	while (*a != '\0' && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
 uint32_t crc32c(uint32_t, const void *, size_t);
 void	 rec_begin(struct buf *, const char *);
 void	 rec_add(struct buf *, const char *, const void *, size_t);

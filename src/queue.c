@@ -992,7 +992,7 @@ queue_apply(struct rec *r, int live, const char **why)
 	if (rec_get_i64(r, "time", &t) != 0)
 		t = 0;
 
-	if (strcmp(r->type, "new") == 0) {
+	if (rec_streq(r->type, "new")) {
 		if (rec_get_u64(r, "id", &id) != 0 ||
 		    (name = rec_get(r, "name", &len)) == NULL ||
 		    util_valid_name(name, len) != 0 || strlen(name) != len ||
@@ -1030,7 +1030,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "text") == 0) {
+	if (rec_streq(r->type, "text")) {
 		if (get_job(r, &job, why) != 0)
 			return -1;
 		if ((job->state != JOB_DRAFT &&
@@ -1045,7 +1045,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "name") == 0) {
+	if (rec_streq(r->type, "name")) {
 		if (get_job(r, &job, why) != 0)
 			return -1;
 		name = rec_get(r, "name", &len);
@@ -1073,7 +1073,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "start") == 0) {
+	if (rec_streq(r->type, "start")) {
 		if (get_job(r, &job, why) != 0)
 			return -1;
 		if (job->state != JOB_PENDING ||
@@ -1101,7 +1101,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "end") == 0) {
+	if (rec_streq(r->type, "end")) {
 		if (get_job(r, &job, why) != 0)
 			return -1;
 		if (rec_get_u64(r, "attempt", &attempt) != 0 ||
@@ -1172,7 +1172,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "move") == 0) {
+	if (rec_streq(r->type, "move")) {
 		if (get_job(r, &job, why) != 0)
 			return -1;
 		s = rec_get(r, "to", NULL);
@@ -1217,7 +1217,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "rm") == 0) {
+	if (rec_streq(r->type, "rm")) {
 		if (get_job(r, &job, why) != 0)
 			return -1;
 		if (job->state == JOB_NEW) {
@@ -1233,7 +1233,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "attr") == 0) {
+	if (rec_streq(r->type, "attr")) {
 		if (rec_get_u64(r, "ino", &ino) != 0 || ino < INO_ROOT ||
 		    ino >= INO_NFIXED) {
 			*why = "bad attr record";
@@ -1251,7 +1251,7 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "ids") == 0) {
+	if (rec_streq(r->type, "ids")) {
 		if (rec_get_u64(r, "upto", &u) != 0) {
 			*why = "bad ids record";
 			return -1;
@@ -1263,10 +1263,10 @@ queue_apply(struct rec *r, int live, const char **why)
 		return 0;
 	}
 
-	if (strcmp(r->type, "job") == 0)
+	if (rec_streq(r->type, "job"))
 		return apply_job(r, why);
 
-	if (strcmp(r->type, "next") == 0) {
+	if (rec_streq(r->type, "next")) {
 		if (rec_get_u64(r, "id", &u) != 0) {
 			*why = "bad next record";
 			return -1;

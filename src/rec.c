@@ -322,8 +322,7 @@ rec_parse_fields(char *p, char *end, struct rec *r, const char **why)
 			return -1;
 		}
 		for (i = 0; i < r->nfields; i++) {
-			if (r->field[i].key[0] == key[0] &&
-			    strcmp(r->field[i].key, key) == 0) {
+			if (rec_streq(r->field[i].key, key)) {
 				*why = "duplicate field";
 				return -1;
 			}
@@ -456,10 +455,8 @@ rec_get(const struct rec *r, const char *key, size_t *lenp)
 {
 	int	i;
 
-	/* The first byte tells most keys apart without a call (replay). */
 	for (i = 0; i < r->nfields; i++) {
-		if (r->field[i].key[0] == key[0] &&
-		    strcmp(r->field[i].key, key) == 0) {
+		if (rec_streq(r->field[i].key, key)) {
 			if (lenp != NULL)
 				*lenp = r->field[i].len;
 			return r->field[i].val;
