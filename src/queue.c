@@ -59,7 +59,7 @@ struct reserved {
 static struct {
 	struct journal	*journal;
 	size_t		 max_line;
-	struct jobs	 dirs[4];	/* by directory: pending/ .. complete/ */
+	struct jobs	 dirs[INO_COMPLETE - INO_PENDING + 1]; /* pending/.. */
 	struct jobs	 ready;
 	struct job	**byid;
 	struct job	**byname;
@@ -117,8 +117,8 @@ queue_init(size_t max_line)
 	memset(&q, 0, sizeof q);
 	q.max_line = max_line;
 	pool_init(&q.pool, sizeof (struct job));
-	for (i = 0; i < 4; i++)
-		TAILQ_INIT(&q.dirs[i]);
+	for (i = INO_PENDING; i <= INO_COMPLETE; i++)
+		TAILQ_INIT(queue_dir_jobs(i));
 	TAILQ_INIT(&q.ready);
 	TAILQ_INIT(&q.reserved);
 	q.nbuckets = 256;
@@ -172,15 +172,14 @@ uint64_t
 queue_unfinished(void)
 {
 	struct job	*job;
+	uint64_t	 d;
 
 	q.nunfinished = 0;
-	TAILQ_FOREACH(job, &q.dirs[INO_PENDING - INO_PENDING], all) {
-		if (unfinished(job))
-			q.nunfinished++;
-	}
-	TAILQ_FOREACH(job, &q.dirs[INO_ACTIVE - INO_PENDING], all) {
-		if (unfinished(job))
-			q.nunfinished++;
+	for (d = INO_PENDING; d <= INO_ACTIVE; d++) {
+		TAILQ_FOREACH(job, queue_dir_jobs(d), all) {
+			if (unfinished(job))
+				q.nunfinished++;
+		}
 	}
 	return q.nunfinished;
 }
@@ -342,8 +341,8 @@ job_set_state(struct job *job, enum job_state state)
 	job->state = state;
 	if (queue_dir_of(job) == from || job->gone)
 		return;
-	TAILQ_REMOVE(&q.dirs[from - INO_PENDING], job, all);
-	TAILQ_INSERT_TAIL(&q.dirs[queue_dir_of(job) - INO_PENDING], job, all);
+	TAILQ_REMOVE(queue_dir_jobs(from), job, all);
+	TAILQ_INSERT_TAIL(queue_dir_jobs(queue_dir_of(job)), job, all);
 }
 
 /* Find a job by id, even one out of the namespace but still referenced. */
@@ -497,7 +496,7 @@ job_alloc(uint64_t id, const char *name)
 	job = pool_get(&q.pool);
 	job->id = id;
 	job_store(job, name, strlen(name), "", 0);
-	TAILQ_INSERT_TAIL(&q.dirs[queue_dir_of(job) - INO_PENDING], job, all);
+	TAILQ_INSERT_TAIL(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall++;
 	hash_insert(job);
 	if (id >= q.next_id)
@@ -528,7 +527,7 @@ job_forget(struct job *job)
 		return;
 	job_dequeue(job);
 	hash_remove_name(job);
-	TAILQ_REMOVE(&q.dirs[queue_dir_of(job) - INO_PENDING], job, all);
+	TAILQ_REMOVE(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall--;
 	job->gone = 1;
 	queue_unref(job);
@@ -1448,8 +1447,8 @@ queue_snapshot(void *arg, struct buf *out)
 	}
 	TAILQ_FOREACH(job, &q.ready, live->ready)
 		snapshot_job(out, job);
-	for (i = 0; i < 4; i++) {
-		TAILQ_FOREACH(job, &q.dirs[i], all) {
+	for (i = INO_PENDING; i <= INO_COMPLETE; i++) {
+		TAILQ_FOREACH(job, queue_dir_jobs(i), all) {
 			if (job->state != JOB_NEW &&
 			    (job->live == NULL || !job->live->onready))
 				snapshot_job(out, job);

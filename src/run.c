@@ -112,6 +112,7 @@ static struct {
 	struct spare	 spares[RUN_SPARES];
 	unsigned	 nspares;
 	unsigned	 nextspare;	/* number of the next spare's name */
+	uint64_t	 hz;		/* clock ticks a second, as /proc counts */
 	LIST_HEAD(, run) runs;
 	LIST_HEAD(, later) laters;
 } rs;
@@ -195,6 +196,7 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	 * for an instant (run_spare_give) and must not die of it.
 	 */
 	signal(SIGIO, SIG_IGN);
+	rs.hz = sysconf(_SC_CLK_TCK) > 0 ? (uint64_t)sysconf(_SC_CLK_TCK) : 100;
 	uv_timer_init(loop, &rs.blocked);
 	uv_signal_init(loop, &rs.sigchld);
 	uv_signal_start(&rs.sigchld, run_sigchld, SIGCHLD);
@@ -335,12 +337,11 @@ static uint64_t
 run_boot_ticks(void)
 {
 	struct timespec	ts;
-	long		hz = sysconf(_SC_CLK_TCK);
 
-	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
 		return 0;
-	return (uint64_t)ts.tv_sec * (uint64_t)hz +
-	    (uint64_t)ts.tv_nsec / (1000000000 / (uint64_t)hz);
+	return (uint64_t)ts.tv_sec * rs.hz +
+	    (uint64_t)ts.tv_nsec / (1000000000 / rs.hz);
 }
 
 /*
@@ -354,11 +355,8 @@ static int
 run_same_process(pid_t pid, uint64_t pst)
 {
 	uint64_t	st = run_proc_starttime(pid);
-	long		hz = sysconf(_SC_CLK_TCK);
 
-	if (hz <= 0)
-		hz = 100;
-	return st != 0 && st <= pst && pst - st <= (uint64_t)hz / 10;
+	return st != 0 && st <= pst && pst - st <= rs.hz / 10;
 }
 
 /* Is this variable of filed's passed to a job run as its submitter? */

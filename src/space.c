@@ -47,8 +47,9 @@ static struct {
 	uint64_t	 size;		/* allocated now */
 	uint64_t	 target;	/* what the accepted jobs need */
 	int		 short_logged;
+	int		 root;		/* may use the blocks kept for root */
 	int64_t		 lent_until;	/* no growing back before this */
-} sp = { NULL, -1, 0, 0, 0, 0 };
+} sp = { NULL, -1, 0, 0, 0, 0, 0 };
 
 static int	space_allocate(uint64_t);
 
@@ -64,6 +65,7 @@ space_init(const char *statedir)
 		fatal("%s", sp.path);
 	sp.size = (uint64_t)st.st_size;
 	sp.target = SPACE_BASE;
+	sp.root = geteuid() == 0;
 }
 
 /* Close the reserve file (it stays, holding its space, for next time). */
@@ -139,7 +141,7 @@ space_check(uint64_t need)
 		return 0;
 	if (size >= sp.target && fstatvfs(sp.fd, &vfs) == 0) {
 		/* Root may use the blocks kept for root, as fallocate does. */
-		avail = (uint64_t)(geteuid() == 0 ? vfs.f_bfree :
+		avail = (uint64_t)(sp.root ? vfs.f_bfree :
 		    vfs.f_bavail) * vfs.f_frsize;
 		if (avail >= need && avail - need >= SPACE_EASY)
 			return 0;
