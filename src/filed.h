@@ -270,6 +270,7 @@ TAILQ_HEAD(waiters, waiter);
 
 struct run;
 struct job;
+struct logref;
 
 /*
  * What only a job that is queued, running or referenced needs: made on
@@ -288,6 +289,7 @@ struct job_live {
 	int		 onready;
 	struct waiters	 waiters;	/* run when inflight drops to 0 */
 	struct run	*run;		/* run.c: the live attempt */
+	struct logref	*logref;	/* fsops.c: the log its readers share */
 	void		*timer;		/* run.c: the retry timer */
 	TAILQ_ENTRY(job) ready;		/* the run queue */
 };
@@ -418,8 +420,7 @@ void		 run_later(void (*)(void *), void (*)(void *), void *,
 void		 run_arm_retry(struct job *);
 void		 run_disarm_retry(struct job *);
 void		 run_log_removed(struct job *);
-void		 run_log_renamed(const char *, const char *);
-char		*run_log_path(const char *);
+char		*run_log_path(const struct job *);
 int		 run_log_fd(struct job *);
 
 /* xattr.c: user.filed.* metadata of job files */

@@ -69,7 +69,7 @@ struct handle {
 	enum hkind	 kind;
 	struct job	*job;
 	int		 refs;
-	int		 fd;		/* H_LOG: the log, or -1 */
+	struct logref	*lr;		/* H_LOG: the log, or NULL */
 	int		 all;		/* H_LOG: failed/ view */
 	unsigned	 attempt;	/* H_LOG: 0 = last */
 	int		 writing;	/* H_CONFIG opened for writing */
@@ -134,6 +134,8 @@ static void	 fill_attr(fuse_ino_t, struct stat *);
 static int	 job_attr(struct job *, struct stat *);
 static uint64_t	 job_size(struct job *);
 static uint64_t	 log_eof(struct job *, int);
+static int	 logref_get(struct job *, struct logref **);
+static void	 logref_put(struct job *, struct logref *);
 static void	 reply_entry(fuse_req_t, fuse_ino_t);
 static struct handle *handle_new(enum hkind, struct job *);
 static void	 creator_released(struct handle *);
@@ -216,6 +218,63 @@ fill_attr(fuse_ino_t ino, struct stat *st)
 	}
 }
 
+/*
+ * A job's log opened once for all its readers: opening active/NAME twenty
+ * thousand times costs filed one descriptor, not twenty thousand. A new
+ * log file (the first attempt of a rerun) gets a new one (run.c drops the
+ * job's logref), while readers of the old file keep theirs.
+ */
+struct logref {
+	int		 fd;
+	unsigned	 refs;
+};
+
+/*
+ * Take a reference to job's shared log into *lrp (NULL if the job has no
+ * log file: it reads empty). Returns 0 or a negative errno.
+ */
+static int
+logref_get(struct job *job, struct logref **lrp)
+{
+	struct job_live	*l = queue_live(job);
+	struct logref	*lr;
+	char		*path;
+	int		 fd, e;
+
+	*lrp = NULL;
+	if ((lr = l->logref) != NULL) {
+		lr->refs++;
+		*lrp = lr;
+		return 0;
+	}
+	path = run_log_path(job);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	e = errno;
+	if (fd == -1 && e != ENOENT)
+		log_warnx("job '%s': open %s: %s", job->name, path,
+		    strerror(e));
+	free(path);
+	if (fd == -1)
+		return e == ENOENT ? 0 : -e;
+	lr = xmalloc(sizeof *lr);
+	lr->fd = fd;
+	lr->refs = 1;
+	l->logref = *lrp = lr;
+	return 0;
+}
+
+/* Drop a reference to a shared log; the last one closes it. */
+static void
+logref_put(struct job *job, struct logref *lr)
+{
+	if (--lr->refs > 0)
+		return;
+	if (job->live != NULL && job->live->logref == lr)
+		job->live->logref = NULL;
+	close(lr->fd);
+	free(lr);
+}
+
 /* The end of a job's log: from the open fd if any, else the file. */
 static uint64_t
 log_eof(struct job *job, int fd)
@@ -228,7 +287,7 @@ log_eof(struct job *job, int fd)
 		fd = run_log_fd(job);
 	if (fd != -1)
 		return fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	path = run_log_path(job->name);
+	path = run_log_path(job);
 	rv = stat(path, &st);
 	free(path);
 	return rv == 0 ? (uint64_t)st.st_size : 0;
@@ -340,7 +399,6 @@ handle_new(enum hkind kind, struct job *job)
 	h->kind = kind;
 	h->job = job;
 	h->refs = 1;
-	h->fd = -1;
 	buf_init(&h->buf);
 	if (job != NULL)
 		queue_live(job)->nopen++;
@@ -361,10 +419,10 @@ handle_unref(struct handle *h)
 		h->job->live->nopen--;
 	}
 	creating_end(h);
+	if (h->lr != NULL)
+		logref_put(h->job, h->lr);
 	if (h->job != NULL)
 		queue_unref(h->job);
-	if (h->fd != -1)
-		close(h->fd);
 	free(h->ents);
 	buf_free(&h->buf);
 	free(h);
@@ -968,7 +1026,8 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle	*h;
 	struct job	*job;
 	struct op	*op;
-	char		*path, *json;
+	char		*json;
+	int		 error;
 	int		 wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 
 	if (ino == INO_NEWID) {
@@ -1037,11 +1096,11 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h = handle_new(H_LOG, job);
 		h->all = job->state == JOB_FAILED;
 		h->attempt = job->state == JOB_ACTIVE ? job->natt : 0;
-		path = run_log_path(job->name);
-		h->fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (h->fd == -1 && errno != ENOENT)
-			log_warn("job '%s': open %s", job->name, path);
-		free(path);
+		if ((error = logref_get(job, &h->lr)) != 0) {
+			handle_unref(h);
+			fuse_reply_err(req, -error);
+			return;
+		}
 		break;
 	}
 	fi->fh = (uintptr_t)h;
@@ -1190,6 +1249,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t		 len = 0;
 	struct view	 v;
 	char		*out;
+	int		 fd;
 
 	switch (h->kind) {
 	case H_NEWID:
@@ -1204,10 +1264,11 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		len = h->job->textlen;
 		break;
 	case H_LOG:
+		fd = h->lr != NULL ? h->lr->fd : -1;
 		view_build(&v, h->job, h->attempt, h->all,
-		    log_eof(h->job, h->fd));
+		    log_eof(h->job, fd));
 		out = xmalloc(size);
-		len = view_read(&v, h->fd, out, size, (uint64_t)off);
+		len = view_read(&v, fd, out, size, (uint64_t)off);
 		fuse_reply_buf(req, out, len);
 		free(out);
 		view_free(&v);

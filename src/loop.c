@@ -57,7 +57,6 @@ static struct {
 } lp;
 
 static void	loop_lock(const char *);
-static void	loop_clean_logs(const char *);
 static int	loop_check_mountpoint(const char *);
 static void	loop_signal(uv_signal_t *, int);
 static void	loop_push_soon(void *);
@@ -99,39 +98,6 @@ loop_lock(const char *statedir)
 		log_warn("write %s", path);
 	lp.lockfd = fd;
 	free(path);
-}
-
-/*
- * Delete log files that belong to no job (left by a crash after an rm),
- * and the spare files (.spare-N) of the last run: a name with a leading
- * dot is never a job's log.
- */
-static void
-loop_clean_logs(const char *statedir)
-{
-	struct dirent	*de;
-	char		*dir, *path;
-	DIR		*d;
-
-	dir = xasprintf("%s/logs", statedir);
-	if ((d = opendir(dir)) == NULL) {
-		free(dir);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0 ||
-		    (de->d_name[0] != '.' && queue_by_name(de->d_name) != NULL))
-			continue;
-		path = xasprintf("%s/%s", dir, de->d_name);
-		if (de->d_name[0] != '.')
-			log_info("removing %s: it belongs to no job", path);
-		if (unlink(path) == -1)
-			log_warn("unlink %s", path);
-		free(path);
-	}
-	closedir(d);
-	free(dir);
 }
 
 /*
@@ -323,7 +289,6 @@ loop_run(struct options *opts)
 	free(path);
 	queue_set_journal(lp.journal);
 	space_adjust(queue_unfinished());
-	loop_clean_logs(opts->statedir);
 
 	if ((rv = loop_check_mountpoint(opts->mountpoint)) != 0)
 		return rv;

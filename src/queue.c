@@ -986,7 +986,6 @@ queue_apply(struct rec *r, int live, const char **why)
 	uint64_t	 id, u, attempt, off, ino;
 	int64_t		 t = 0, i;
 	size_t		 len;
-	char		*old;
 
 	if (rec_get_i64(r, "time", &t) != 0)
 		t = 0;
@@ -1059,16 +1058,12 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "job name in use";
 			return -1;
 		}
-		old = xstrdup(job->name);
 		job_set_name(job, name);
 		if (job->state == JOB_DRAFT && !queue_is_draft_name(name)) {
 			job_set_state(job, JOB_PENDING);
 			job_enqueue(job);
 		}
 		job->mtime = t;
-		if (live)
-			run_log_renamed(old, job->name);
-		free(old);
 		return 0;
 	}
 
@@ -1204,13 +1199,8 @@ queue_apply(struct rec *r, int live, const char **why)
 			*why = "move not allowed from this state";
 			return -1;
 		}
-		if (strcmp(job->name, name) != 0) {
-			old = xstrdup(job->name);
+		if (strcmp(job->name, name) != 0)
 			job_set_name(job, name);
-			if (live)
-				run_log_renamed(old, job->name);
-			free(old);
-		}
 		job->mtime = t;
 		job_settle(job);
 		return 0;

@@ -3,9 +3,13 @@
  *
  * - An attempt is a child started with posix_spawn (no copy of filed's
  *   address space, whatever its size) in its own session and process
- *   group, stdin on /dev/null, stdout and stderr on STATEDIR/logs/NAME
+ *   group, stdin on /dev/null, stdout and stderr on STATEDIR/output/ID
  *   opened O_APPEND: the child writes its log directly and filed copies
- *   nothing. The script reaches the interpreter as /dev/fd/3, a memfd
+ *   nothing. A log is named by the job's id, which never changes and is
+ *   never reused, not by its name: renaming a job never touches the logs
+ *   directory, so no crash can leave the journal and the log files
+ *   disagreeing about a name, and a new job that takes the name of one
+ *   just removed can never meet that job's file. The script reaches the interpreter as /dev/fd/3, a memfd
  *   holding the job's text. filed reaps its children itself on SIGCHLD,
  *   each by its pid (libuv's process handles are not used).
  * - When the main process exits, what is left of its process group is
@@ -20,8 +24,9 @@
  * - A log file costs an inode, and making one is the dearest step of a
  *   short job on some file systems. So a new log is a spare file renamed
  *   into place, and an attempt that wrote nothing gives its file back as
- *   a spare (STATEDIR/logs/.spare-N; a job named with a leading dot is a
- *   draft and never has a log). A file is given back only if no other
+ *   a spare (STATEDIR/output/.spare-N). A file is given back only through
+ *   the attempt's own open file, only while its job still exists, and
+ *   only if no other
  *   process has it open (a write lease is granted only then), so that a
  *   stray process of one job can never write into another job's log. An
  *   empty log and a missing log read the same.
@@ -31,6 +36,7 @@
  *   run queue when their time comes.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -117,6 +123,8 @@ static struct {
 	LIST_HEAD(, later) laters;
 } rs;
 
+static const char *run_log_name(const struct job *, char *, size_t);
+static void	 run_logs_tidy(const char *);
 static int	 run_start(struct job *);
 static void	 run_sigchld(uv_signal_t *, int);
 static void	 run_reaped(struct run *, int);
@@ -141,7 +149,7 @@ static void	 retry_fired(uv_timer_t *);
 static void	 run_unblocked(uv_timer_t *);
 static void	 retry_closed(uv_handle_t *);
 
-/* Set up the runner: logs live in STATEDIR/logs. */
+/* Set up the runner: logs live in STATEDIR/output. */
 void
 run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 {
@@ -153,12 +161,13 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	rs.conf = conf;
 	LIST_INIT(&rs.runs);
 	LIST_INIT(&rs.laters);
-	rs.logdir = xasprintf("%s/logs", statedir);
+	rs.logdir = xasprintf("%s/output", statedir);
 	if (mkdir(rs.logdir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", rs.logdir);
 	rs.logdirfd = open(rs.logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rs.logdirfd == -1)
 		fatal("open %s", rs.logdir);
+	run_logs_tidy(statedir);
 	/*
 	 * The child's fds come from three fixed descriptors above its 0-3
 	 * (a dup2 onto itself would keep close-on-exec): /dev/null, and two
@@ -209,11 +218,97 @@ run_unblocked(uv_timer_t *t)
 	run_schedule();
 }
 
+/* Put the name of a job's log file (its id) into buf. */
+static const char *
+run_log_name(const struct job *job, char *buf, size_t size)
+{
+	snprintf(buf, size, "%llu", (unsigned long long)job->id);
+	return buf;
+}
+
 /* Return the path of a job's log file (malloc'd). */
 char *
-run_log_path(const char *name)
+run_log_path(const struct job *job)
 {
-	return xasprintf("%s/%s", rs.logdir, name);
+	return xasprintf("%s/%llu", rs.logdir, (unsigned long long)job->id);
+}
+
+/*
+ * Make STATEDIR/output hold exactly the logs of the jobs replay found:
+ * move the logs of an older filed (STATEDIR/logs/NAME) to their ids,
+ * then remove what belongs to no job (left by a crash after an rm) and
+ * the spare files of the last run. Each step is a rename or an unlink
+ * and the directories are synced at the end, so a crash midway leaves
+ * files that the next start moves or removes the same way.
+ */
+static void
+run_logs_tidy(const char *statedir)
+{
+	struct dirent	*de;
+	struct job	*job;
+	char		*old, *path, name[32];
+	uint64_t	 id;
+	char		*end;
+	DIR		*d;
+	int		 fd;
+
+	old = xasprintf("%s/logs", statedir);
+	if ((d = opendir(old)) != NULL) {
+		log_info("moving the logs of %s to %s", old, rs.logdir);
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			path = xasprintf("%s/%s", old, de->d_name);
+			if ((job = queue_by_name(de->d_name)) != NULL &&
+			    renameat(AT_FDCWD, path, rs.logdirfd,
+			    run_log_name(job, name, sizeof name)) == -1)
+				fatal("rename %s to %s/%s", path, rs.logdir,
+				    name);
+			free(path);
+		}
+		closedir(d);
+		if (fsync(rs.logdirfd) == -1)
+			fatal("fsync %s", rs.logdir);
+		if ((d = opendir(old)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				if (strcmp(de->d_name, ".") == 0 ||
+				    strcmp(de->d_name, "..") == 0)
+					continue;
+				path = xasprintf("%s/%s", old, de->d_name);
+				if (unlink(path) == -1)
+					log_warn("unlink %s", path);
+				free(path);
+			}
+			closedir(d);
+		}
+		if (rmdir(old) == -1)
+			log_warn("rmdir %s", old);
+		else if (util_fsync_dir(statedir) == -1)
+			log_warn("fsync %s", statedir);
+	}
+	free(old);
+
+	if ((fd = dup(rs.logdirfd)) == -1 || (d = fdopendir(fd)) == NULL)
+		fatal("opendir %s", rs.logdir);
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		errno = 0;
+		id = strtoull(de->d_name, &end, 10);
+		if (de->d_name[0] != '.' && errno == 0 && *end == '\0' &&
+		    (job = queue_by_id(id)) != NULL && !job->gone &&
+		    strcmp(run_log_name(job, name, sizeof name),
+		    de->d_name) == 0)
+			continue;
+		if (de->d_name[0] != '.')
+			log_info("removing %s/%s: it belongs to no job",
+			    rs.logdir, de->d_name);
+		if (unlinkat(rs.logdirfd, de->d_name, 0) == -1)
+			log_warn("unlink %s/%s", rs.logdir, de->d_name);
+	}
+	closedir(d);
 }
 
 /* The number of attempts whose process or bookkeeping is still live. */
@@ -416,52 +511,58 @@ run_fd_slots_clear(void)
 /*
  * Open the log of job's next attempt into r: for a retry the job's log
  * file if it has one; else (and for a first attempt) a spare renamed into
- * place, else a new or emptied file. Returns 0 or -1.
+ * place, else a new or emptied file. Returns 0 or -1 (errno set).
  */
 static int
 run_open_log(struct job *job, struct run *r)
 {
 	struct stat	 st;
-	char		*path;
-	int		 flags;
+	char		 name[32];
+	int		 flags, e;
 
-	path = run_log_path(job->name);
+	run_log_name(job, name, sizeof name);
 	flags = O_RDWR | O_APPEND | O_CLOEXEC;
 	r->logfd = -1;
 	if (job->natt > 0)
-		r->logfd = open(path, flags);	/* a retry appends */
+		r->logfd = openat(rs.logdirfd, name, flags); /* a retry appends */
 	if (r->logfd == -1 && (job->natt == 0 || errno == ENOENT)) {
 		/*
 		 * A first attempt starts an empty log: a spare renamed over
 		 * whatever an earlier run of the job left, else a new file.
+		 * Readers of that earlier file keep it (fsops.c shares one
+		 * descriptor among them): the job's readers from now on
+		 * must open the new one.
 		 */
+		queue_live(job)->logref = NULL;
 		r->created = 1;
-		if ((r->logfd = run_spare_take(path)) == -1) {
-			r->logfd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if ((r->logfd = run_spare_take(name)) == -1) {
+			r->logfd = openat(rs.logdirfd, name,
+			    flags | O_CREAT | O_EXCL, 0600);
 			if (r->logfd == -1 && errno == EEXIST) {
 				r->created = 0;
-				r->logfd = open(path, flags | O_TRUNC);
+				r->logfd = openat(rs.logdirfd, name,
+				    flags | O_TRUNC);
 			}
 		}
 	}
 	if (r->logfd == -1 || fstat(r->logfd, &st) == -1) {
-		log_warn("job '%s': cannot open log %s", job->name, path);
+		e = errno;
 		if (r->logfd != -1)
 			close(r->logfd);
-		free(path);
+		r->logfd = -1;
+		errno = e;
 		return -1;
 	}
-	free(path);
 	r->off = (uint64_t)st.st_size;
 	return 0;
 }
 
 /*
- * Rename a spare log file to path and return its fd, or -1 if there is
- * none (or it cannot be moved: it is then dropped).
+ * Rename a spare log file to name (in the logs directory) and return its
+ * fd, or -1 if there is none (or it cannot be moved: it is then dropped).
  */
 static int
-run_spare_take(const char *path)
+run_spare_take(const char *to)
 {
 	struct spare	*sp;
 	char		 name[32];
@@ -469,9 +570,9 @@ run_spare_take(const char *path)
 	while (rs.nspares > 0) {
 		sp = &rs.spares[--rs.nspares];
 		snprintf(name, sizeof name, ".spare-%u", sp->n);
-		if (renameat(rs.logdirfd, name, AT_FDCWD, path) == 0)
+		if (renameat(rs.logdirfd, name, rs.logdirfd, to) == 0)
 			return sp->fd;
-		log_warn("rename %s/%s to %s", rs.logdir, name, path);
+		log_warn("rename %s/%s to %s", rs.logdir, name, to);
 		close(sp->fd);
 	}
 	return -1;
@@ -487,22 +588,29 @@ static int
 run_spare_give(struct run *r)
 {
 	struct spare	*sp;
-	char		 name[32];
+	struct stat	 mine, named;
+	char		 name[32], id[32];
 	int		 taken = 0;
 
-	if (!r->created || r->off != 0 || r->a.end != 0 ||
+	if (!r->created || r->off != 0 || r->a.end != 0 || r->job->gone ||
 	    rs.nspares == RUN_SPARES || rs.stopping)
 		return 0;
 	/*
 	 * A write lease is granted only when no other open file (a reader
 	 * of active/NAME, a process of the job that escaped its group)
 	 * refers to the file: then nobody can write into it after it has
-	 * become another job's log.
+	 * become another job's log. The file is taken by its name only if
+	 * that name is still this attempt's own file.
 	 */
+	run_log_name(r->job, id, sizeof id);
+	if (fstat(r->logfd, &mine) == -1 ||
+	    fstatat(rs.logdirfd, id, &named, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    mine.st_ino != named.st_ino || mine.st_dev != named.st_dev)
+		return 0;
 	if (fcntl(r->logfd, F_SETLEASE, F_WRLCK) == -1)
 		return 0;
 	snprintf(name, sizeof name, ".spare-%u", rs.nextspare);
-	if (renameat(rs.logdirfd, r->job->name, rs.logdirfd, name) == 0) {
+	if (renameat(rs.logdirfd, id, rs.logdirfd, name) == 0) {
 		sp = &rs.spares[rs.nspares++];
 		sp->fd = r->logfd;
 		sp->n = rs.nextspare++;
@@ -521,12 +629,15 @@ run_start(struct job *job)
 	struct run		*r;
 	char			*argv[4], line[256], **env, *ebuf[2];
 	char			*xargv[9], ids[2][24], *file, **args;
+	char			 lname[32];
 	const char		*why = NULL;
 	size_t			 nenv, i, k;
 	int			 memfd = -1, outfd, error;
 
 	r = xcalloc(1, sizeof *r);
 	if (run_open_log(job, r) != 0) {
+		log_warn("job '%s': cannot open log %s/%s", job->name,
+		    rs.logdir, run_log_name(job, lname, sizeof lname));
 		free(r);
 		return -1;
 	}
@@ -536,10 +647,11 @@ run_start(struct job *job)
 	 * grants the lease that tells whether anyone still holds the log
 	 * (run_spare_give).
 	 */
-	outfd = openat(rs.logdirfd, job->name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	outfd = openat(rs.logdirfd, run_log_name(job, lname, sizeof lname),
+	    O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (outfd == -1 || run_fd_slot(outfd, rs.outslot) == -1) {
 		log_warn("job '%s': cannot open log %s/%s", job->name,
-		    rs.logdir, job->name);
+		    rs.logdir, lname);
 		close(r->logfd);
 		free(r);
 		return -1;
@@ -1015,7 +1127,7 @@ run_recover(void)
 		a.how = HOW_INTERRUPTED;
 		a.eol = 1;
 		a.end = job->att[job->natt - 1].off;
-		path = run_log_path(job->name);
+		path = run_log_path(job);
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 			if (fstat(fd, &st) == 0)
 				a.end = (uint64_t)st.st_size;
@@ -1117,27 +1229,9 @@ run_shutdown(void)
 void
 run_log_removed(struct job *job)
 {
-	char	*path;
+	char	name[32];
 
-	path = run_log_path(job->name);
-	if (unlink(path) == -1 && errno != ENOENT)
-		log_warn("job '%s': unlink %s", job->name, path);
-	free(path);
-}
-
-/* Follow a job's rename with its log file. */
-void
-run_log_renamed(const char *from, const char *to)
-{
-	char	*a, *b;
-
-	/* A draft has no log; logs/.NAME are the spares. */
-	if (queue_is_draft_name(from))
-		return;
-	a = run_log_path(from);
-	b = run_log_path(to);
-	if (rename(a, b) == -1 && errno != ENOENT)
-		log_warn("rename %s to %s", a, b);
-	free(a);
-	free(b);
+	if (unlinkat(rs.logdirfd, run_log_name(job, name, sizeof name),
+	    0) == -1 && errno != ENOENT)
+		log_warn("job '%s': unlink %s/%s", job->name, rs.logdir, name);
 }

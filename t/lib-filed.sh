@@ -284,6 +284,12 @@ xattr() {
 	getfattr --only-values -n "user.filed.$2" "$1"
 }
 
+# log_of DIR/NAME: the path of the job's output file in the state directory
+# (STATEDIR/output/ID, ID being its user.filed.id).
+log_of() {
+	echo "state/output/$(getfattr --only-values -n user.filed.id "mnt/$1")"
+}
+
 # path_is_missing PATH: PATH does not exist (not even as a dangling link).
 path_is_missing() {
 	if test -e "$1" || test -L "$1"

@@ -259,10 +259,11 @@ test_expect_success 'rm of a job waiting for a retry deletes it and its log' '
 	echo "{\"max_retries\": 5, \"backoff_base\": 1000}" >mnt/config.json &&
 	printf "echo try\nexit 1\n" >mnt/pending/retry &&
 	wait_for 10 "test -e mnt/pending/retry && test \"\$(xattr mnt/pending/retry attempts)\" = 1" &&
-	test -f state/logs/retry &&
+	log=$(log_of pending/retry) &&
+	test -f "$log" &&
 	rm mnt/pending/retry &&
 	path_is_missing mnt/pending/retry &&
-	path_is_missing state/logs/retry
+	path_is_missing "$log"
 '
 
 test_expect_success 'a job closed while another create stays open is queued' '

@@ -67,6 +67,7 @@ test_expect_success 'rm active/NAME kills the whole process group' '
 	wait_for 10 "test -s rm.child && test -s rm.main" &&
 	pid_alive $(cat rm.main) &&
 	pid_alive $(cat rm.child) &&
+	log_of active/victim >victim.log &&
 	rm mnt/active/victim &&
 	wait_for 10 "! pid_alive $(cat rm.main) && ! pid_alive $(cat rm.child)"
 '
@@ -76,7 +77,7 @@ test_expect_success 'a job removed from active/ is forgotten with its log' '
 	do
 		path_is_missing mnt/$d/victim || return 1
 	done &&
-	path_is_missing state/logs/victim
+	path_is_missing "$(cat victim.log)"
 '
 
 test_expect_success 'mv active/NAME failed/ kills the job' '

@@ -138,18 +138,20 @@ test_expect_success 'writing to a complete or failed job: EACCES' '
 '
 
 test_expect_success 'rm complete/NAME deletes the job and its log' '
-	test -f state/logs/twice &&
+	log=$(log_of complete/twice) &&
+	test -f "$log" &&
 	rm mnt/complete/twice &&
 	path_is_missing mnt/complete/twice &&
-	path_is_missing state/logs/twice &&
+	path_is_missing "$log" &&
 	! ls mnt/*/twice
 '
 
 test_expect_success 'rm failed/NAME deletes the job and its log' '
-	test -f state/logs/mixed &&
+	log=$(log_of failed/mixed) &&
+	test -f "$log" &&
 	rm mnt/failed/mixed &&
 	path_is_missing mnt/failed/mixed &&
-	path_is_missing state/logs/mixed
+	path_is_missing "$log"
 '
 
 test_expect_success 'a deleted name can be used again' '

@@ -141,7 +141,8 @@ test_expect_success 'a second SIGTERM kills running jobs at once' '
 	wait_job_in active deaf &&
 	wait_for 10 "grep -q started mnt/active/deaf" &&
 	kill -TERM "$filed_pid" &&
-	wait_for 10 "grep -q \"got TERM\" state/logs/deaf" &&
+	log=$(log_of active/deaf) &&
+	wait_for 10 "grep -q \"got TERM\" $log" &&
 	pid_alive "$filed_pid" &&
 	kill -TERM "$filed_pid" &&
 	filed_wait_exit 10 &&
