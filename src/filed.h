@@ -212,6 +212,7 @@ struct conf {
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1
 #define CONF_JSON_MAX	65536
+#define CONF_SAVE_RENAMED (-2)	/* conf_save: new file in place, not synced */
 void	 conf_defaults(struct conf *);
 int	 conf_load(const char *, struct conf *, char **);
 int	 conf_save(const char *, const struct conf *, char **);
