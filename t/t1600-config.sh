@@ -5,9 +5,95 @@ test_description='config.json and the INI file
 config.json renders the settings; a write of any subset of the keys is
 validated in full, written to the INI file and applied at once; an invalid
 write is EINVAL and changes nothing; SIGHUP reloads the INI file and keeps
-the running settings when it has errors.'
+the running settings when it has errors.
+
+Changes from config.json and SIGHUP go through one queue, one at a time:
+concurrent writers, of different keys or of the same key, and SIGHUPs in
+the middle of them leave the settings in memory, the INI file and what each
+close() returned in agreement.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
+
+# writers_py N PATH HUP_PID NAME:KEY:BASE...: one thread per NAME, each
+# writing N complete documents {"KEY": BASE + i}, i = 1..N, to PATH, each
+# with open(O_WRONLY|O_TRUNC), write, close. With HUP_PID not 0, each
+# thread sends that process SIGHUP before each document. Prints one line
+# per round, "NAME KEY VALUE RESULT" (OK or the errno name of the first
+# call that failed), each thread's rounds in order.
+writers_py='
+import errno, os, signal, sys, threading
+n, path, hup = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+results = {}
+def writer(name, key, base):
+	out = results[name] = []
+	for i in range(1, n + 1):
+		v = base + i
+		if hup:
+			os.kill(hup, signal.SIGHUP)
+		res = "OK"
+		try:
+			fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+		except OSError as e:
+			out.append("%s %s %d %s" % (name, key, v,
+			    errno.errorcode.get(e.errno, str(e.errno))))
+			continue
+		try:
+			os.write(fd, ("{\"%s\": %d}\n" % (key, v)).encode())
+		except OSError as e:
+			res = errno.errorcode.get(e.errno, str(e.errno))
+		try:
+			os.close(fd)
+		except OSError as e:
+			if res == "OK":
+				res = errno.errorcode.get(e.errno, str(e.errno))
+		out.append("%s %s %d %s" % (name, key, v, res))
+threads = []
+for spec in sys.argv[4:]:
+	name, key, base = spec.split(":")
+	t = threading.Thread(target=writer, args=(name, key, int(base)))
+	threads.append(t)
+for t in threads:
+	t.start()
+for t in threads:
+	t.join()
+for spec in sys.argv[4:]:
+	for line in results[spec.split(":")[0]]:
+		print(line)
+'
+
+# writers N HUP_PID NAME:KEY:BASE...: run writers_py on mnt/config.json,
+# the rounds to the file rounds.
+writers() {
+	writers__n=$1 &&
+	writers__hup=$2 &&
+	shift 2 &&
+	"$FILED_PYTHON" -c "$writers_py" "$writers__n" mnt/config.json \
+		"$writers__hup" "$@" >rounds &&
+	test "$(wc -l <rounds)" = "$((writers__n * $#))"
+}
+
+# all_ok: every round in rounds closed with success.
+all_ok() {
+	if grep -v " OK\$" rounds
+	then
+		echo "the rounds above failed" >&2
+		return 1
+	fi
+}
+
+# restart_same: the settings after filed_stop and filed_start are the ones
+# config.json showed before, and filed.ini did not change meanwhile.
+restart_same() {
+	jq -S . mnt/config.json >restart.expect &&
+	cp state/filed.ini restart.ini &&
+	filed_stop &&
+	test_cmp restart.ini state/filed.ini &&
+	filed_start &&
+	jq -S . mnt/config.json >restart.actual &&
+	test_cmp restart.expect restart.actual
+}
+
+N=150
 
 test_expect_success 'start filed with a fresh state dir' '
 	filed_start
@@ -153,6 +239,47 @@ test_expect_success 'a write to config.json replaces the bad INI file' '
 	filed_start &&
 	test "$(jq .max_retries mnt/config.json)" = 4 &&
 	test "$(jq .timeout mnt/config.json)" = 30
+'
+
+test_expect_success 'two writers of different keys at once: both take effect' '
+	writers $N 0 A:max_retries:0 B:timeout:0 &&
+	all_ok &&
+	test "$(jq .max_retries mnt/config.json)" = $N &&
+	test "$(jq .timeout mnt/config.json)" = $N &&
+	grep -E "^max_retries *= *$N\$" state/filed.ini &&
+	grep -E "^timeout *= *$N\$" state/filed.ini &&
+	path_is_missing state/filed.ini.tmp
+'
+
+test_expect_success 'after a restart the settings are the same' '
+	restart_same &&
+	test "$(jq .max_retries mnt/config.json)" = $N &&
+	test "$(jq .timeout mnt/config.json)" = $N
+'
+
+test_expect_success 'two writers of the same key at once: an acknowledged value wins' '
+	writers $N 0 A:max_retries:1000 B:max_retries:2000 &&
+	all_ok &&
+	v=$(jq .max_retries mnt/config.json) &&
+	echo "max_retries is $v" &&
+	grep -x "[AB] max_retries $v OK" rounds &&
+	{ test "$v" = $((1000 + N)) || test "$v" = $((2000 + N)); } &&
+	grep -E "^max_retries *= *$v\$" state/filed.ini &&
+	path_is_missing state/filed.ini.tmp &&
+	restart_same &&
+	test "$(jq .max_retries mnt/config.json)" = "$v"
+'
+
+test_expect_success 'SIGHUP in the middle of two writers: nothing lost, all agree' '
+	writers 100 "$filed_pid" A:max_retries:3000 B:kill_grace:0 &&
+	all_ok &&
+	test "$(jq .max_retries mnt/config.json)" = 3100 &&
+	test "$(jq .kill_grace mnt/config.json)" = 100 &&
+	filed_log | grep -q "settings reloaded" &&
+	path_is_missing state/filed.ini.tmp &&
+	restart_same &&
+	test "$(jq .max_retries mnt/config.json)" = 3100 &&
+	test "$(jq .kill_grace mnt/config.json)" = 100
 '
 
 test_expect_success 'filed stops cleanly' '
