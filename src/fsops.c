@@ -685,8 +685,15 @@ do_setattr(struct op *op)
 				error = op->ino == INO_CONFIG ? EINVAL : EPERM;
 				goto fail;
 			}
-			if ((size_t)op->attr.st_size > CONF_JSON_MAX) {
-				error = EINVAL;
+			if (h->error == 0 &&
+			    (uint64_t)op->attr.st_size > CONF_JSON_MAX) {
+				log_warnx("config.json: truncated to more than "
+				    "%d bytes", CONF_JSON_MAX);
+				h->error = EINVAL;
+			}
+			if (h->error != 0) {
+				/* Refused now, and at close. */
+				error = h->error;
 				goto fail;
 			}
 			if ((size_t)op->attr.st_size < h->buf.len)
@@ -1223,11 +1230,12 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	int		 error;
 
 	if (h->kind == H_CONFIG && h->writing) {
-		if ((uint64_t)off + size > CONF_JSON_MAX) {
+		if (h->error == 0 && (uint64_t)off + size > CONF_JSON_MAX) {
 			log_warnx("config.json: larger than %d bytes",
 			    CONF_JSON_MAX);
 			h->error = EINVAL;
-		} else {
+		}
+		if (h->error == 0) {
 			buf_set(&h->buf, (size_t)off, data, size);
 			h->dirty = 1;
 			if (config_check(h->buf.data, h->buf.len) != 0)
@@ -1380,6 +1388,8 @@ do_flush(struct op *op)
 /*
  * close() of config.json: hand what was written to config.c, which
  * answers once the settings are durable and in force, or nothing changed.
+ * An error refused at write or truncate is sticky: the close fails with it
+ * too, and nothing is submitted.
  */
 static void
 do_config_flush(struct op *op)
@@ -1387,13 +1397,13 @@ do_config_flush(struct op *op)
 	struct handle	*h = op->h;
 	int		 error;
 
-	if (!h->writing || !h->dirty) {
-		fuse_reply_err(op->req, 0);
+	if (h->error != 0) {
+		fuse_reply_err(op->req, h->error);
 		op_free(op);
 		return;
 	}
-	if (h->error != 0) {
-		fuse_reply_err(op->req, h->error);
+	if (!h->writing || !h->dirty) {
+		fuse_reply_err(op->req, 0);
 		op_free(op);
 		return;
 	}

@@ -10,9 +10,43 @@ the running settings when it has errors.
 Changes from config.json and SIGHUP go through one queue, one at a time:
 concurrent writers, of different keys or of the same key, and SIGHUPs in
 the middle of them leave the settings in memory, the INI file and what each
-close() returned in agreement.'
+close() returned in agreement. A write or truncation over 64 KiB makes the
+close fail too.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
+
+# ftruncate_py PATH truncate LEN [DOC] | PATH write-at OFF DOC: open PATH for
+# writing (no O_TRUNC); either ftruncate it to LEN, then (whatever that
+# gave) write DOC from offset 0 if given, or pwrite DOC at OFF; then close.
+# Prints the result of the ftruncate (or pwrite) and of the close: OK or
+# the errno name.
+ftruncate_py='
+import errno, os, sys
+path, op, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+doc = os.fsencode(sys.argv[4]) if len(sys.argv) > 4 else None
+def name(e):
+	return errno.errorcode.get(e.errno, str(e.errno))
+fd = os.open(path, os.O_WRONLY)
+first = "OK"
+try:
+	if op == "truncate":
+		os.ftruncate(fd, n)
+	else:
+		os.pwrite(fd, doc, n)
+except OSError as e:
+	first = name(e)
+if op == "truncate" and doc is not None:
+	try:
+		os.pwrite(fd, doc, 0)
+	except OSError:
+		pass
+last = "OK"
+try:
+	os.close(fd)
+except OSError as e:
+	last = name(e)
+print(first, last)
+'
 
 # writers_py N PATH HUP_PID NAME:KEY:BASE...: one thread per NAME, each
 # writing N complete documents {"KEY": BASE + i}, i = 1..N, to PATH, each
@@ -166,11 +200,36 @@ do
 	"
 done
 
-test_expect_success 'a write over 64 KiB is EINVAL' '
+test_expect_success 'a write over 64 KiB is EINVAL at write and at close' '
 	cp mnt/config.json json.before &&
+	cp state/filed.ini ini.before &&
 	{ printf "{\"max_jobs\": 3" && printf "%70000s" "" && echo "}"; } >big.json &&
-	test "$(errno_of write mnt/config.json - <big.json)" = EINVAL &&
-	test_cmp json.before mnt/config.json
+	test "$(errno_of writeclose mnt/config.json - <big.json O_WRONLY)" = "EINVAL EINVAL" &&
+	test "$(errno_of writeclose mnt/config.json - <big.json)" = "EINVAL EINVAL" &&
+	test_cmp json.before mnt/config.json &&
+	test_cmp ini.before state/filed.ini
+'
+
+test_expect_success 'a write that ends past 64 KiB is EINVAL at close too' '
+	test "$("$FILED_PYTHON" -c "$ftruncate_py" mnt/config.json write-at 65530 \
+		"{\"max_jobs\": 3}")" = "EINVAL EINVAL" &&
+	test_cmp json.before mnt/config.json &&
+	test_cmp ini.before state/filed.ini
+'
+
+test_expect_success 'a truncation past 64 KiB is EINVAL at ftruncate and at close' '
+	test "$("$FILED_PYTHON" -c "$ftruncate_py" mnt/config.json truncate 65537)" = "EINVAL EINVAL" &&
+	test "$("$FILED_PYTHON" -c "$ftruncate_py" mnt/config.json truncate 70000 \
+		"{\"max_jobs\": 3}")" = "EINVAL EINVAL" &&
+	test_cmp json.before mnt/config.json &&
+	test_cmp ini.before state/filed.ini
+'
+
+test_expect_success 'after a restart the refused writes are still not there' '
+	filed_stop &&
+	filed_start &&
+	test_cmp json.before mnt/config.json &&
+	test_cmp ini.before state/filed.ini
 '
 
 test_expect_success 'an empty object changes nothing and succeeds' '
