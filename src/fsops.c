@@ -989,10 +989,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			buf_adds(&h->buf, json);
 			free(json);
 		}
-		fi->fh = (uintptr_t)h;
-		fi->direct_io = 1;
-		fuse_reply_open(req, fi);
-		return;
+		goto reply;
 	}
 	if ((job = queue_by_ino(ino)) == NULL || job->gone) {
 		fuse_reply_err(req, ENOENT);
@@ -1042,6 +1039,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(path);
 		break;
 	}
+reply:
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) != 0)
