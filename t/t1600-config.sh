@@ -11,7 +11,9 @@ Changes from config.json and SIGHUP go through one queue, one at a time:
 concurrent writers, of different keys or of the same key, and SIGHUPs in
 the middle of them leave the settings in memory, the INI file and what each
 close() returned in agreement. A write or truncation over 64 KiB makes the
-close fail too.'
+close fail too. Under strace, a save that fails before its rename, or at the
+directory fsync after it, changes nothing and gets EIO; one whose putting
+back fails too makes filed exit without acknowledging the close.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
 
@@ -343,6 +345,137 @@ test_expect_success 'SIGHUP in the middle of two writers: nothing lost, all agre
 
 test_expect_success 'filed stops cleanly' '
 	filed_stop
+'
+
+# --- Saves that fail, under strace -------------------------------------
+#
+# filed runs under strace with UV_THREADPOOL_SIZE=1, so that every save of
+# the settings comes from the one thread of the pool, and -P limits tracing
+# and the counting of when= (per thread) to the temporary settings file
+# (strace matches a rename by its first path) and the state directory. The
+# state directory and its journal exist before the first traced start, so
+# nothing on the main thread touches them. A save on the pool's thread is
+# then: fsync #1 (the temporary file), rename, fsync #2 (the directory);
+# putting the old settings back after a failed #2 is #3, rename, #4.
+
+if command -v strace >/dev/null 2>&1 &&
+	strace -f -qq -o /dev/null -e trace=rename,fsync \
+		-e inject=rename:error=EIO:when=1 true 2>/dev/null
+then
+	test_set_prereq STRACE
+fi
+
+# traced_start FAULT: filed -s state mnt under strace with that injection.
+# A filed left running by a failed test is killed first, so that one
+# failure does not fail every later test.
+traced_start() {
+	if pid_alive "$filed_pid"
+	then
+		kill -9 "$(cat "$TRASH/state/lock")" "$filed_pid" 2>/dev/null
+		filed_wait_exit 10
+		fusermount3 -u -z "$TRASH/mnt" 2>/dev/null
+	fi
+	FILED_FAULT=$1 &&
+	export FILED_FAULT &&
+	FILED_BIN="$TRASH/traced-filed" &&
+	filed_start
+	traced__rc=$?
+	FILED_BIN=$REAL_FILED
+	return $traced__rc
+}
+
+# traced_stop: SIGTERM to filed itself (its pid is in state/lock; filed_pid
+# is strace's); exit status 0 and no mount left.
+traced_stop() {
+	kill -TERM "$(cat "$TRASH/state/lock")" &&
+	filed_wait_exit 20 &&
+	! filed_mounted &&
+	test "$filed_status" = 0
+}
+
+# settings_kept: config.json, and filed.ini byte for byte, are what they
+# were before (json.before, ini.before), and no temporary file is left.
+settings_kept() {
+	jq -S . mnt/config.json >json.now &&
+	test_cmp json.before json.now &&
+	test_cmp ini.before state/filed.ini &&
+	path_is_missing state/filed.ini.tmp
+}
+
+# restart_kept: after a restart without strace the settings are the same.
+restart_kept() {
+	filed_start &&
+	settings_kept &&
+	filed_stop
+}
+
+test_expect_success STRACE 'set up: a state dir, filed under strace' '
+	REAL_FILED=$FILED_BIN &&
+	ABS_TRASH=$(cd "$TRASH" && pwd -P) &&
+	export REAL_FILED ABS_TRASH &&
+	cat >traced-filed <<-\EOF &&
+	#!/bin/sh
+	UV_THREADPOOL_SIZE=1
+	export UV_THREADPOOL_SIZE
+	# LeakSanitizer cannot work under ptrace.
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	export ASAN_OPTIONS
+	exec strace -f -qq -s 256 -o "$ABS_TRASH/strace.out" \
+		-P "$ABS_TRASH/state/filed.ini.tmp" -P "$ABS_TRASH/state" \
+		-e trace=rename,fsync $FILED_FAULT "$REAL_FILED" "$@"
+	EOF
+	chmod +x traced-filed &&
+	rm -rf state &&
+	filed_start &&
+	echo "{\"max_retries\": 3, \"timeout\": 30}" >mnt/config.json &&
+	jq -S . mnt/config.json >json.before &&
+	cp state/filed.ini ini.before &&
+	filed_stop
+'
+
+test_expect_success STRACE 'EIO from the rename of filed.ini: close gets EIO, nothing changed' '
+	traced_start "-e inject=rename:error=EIO:when=1" &&
+	test "$(errno_of writeclose mnt/config.json "{\"max_retries\": 9}")" = "OK EIO" &&
+	grep "rename(.*filed.ini.tmp.*= -1 EIO .*INJECTED" strace.out &&
+	filed_log | grep "config.json: not applied: .*filed.ini: rename: Input/output error" &&
+	settings_kept &&
+	traced_stop &&
+	restart_kept
+'
+
+test_expect_success STRACE 'EIO from the directory fsync after the rename: old settings put back, EIO' '
+	traced_start "-e inject=fsync:error=EIO:when=2" &&
+	test "$(errno_of writeclose mnt/config.json "{\"max_retries\": 9}")" = "OK EIO" &&
+	test "$(grep -c "fsync(.*= -1 EIO .*INJECTED" strace.out)" = 1 &&
+	test "$(grep -c "fsync(" strace.out)" = 4 &&
+	test "$(grep -c "rename(.*filed.ini.tmp.*= 0" strace.out)" = 2 &&
+	filed_log | grep "config.json: not applied: .*: fsync: Input/output error; .*filed.ini holds the settings in force again" &&
+	settings_kept &&
+	echo "{\"timeout\": 31}" >mnt/config.json &&
+	test "$(jq .timeout mnt/config.json)" = 31 &&
+	test "$(jq .max_retries mnt/config.json)" = 3 &&
+	traced_stop &&
+	filed_start &&
+	test "$(jq .timeout mnt/config.json)" = 31 &&
+	test "$(jq .max_retries mnt/config.json)" = 3 &&
+	echo "{\"timeout\": 30}" >mnt/config.json &&
+	settings_kept &&
+	filed_stop
+'
+
+test_expect_success STRACE 'the putting back fails too: filed exits, the close is not acknowledged' '
+	traced_start "-e inject=fsync:error=EIO:when=2+2" &&
+	r=$(errno_of writeclose mnt/config.json "{\"max_retries\": 9}") &&
+	echo "write, close: $r" &&
+	test "${r#OK }" != OK &&
+	filed_wait_exit 20 &&
+	test "$filed_status" = 1 &&
+	test "$(grep -c "fsync(.*= -1 EIO .*INJECTED" strace.out)" = 2 &&
+	filed_log | grep "putting back the settings in force failed too" &&
+	filed_wait_stale &&
+	fusermount3 -u -z mnt &&
+	test_cmp ini.before state/filed.ini &&
+	restart_kept
 '
 
 test_done
