@@ -7,7 +7,7 @@
  * - The INI file is the durable copy. config.json is rendered from the
  *   struct, and a write to it is validated in full, saved to the INI file
  *   (conf_save: temp file, fsync, rename, directory fsync) and only then
- *   applied by the caller.
+ *   applied by the caller (config.c).
  * - A struct conf that comes out of this file is valid: every value in
  *   range, every number finite. A failed load or parse leaves the caller's
  *   struct untouched and returns a malloc'd cause that names the file and
@@ -577,9 +577,11 @@ conf_dirname(const char *path)
  * crash once this returns 0. It blocks: call it off the event loop. Its
  * I/O goes through io.c, so that t/unit-crash.c can cut the power.
  *
- * If the directory fsync fails the new file is already in place but may
- * not be durable; that is reported as an error like the others, so the
- * caller does not apply settings it cannot vouch for.
+ * A failure before the rename returns -1: PATH is the old file, whole. If
+ * the directory fsync fails, the new file is already in place but may not
+ * be durable (a crash may bring back either file): that returns
+ * CONF_SAVE_RENAMED, so that the caller, which must not apply settings it
+ * cannot vouch for, knows that PATH no longer holds the old ones.
  */
 int
 conf_save(const char *path, const struct conf *c, char **cause)
@@ -627,7 +629,7 @@ conf_save(const char *path, const struct conf *c, char **cause)
 		*cause = xasprintf("%s: fsync: %s", dir,
 		    conf_strerror(e, eb, sizeof eb));
 		free(dir);
-		return -1;
+		return CONF_SAVE_RENAMED;
 	}
 	free(dir);
 	return 0;

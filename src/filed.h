@@ -3,9 +3,9 @@
  * listed under the name of the file that owns them.
  *
  * Only fuse_uv.c and fsops.c include fuse_lowlevel.h; only loop.c, run.c,
- * journal.c, fuse_uv.c and fsops.c include uv.h. The state machine (queue.c)
- * and the codecs (rec.c, conf.c) depend on neither, so they link into the
- * unit tests without a mount.
+ * journal.c, config.c, fuse_uv.c and fsops.c include uv.h. The state
+ * machine (queue.c) and the codecs (rec.c, conf.c) depend on neither, so
+ * they link into the unit tests without a mount.
  */
 
 #ifndef FILED_H
@@ -212,6 +212,7 @@ struct conf {
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1
 #define CONF_JSON_MAX	65536
+#define CONF_SAVE_RENAMED (-2)	/* conf_save: new file in place, not synced */
 void	 conf_defaults(struct conf *);
 int	 conf_load(const char *, struct conf *, char **);
 int	 conf_save(const char *, const struct conf *, char **);
@@ -219,6 +220,15 @@ char	*conf_to_json(const struct conf *);
 int	 conf_from_json(const char *, size_t, const struct conf *,
 	    struct conf *, char **);
 int	 conf_json_check(const char *, size_t, const struct conf *, char **);
+
+/* config.c: config.json and SIGHUP; one queue for every settings change */
+void	 config_init(struct uv_loop_s *, struct conf *, const char *);
+void	 config_free(void);
+int	 config_busy(void);
+char	*config_json(void);
+int	 config_check(const char *, size_t);
+int	 config_submit(const char *, size_t, void (*)(void *, int), void *);
+void	 config_reload(void);
 
 /* queue.c: jobs, names, the state machine, the run queue */
 #define INO_ROOT	1
@@ -453,8 +463,7 @@ int		 space_release(void);
 void		 space_lend(void);
 
 /* fsops.c: the mount tree */
-void		 fsops_init(struct uv_loop_s *, const char *, struct conf *,
-		    const char *);
+void		 fsops_init(struct uv_loop_s *, const char *, struct conf *);
 unsigned	 fsops_parked(void);
 void		 fsops_free(void);
 const void	*fsops_table(void);

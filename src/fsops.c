@@ -25,6 +25,10 @@
  * so every error that can be known earlier is reported earlier: a bad name
  * at create, a job over max_job_size at write (EFBIG), a config.json that
  * is already a complete but invalid document at write (EINVAL).
+ *
+ * config.json is glue here: a handle collects what is written, and its
+ * close hands the document to config.c, which owns the settings and
+ * answers once they are durable and in force.
  */
 
 #include <errno.h>
@@ -92,8 +96,7 @@ enum opkind {
 	OP_UNLINK,
 	OP_RENAME,
 	OP_SETATTR,
-	OP_NEWID,
-	OP_CONFIG
+	OP_NEWID
 };
 
 /* A request that is answered later: after a commit or a wait. */
@@ -110,15 +113,11 @@ struct op {
 	struct stat	 attr;
 	int		 to_set;
 	struct fuse_file_info fi;
-	struct conf	 conf;		/* OP_CONFIG: the settings to save */
 	unsigned	 gen;		/* OP_FLUSH: the wgen being committed */
-	char		*cause;
 	int		 rv;
-	uv_work_t	 work;
 };
 
 static struct {
-	char		*config_path;
 	struct conf	*conf;
 	char		*statedir;
 	unsigned	 parked;
@@ -157,14 +156,12 @@ static void	 do_unlink(struct op *);
 static void	 do_rename(struct op *);
 static void	 do_setattr(struct op *);
 static void	 do_newid(struct op *);
-static void	 config_flush(struct op *);
-static void	 config_work(uv_work_t *);
-static void	 config_saved(uv_work_t *, int);
+static void	 do_config_flush(struct op *);
+static void	 op_config_done(void *, int);
 
-/* Set up the tree: settings live at config_path and are applied to conf. */
+/* Set up the tree, with the settings in force in conf. */
 void
-fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf,
-    const char *config_path)
+fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 {
 	memset(&fs, 0, sizeof fs);
 	fs.loop = loop;
@@ -172,7 +169,6 @@ fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf,
 	uv_timer_init(loop, &fs.linger);
 	fs.statedir = xstrdup(statedir);
 	fs.conf = conf;
-	fs.config_path = xstrdup(config_path);
 	fs.uid = getuid();
 	fs.gid = getgid();
 }
@@ -189,8 +185,7 @@ void
 fsops_free(void)
 {
 	free(fs.statedir);
-	free(fs.config_path);
-	fs.statedir = fs.config_path = NULL;
+	fs.statedir = NULL;
 }
 
 /* Fill the attributes of a fixed inode. */
@@ -211,7 +206,7 @@ fill_attr(fuse_ino_t ino, struct stat *st)
 	st->st_atim.tv_nsec = st->st_mtim.tv_nsec = st->st_ctim.tv_nsec =
 	    n->mtime % 1000000000;
 	if (ino == INO_CONFIG) {
-		char *json = conf_to_json(fs.conf);
+		char *json = config_json();
 
 		st->st_size = (off_t)strlen(json);
 		free(json);
@@ -537,7 +532,6 @@ op_free(struct op *op)
 		handle_unref(op->h);
 	free(op->name);
 	free(op->newname);
-	free(op->cause);
 	free(op);
 	fs.parked--;
 }
@@ -570,9 +564,6 @@ op_run(struct op *op)
 	case OP_NEWID:
 		do_newid(op);
 		break;
-	case OP_CONFIG:
-		config_flush(op);
-		break;
 	}
 }
 
@@ -586,7 +577,7 @@ op_done(void *arg, int error)
 
 	if (error != 0) {
 		static const char *what[] = { "close", "fsync", "rm", "mv",
-		    "chmod/chown", "new-id", "config.json" };
+		    "chmod/chown", "new-id" };
 
 		job = op->h != NULL ? op->h->job : NULL;
 		log_warnx("%s '%s' failed, nothing changed: %s", what[op->kind],
@@ -752,8 +743,15 @@ do_setattr(struct op *op)
 				error = op->ino == INO_CONFIG ? EINVAL : EPERM;
 				goto fail;
 			}
-			if ((size_t)op->attr.st_size > CONF_JSON_MAX) {
-				error = EINVAL;
+			if (h->error == 0 &&
+			    (uint64_t)op->attr.st_size > CONF_JSON_MAX) {
+				log_warnx("config.json: truncated to more than "
+				    "%d bytes", CONF_JSON_MAX);
+				h->error = EINVAL;
+			}
+			if (h->error != 0) {
+				/* Refused now, and at close. */
+				error = h->error;
 				goto fail;
 			}
 			if ((size_t)op->attr.st_size < h->buf.len)
@@ -1046,14 +1044,11 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (wr)
 			h->writing = 1;
 		else {
-			json = conf_to_json(fs.conf);
+			json = config_json();
 			buf_adds(&h->buf, json);
 			free(json);
 		}
-		fi->fh = (uintptr_t)h;
-		fi->direct_io = 1;
-		fuse_reply_open(req, fi);
-		return;
+		goto reply;
 	}
 	if ((job = queue_by_ino(ino)) == NULL || job->gone) {
 		fuse_reply_err(req, ENOENT);
@@ -1103,6 +1098,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		break;
 	}
+reply:
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) != 0)
@@ -1290,23 +1286,19 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
-	char		*cause = NULL;
 	int		 error;
 
 	if (h->kind == H_CONFIG && h->writing) {
-		if ((uint64_t)off + size > CONF_JSON_MAX) {
+		if (h->error == 0 && (uint64_t)off + size > CONF_JSON_MAX) {
 			log_warnx("config.json: larger than %d bytes",
 			    CONF_JSON_MAX);
 			h->error = EINVAL;
-		} else {
+		}
+		if (h->error == 0) {
 			buf_set(&h->buf, (size_t)off, data, size);
 			h->dirty = 1;
-			if (conf_json_check(h->buf.data, h->buf.len, fs.conf,
-			    &cause) != 0) {
-				log_warnx("%s", cause);
-				free(cause);
+			if (config_check(h->buf.data, h->buf.len) != 0)
 				h->error = EINVAL;
-			}
 		}
 		if (h->error != 0)
 			fuse_reply_err(req, h->error);
@@ -1390,7 +1382,7 @@ do_flush(struct op *op)
 	/* The FUSE drain holds the batch until this record is queued. */
 	creating_end(h);
 	if (h->kind == H_CONFIG) {
-		config_flush(op);
+		do_config_flush(op);
 		return;
 	}
 	if (job == NULL || job->gone || h->kind != H_WRITER) {
@@ -1452,63 +1444,45 @@ do_flush(struct op *op)
 	}
 }
 
-/* Validate and save config.json; applied once the INI file is durable. */
+/*
+ * close() of config.json: hand what was written to config.c, which
+ * answers once the settings are durable and in force, or nothing changed.
+ * An error refused at write or truncate is sticky: the close fails with it
+ * too, and nothing is submitted.
+ */
 static void
-config_flush(struct op *op)
+do_config_flush(struct op *op)
 {
 	struct handle	*h = op->h;
+	int		 error;
 
-	if (!h->writing || !h->dirty) {
-		fuse_reply_err(op->req, 0);
-		op_free(op);
-		return;
-	}
 	if (h->error != 0) {
 		fuse_reply_err(op->req, h->error);
 		op_free(op);
 		return;
 	}
-	if (conf_from_json(h->buf.data, h->buf.len, fs.conf, &op->conf,
-	    &op->cause) != 0) {
-		log_warnx("%s", op->cause);
-		h->error = EINVAL;
-		fuse_reply_err(op->req, EINVAL);
+	if (!h->writing || !h->dirty) {
+		fuse_reply_err(op->req, 0);
 		op_free(op);
 		return;
 	}
-	op->kind = OP_CONFIG;
-	op->work.data = op;
 	h->dirty = 0;
-	uv_queue_work(uv_default_loop(), &op->work, config_work, config_saved);
-}
-
-/* On the thread pool: write the INI file (temp, fsync, rename, fsync). */
-static void
-config_work(uv_work_t *w)
-{
-	struct op	*op = w->data;
-
-	op->rv = conf_save(fs.config_path, &op->conf, &op->cause);
-}
-
-/* Back on the loop: apply the saved settings and answer the close(). */
-static void
-config_saved(uv_work_t *w, int status)
-{
-	struct op	*op = w->data;
-
-	if (op->rv != 0 || status != 0) {
-		log_warnx("config.json: not applied: %s",
-		    op->cause != NULL ? op->cause : "cancelled");
-		fuse_reply_err(op->req, EIO);
+	if ((error = config_submit(h->buf.data, h->buf.len, op_config_done,
+	    op)) != 0) {
+		h->error = -error;
+		fuse_reply_err(op->req, -error);
 		op_free(op);
-		return;
 	}
-	*fs.conf = op->conf;
-	log_info("settings changed through config.json");
-	fuse_reply_err(op->req, 0);
+}
+
+/* config.c is done with a close() of config.json: answer it. */
+static void
+op_config_done(void *arg, int error)
+{
+	struct op	*op = arg;
+
+	fuse_reply_err(op->req, -error);
 	op_free(op);
-	run_schedule();
 }
 
 /* The last close of an open file. */

@@ -8,8 +8,9 @@
  *
  * Shutdown (SIGTERM, SIGINT, or the mount taken away): nothing new starts;
  * running attempts get SIGTERM and, kill_grace seconds later, SIGKILL; each
- * is recorded as interrupted. Once no attempt is left, the journal is idle
- * and no request is parked, filed unmounts, closes every handle and exits 0.
+ * is recorded as interrupted. Once no attempt is left, the journal is idle,
+ * no request is parked and no settings change is queued, filed unmounts,
+ * closes every handle and exits 0.
  * A second SIGTERM or SIGINT sends SIGKILL at once.
  */
 
@@ -47,11 +48,6 @@ static struct {
 	uv_signal_t	 sighup;
 	uv_timer_t	 stop_timer;
 	uv_timer_t	 push;		/* pushes lazy journal records */
-	uv_work_t	 reload;
-	int		 reloading;
-	struct conf	 reload_conf;
-	char		*reload_cause;
-	int		 reload_rv;
 	int		 stopping;
 	int		 lockfd;
 } lp;
@@ -65,8 +61,6 @@ static void	loop_stop(int);
 static void	loop_lost(void);
 static void	loop_stop_check(uv_timer_t *);
 static void	loop_close_walk(uv_handle_t *, void *);
-static void	loop_reload_work(uv_work_t *);
-static void	loop_reload_done(uv_work_t *, int);
 
 /*
  * Take the lock on STATEDIR/lock, so that one filed owns a state directory.
@@ -143,7 +137,10 @@ loop_check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* SIGTERM, SIGINT: stop; SIGHUP: reload the settings. */
+/*
+ * SIGTERM, SIGINT: stop; SIGHUP: reload the settings, in turn with the
+ * writes to config.json (config.c).
+ */
 static void
 loop_signal(uv_signal_t *h, int signum)
 {
@@ -152,37 +149,7 @@ loop_signal(uv_signal_t *h, int signum)
 		loop_stop(lp.stopping);
 		return;
 	}
-	if (lp.reloading)
-		return;
-	log_info("SIGHUP: reloading %s", lp.config_path);
-	lp.reloading = 1;
-	uv_queue_work(lp.loop, &lp.reload, loop_reload_work,
-	    loop_reload_done);
-}
-
-/* On the thread pool: read and validate the INI file. */
-static void
-loop_reload_work(uv_work_t *w)
-{
-	lp.reload_rv = conf_load(lp.config_path, &lp.reload_conf,
-	    &lp.reload_cause);
-}
-
-/* Apply the reloaded settings, or keep the running ones. */
-static void
-loop_reload_done(uv_work_t *w, int status)
-{
-	lp.reloading = 0;
-	if (status != 0 || lp.reload_rv != 0) {
-		log_warnx("%s; keeping the running settings",
-		    lp.reload_cause != NULL ? lp.reload_cause : "cancelled");
-		free(lp.reload_cause);
-		lp.reload_cause = NULL;
-		return;
-	}
-	lp.conf = lp.reload_conf;
-	log_info("settings reloaded");
-	run_schedule();
+	config_reload();
 }
 
 /*
@@ -221,12 +188,15 @@ loop_lost(void)
 	loop_stop(0);
 }
 
-/* Finish the shutdown once every attempt and commit is done. */
+/*
+ * Finish the shutdown once every attempt, commit and settings change is
+ * done.
+ */
 static void
 loop_stop_check(uv_timer_t *t)
 {
 	if (run_count() != 0 || !journal_idle(lp.journal) ||
-	    fsops_parked() != 0 || lp.reloading)
+	    fsops_parked() != 0 || config_busy())
 		return;
 	uv_timer_stop(t);
 	fuse_uv_stop();
@@ -299,7 +269,8 @@ loop_run(struct options *opts)
 	uv_timer_init(lp.loop, &lp.push);
 	journal_set_lazy(lp.journal, loop_push_soon, NULL);
 	run_init(lp.loop, opts->statedir, &lp.conf);
-	fsops_init(lp.loop, opts->statedir, &lp.conf, lp.config_path);
+	config_init(lp.loop, &lp.conf, lp.config_path);
+	fsops_init(lp.loop, opts->statedir, &lp.conf);
 	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,
 	    loop_lost) != 0)
 		return EXIT_TEMPFAIL;
@@ -322,6 +293,7 @@ loop_run(struct options *opts)
 	journal_close(lp.journal);
 	queue_free();
 	fsops_free();
+	config_free();
 	space_free();
 	free(lp.config_path);
 	close(lp.lockfd);

@@ -66,6 +66,8 @@ static void	 test_ini_ranges(void);
 static void	 test_ini_errors(void);
 static void	 test_ini_syntax(void);
 static void	 test_save_errors(void);
+static int	 failing_fsync(int);
+static void	 test_save_fsync(void);
 static void	 test_json_out(void);
 static void	 test_json_in(void);
 static void	 test_json_errors(void);
@@ -688,6 +690,75 @@ test_save_errors(void)
 	free(target);
 }
 
+/* What failing_fsync fails: directories (1) or files (0). */
+static int	fail_dirs;
+
+/* An fsync that fails with EIO on a directory, or on a file. */
+static int
+failing_fsync(int fd)
+{
+	struct stat	sb;
+
+	if (fstat(fd, &sb) == 0 && !S_ISDIR(sb.st_mode) == !fail_dirs) {
+		errno = EIO;
+		return -1;
+	}
+	return io_real_ops()->fsync(fd);
+}
+
+/*
+ * A save that fails before its rename returns -1 and leaves the old file;
+ * one whose directory fsync fails returns CONF_SAVE_RENAMED, the new file
+ * in place.
+ */
+static void
+test_save_fsync(void)
+{
+	struct io_ops	 ops = *io_real_ops();
+	struct conf	 c, back;
+	char		*p = path("sync.ini"), *tmp = path("sync.ini.tmp");
+	char		*cause = NULL, *want, *old, *now;
+
+	conf_defaults(&c);
+	ok(conf_save(p, &c, &cause) == 0, "save the defaults");
+	old = get_file(p);
+	c.max_retries = 9;
+	ops.fsync = failing_fsync;
+	io_set_ops(&ops);
+
+	fail_dirs = 0;
+	is_int(conf_save(p, &c, &cause), -1,
+	    "a failed fsync of the temporary file is -1");
+	want = xasprintf("%s: fsync: Input/output error", tmp);
+	is_str(cause, want, "cause names the temporary file");
+	free(cause);
+	free(want);
+	now = get_file(p);
+	is_str(now, old, "the old file is whole");
+	free(now);
+	ok(!exists(tmp), "the .tmp is removed");
+
+	fail_dirs = 1;
+	cause = NULL;
+	is_int(conf_save(p, &c, &cause), CONF_SAVE_RENAMED,
+	    "a failed fsync of the directory is CONF_SAVE_RENAMED");
+	want = xasprintf("%s: fsync: Input/output error", dir);
+	is_str(cause, want, "cause names the directory");
+	free(cause);
+	free(want);
+	io_set_ops(NULL);
+	cause = NULL;
+	ok(conf_load(p, &back, &cause) == 0 && back.max_retries == 9,
+	    "the new file is in place");
+	free(cause);
+	ok(!exists(tmp), "no .tmp is left");
+
+	unlink(p);
+	free(old);
+	free(p);
+	free(tmp);
+}
+
 /* config.json as rendered: exact text, and it parses back. */
 static void
 test_json_out(void)
@@ -1071,6 +1142,7 @@ main(void)
 	test_ini_errors();
 	test_ini_syntax();
 	test_save_errors();
+	test_save_fsync();
 	test_json_out();
 	test_json_in();
 	test_json_errors();
