@@ -91,6 +91,7 @@ char	*util_rfc3339(int64_t, char *, size_t);
 int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
 const char *util_printable(const char *, char *, size_t);
+void	 util_cloexec_from(int);
 
 /*
  * io.c: the seam for the state directory's I/O (open, write, sync, rename,

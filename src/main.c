@@ -79,7 +79,9 @@ mkdir_parents(const char *path)
  * job creator's identity as at(1) does (supplementary groups from the
  * group database, then gid, then uid, with HOME, USER, LOGNAME and SHELL
  * from passwd) and exec the interpreter. libuv's own setuid option would drop
- * the supplementary groups. Errors go to the job's output; status 126.
+ * the supplementary groups. The job gets descriptors 0 to 3 and no more:
+ * filed's own are close-on-exec, and so is anything an NSS module left
+ * open in the look-ups here. Errors go to the job's output; status 126.
  */
 static void
 exec_as(int argc, char **argv)
@@ -114,6 +116,7 @@ exec_as(int argc, char **argv)
 		errno = EPERM;
 		goto fail;
 	}
+	util_cloexec_from(4);
 	execvp(argv[4], argv + 4);
 	fprintf(stderr, "filed: cannot run %s: %s\n", argv[4],
 	    strerror(errno));
@@ -146,8 +149,15 @@ main(int argc, char **argv)
 	if (fd > 2)
 		close(fd);
 
+	/*
+	 * The trampoline runs in a job's child, where descriptor 3 is the
+	 * script: the marking below is not for it.
+	 */
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		exec_as(argc, argv);
+
+	/* What filed was given, its jobs must not inherit (util.c). */
+	util_cloexec_from(3);
 
 	memset(&opts, 0, sizeof opts);
 	while ((ch = getopt_long(argc, argv, "c:dfho:s:V", longopts,

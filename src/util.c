@@ -1,16 +1,28 @@
 /*
  * util.c: small helpers shared by the daemon and the tests: clock, time
- * formatting, the job-name rule and directory fsync.
+ * formatting, the job-name rule, directory fsync, and what filed does to
+ * the descriptors it was started with.
  */
 
+#include <sys/resource.h>
+
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "filed.h"
+
+#if defined(HAVE_CLOSE_RANGE) && !defined(CLOSE_RANGE_CLOEXEC)
+#define CLOSE_RANGE_CLOEXEC	(1U << 2)
+#endif
+
+static int	util_cloexec_dir(const char *, int);
 
 /* Return the wall-clock time in nanoseconds since the epoch. */
 int64_t
@@ -99,4 +111,71 @@ util_printable(const char *name, char *out, size_t size)
 	}
 	out[i] = '\0';
 	return out;
+}
+
+/*
+ * Set close-on-exec on every descriptor from low up that one of the
+ * directories /proc/self/fd or /dev/fd lists. Return 0, or -1 if dir
+ * cannot be read.
+ */
+static int
+util_cloexec_dir(const char *dir, int low)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		*end;
+	long		 fd;
+	int		 flags;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || fd < low || fd == dirfd(d))
+			continue;
+		if ((flags = fcntl((int)fd, F_GETFD)) != -1 &&
+		    (flags & FD_CLOEXEC) == 0)
+			fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Mark close-on-exec every open descriptor from low up.
+ *
+ * filed opens all its own descriptors close-on-exec; this is for those it
+ * was given: whatever the shell, the supervisor or a root launcher had
+ * open when it started filed. Without it every job would inherit them,
+ * and with run_as = submitter an unprivileged job would get root's open
+ * files. They are marked, not closed: a supervisor's notify socket, a
+ * descriptor passed by systemd, or one a sanitizer or valgrind uses keeps
+ * working in filed itself; only the jobs lose them. close_range(2) does it
+ * in one call (Linux 5.11 and glibc 2.34); on an older kernel (ENOSYS,
+ * or EINVAL for the flag) the descriptors are found in /proc/self/fd or
+ * /dev/fd, and without either every number up to the limit is tried.
+ */
+void
+util_cloexec_from(int low)
+{
+	struct rlimit	rl;
+	rlim_t		fd, max;
+	int		flags;
+
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range((unsigned int)low, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#endif
+	if (util_cloexec_dir("/proc/self/fd", low) == 0 ||
+	    util_cloexec_dir("/dev/fd", low) == 0)
+		return;
+	max = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 65536;
+	for (fd = (rlim_t)low; fd < max; fd++) {
+		if ((flags = fcntl((int)fd, F_GETFD)) != -1 &&
+		    (flags & FD_CLOEXEC) == 0)
+			fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+	}
 }
