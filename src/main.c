@@ -75,13 +75,16 @@ mkdir_parents(const char *path)
 
 /*
  * filed --exec-as UID GID PROGRAM [ARG...]: the first step of an attempt
- * with run_as = submitter, in the child that uv_spawn made. Take on the
+ * with run_as = submitter, in the child that posix_spawn made. Take on the
  * job creator's identity as at(1) does (supplementary groups from the
  * group database, then gid, then uid, with HOME, USER, LOGNAME and SHELL
- * from passwd) and exec the interpreter. libuv's own setuid option would drop
- * the supplementary groups. The job gets descriptors 0 to 3 and no more:
- * filed's own are close-on-exec, and so is anything an NSS module left
- * open in the look-ups here. Errors go to the job's output; status 126.
+ * from passwd) and exec the interpreter. libuv's own setuid option would
+ * drop the supplementary groups. PROGRAM is run with execv, not execvp:
+ * the interpreter of a #! line is found as the kernel would find it, a
+ * relative path from the working directory, never looked up on PATH. The
+ * job gets descriptors 0 to 3 and no more: filed's own are close-on-exec,
+ * and so is anything an NSS module left open in the look-ups here. Errors
+ * go to the job's output: status 126, or 127 if PROGRAM cannot be run.
  */
 static void
 exec_as(int argc, char **argv)
@@ -117,7 +120,7 @@ exec_as(int argc, char **argv)
 		goto fail;
 	}
 	util_cloexec_from(4);
-	execvp(argv[4], argv + 4);
+	execv(argv[4], argv + 4);
 	fprintf(stderr, "filed: cannot run %s: %s\n", argv[4],
 	    strerror(errno));
 	exit(127);

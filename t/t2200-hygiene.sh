@@ -3,7 +3,8 @@
 test_description='what a job inherits from filed
 
 A job gets descriptors 0 to 3 and no others, whatever filed was started
-with: filed keeps what it was given, close-on-exec.'
+with: filed keeps what it was given, close-on-exec. --exec-as never
+searches PATH.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
 
@@ -68,6 +69,14 @@ test_expect_success ROOT 'so does a job run as its submitter (--exec-as)' '
 
 test_expect_success 'filed stops cleanly' '
 	filed_stop
+'
+
+test_expect_success ROOT 'filed --exec-as never looks PROGRAM up on PATH' '
+	filed_run 127 --exec-as 0 0 sh -c true &&
+	grep -x "filed: cannot run sh: No such file or directory" err &&
+	filed_run 0 --exec-as 0 0 /bin/sh -c "echo ran" &&
+	echo ran >expect &&
+	test_cmp expect out
 '
 
 test_done
