@@ -92,6 +92,9 @@ int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
 const char *util_printable(const char *, char *, size_t);
 void	 util_cloexec_from(int);
+int	 util_nofile_raise(uint64_t *);
+uint64_t util_nofile_soft(void);
+int	 util_nofile_raised(void);
 
 /*
  * io.c: the seam for the state directory's I/O (open, write, sync, rename,

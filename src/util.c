@@ -1,7 +1,7 @@
 /*
  * util.c: small helpers shared by the daemon and the tests: clock, time
  * formatting, the job-name rule, directory fsync, and what filed does to
- * the descriptors it was started with.
+ * the descriptors and the open-file limit it was started with.
  */
 
 #include <sys/resource.h>
@@ -23,6 +23,13 @@
 #endif
 
 static int	util_cloexec_dir(const char *, int);
+
+/* The soft limit on open files filed was started with (util_nofile_raise). */
+static struct {
+	int		saved;
+	uint64_t	soft;		/* UINT64_MAX for unlimited */
+	uint64_t	now;		/* the soft limit filed set */
+} nofile;
 
 /* Return the wall-clock time in nanoseconds since the epoch. */
 int64_t
@@ -178,4 +185,70 @@ util_cloexec_from(int low)
 		    (flags & FD_CLOEXEC) == 0)
 			fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
 	}
+}
+
+/*
+ * Raise filed's soft limit on open files to the hard limit, and remember
+ * the soft limit it was started with. Return 0 and the soft limit now in
+ * force in *now, or -1 with errno set.
+ *
+ * filed holds a descriptor for the log of every running attempt, for
+ * every job file open through the mount and for each spare log file, and
+ * the 1024 that most systems give a process is soon used up: then jobs
+ * fail to start and reads fail for a reason no setting explains. The
+ * hard limit is what the admin allows; filed takes it. Its jobs must not:
+ * a program may size tables by the limit, or rely on select(2)'s 1024,
+ * and the admin set the soft limit for the processes filed starts. So the
+ * soft limit filed was given is kept here (util_nofile_soft), and each
+ * attempt sets it back before its interpreter runs (filed --exec-job in
+ * main.c), as posix_spawn(3) has no attribute for resource limits.
+ */
+int
+util_nofile_raise(uint64_t *now)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	nofile.saved = 1;
+	nofile.soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX :
+	    (uint64_t)rl.rlim_cur;
+	nofile.now = nofile.soft;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return -1;
+		nofile.now = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX :
+		    (uint64_t)rl.rlim_cur;
+	}
+	*now = nofile.now;
+	return 0;
+}
+
+/*
+ * The soft limit on open files filed was started with, which its jobs
+ * get (UINT64_MAX for unlimited). Before util_nofile_raise, the one in
+ * force now.
+ */
+uint64_t
+util_nofile_soft(void)
+{
+	struct rlimit	rl;
+
+	if (nofile.saved)
+		return nofile.soft;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
+
+/*
+ * Return non-zero if filed raised its soft limit on open files, so that
+ * its jobs must have util_nofile_soft() set back (filed --exec-job).
+ */
+int
+util_nofile_raised(void)
+{
+	return nofile.saved && nofile.now != nofile.soft;
 }
