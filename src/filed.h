@@ -76,6 +76,8 @@ void	 pool_put(struct pool *, void *);
 /* log.c */
 void	 log_init(int);
 int	 log_debugging(void);
+void	 log_set_repeat_window(int64_t);
+void	 log_flush(void);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

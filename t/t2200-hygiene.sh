@@ -1,11 +1,12 @@
 #!/bin/sh
 
-test_description='what a job inherits from filed
+test_description='what a job inherits from filed, and what filed logs
 
 A job gets descriptors 0 to 3 and no others, whatever filed was started
 with: filed keeps what it was given, close-on-exec. filed raises its own
 soft limit on open files to the hard limit; filed --exec-job puts the
-original back for a job. --exec-as and --exec-job never search PATH.'
+original back for a job. --exec-as and --exec-job never search PATH. A
+line filed logs over and over is printed once, then counted.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
 
@@ -16,6 +17,7 @@ if test "$nofile_hard" = unlimited || test "$nofile_hard" -gt 300
 then
 	test_set_prereq NOFILE
 fi
+command -v prlimit >/dev/null 2>&1 && test_set_prereq PRLIMIT
 
 # fds_of NAME: the descriptors listed by job NAME (exec ls -l /proc/self/fd),
 # one "NUMBER TARGET" a line, without the one ls opened to list them.
@@ -148,6 +150,33 @@ test_expect_success ROOT 'filed --exec-as never looks PROGRAM up on PATH' '
 	filed_run 0 --exec-as 0 0 /bin/sh -c "echo ran" &&
 	echo ran >expect &&
 	test_cmp expect out
+'
+
+# With its soft limit on open files at the lowest free descriptor, filed
+# cannot open a log for a job, and says so each time it looks at the run
+# queue: at every new job.
+test_expect_success PRLIMIT 'out of descriptors: the line is logged once, then counted' '
+	filed_start &&
+	fd=0 &&
+	while test -e /proc/$filed_pid/fd/$fd
+	do
+		fd=$((fd + 1))
+	done &&
+	prlimit --pid $filed_pid --nofile=$fd: &&
+	for i in 1 2 3 4 5 6 7 8
+	do
+		echo true >mnt/pending/emfile$i || return 1
+	done &&
+	path_is_missing mnt/complete/emfile1 &&
+	prlimit --pid $filed_pid --nofile=$nofile_hard: &&
+	echo true >mnt/pending/emfile9 &&
+	wait_job_in complete emfile9 &&
+	filed_stop &&
+	filed_log >log &&
+	cat log &&
+	grep "^filed: job .emfile1.: cannot .*: Too many open files$" log >lines &&
+	test $(wc -l <lines) = 1 &&
+	grep "^filed: last message repeated [0-9]* times$" log
 '
 
 test_done
