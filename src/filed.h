@@ -76,6 +76,8 @@ void	 pool_put(struct pool *, void *);
 /* log.c */
 void	 log_init(int);
 int	 log_debugging(void);
+void	 log_set_repeat_window(int64_t);
+void	 log_flush(void);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -91,6 +93,10 @@ char	*util_rfc3339(int64_t, char *, size_t);
 int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
 const char *util_printable(const char *, char *, size_t);
+void	 util_cloexec_from(int);
+int	 util_nofile_raise(uint64_t *);
+uint64_t util_nofile_soft(void);
+int	 util_nofile_raised(void);
 
 /*
  * io.c: the seam for the state directory's I/O (open, write, sync, rename,

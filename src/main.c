@@ -3,8 +3,10 @@
  * every other object links into the unit tests.
  */
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +21,7 @@
 
 static void	usage(FILE *, int);
 static void	exec_as(int, char **) __attribute__((noreturn));
+static void	exec_job(int, char **) __attribute__((noreturn));
 static char	*default_statedir(void);
 
 /* Print the usage and exit. */
@@ -75,11 +78,16 @@ mkdir_parents(const char *path)
 
 /*
  * filed --exec-as UID GID PROGRAM [ARG...]: the first step of an attempt
- * with run_as = submitter, in the child that uv_spawn made. Take on the
+ * with run_as = submitter, in the child that posix_spawn made. Take on the
  * job creator's identity as at(1) does (supplementary groups from the
  * group database, then gid, then uid, with HOME, USER, LOGNAME and SHELL
- * from passwd) and exec the interpreter. libuv's own setuid option would drop
- * the supplementary groups. Errors go to the job's output; status 126.
+ * from passwd) and exec the interpreter. libuv's own setuid option would
+ * drop the supplementary groups. PROGRAM is run with execv, not execvp:
+ * the interpreter of a #! line is found as the kernel would find it, a
+ * relative path from the working directory, never looked up on PATH. The
+ * job gets descriptors 0 to 3 and no more: filed's own are close-on-exec,
+ * and so is anything an NSS module left open in the look-ups here. Errors
+ * go to the job's output: status 126, or 127 if PROGRAM cannot be run.
  */
 static void
 exec_as(int argc, char **argv)
@@ -114,7 +122,8 @@ exec_as(int argc, char **argv)
 		errno = EPERM;
 		goto fail;
 	}
-	execvp(argv[4], argv + 4);
+	util_cloexec_from(4);
+	execv(argv[4], argv + 4);
 	fprintf(stderr, "filed: cannot run %s: %s\n", argv[4],
 	    strerror(errno));
 	exit(127);
@@ -128,6 +137,55 @@ usage:
 	exit(126);
 }
 
+/*
+ * filed --exec-job NOFILE PROGRAM [ARG...]: the first step of an attempt
+ * when filed raised its own open-file limit (util_nofile_raise), in the
+ * child that posix_spawn made. Set the soft limit on open files back to
+ * NOFILE, the one filed was started with (at most the hard limit), and
+ * exec PROGRAM with execv: a relative name is a path from the working
+ * directory, never looked up on PATH. posix_spawn has no attribute for
+ * resource limits, so this is its place. "--exec-job NOFILE --exec-as
+ * UID GID PROGRAM [ARG...]" goes on as --exec-as in the same process,
+ * so that a job run as its submitter costs no second exec. Errors go to
+ * the job's output: status 126, or 127 if PROGRAM cannot be run.
+ */
+static void
+exec_job(int argc, char **argv)
+{
+	struct rlimit		 rl;
+	unsigned long long	 n;
+	char			*end;
+
+	if (argc < 4 || !isdigit((unsigned char)argv[2][0]))
+		goto usage;
+	errno = 0;
+	n = strtoull(argv[2], &end, 10);
+	if (errno != 0 || *end != '\0')
+		goto usage;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		goto fail;
+	if (rl.rlim_max != RLIM_INFINITY &&
+	    n > (unsigned long long)rl.rlim_max)
+		n = rl.rlim_max;
+	rl.rlim_cur = (rlim_t)n;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		goto fail;
+	if (strcmp(argv[3], "--exec-as") == 0)
+		exec_as(argc - 2, argv + 2);
+	execv(argv[3], argv + 3);
+	fprintf(stderr, "filed: cannot run %s: %s\n", argv[3],
+	    strerror(errno));
+	exit(127);
+
+fail:
+	fprintf(stderr, "filed: cannot set the open-file limit to %s: %s\n",
+	    argv[2], strerror(errno));
+	exit(126);
+usage:
+	fprintf(stderr, "filed: --exec-job NOFILE PROGRAM [ARG...]\n");
+	exit(126);
+}
+
 /* Parse the command line, settle the state directory, and run. */
 int
 main(int argc, char **argv)
@@ -138,6 +196,7 @@ main(int argc, char **argv)
 		{ NULL,		0,		NULL, 0 }
 	};
 	struct options	 opts;
+	uint64_t	 nofile;
 	int		 ch, fd;
 
 	/* Descriptors 0-2 must exist before any state file is opened. */
@@ -146,8 +205,18 @@ main(int argc, char **argv)
 	if (fd > 2)
 		close(fd);
 
+	/*
+	 * The trampolines run in a job's child, where descriptor 3 is the
+	 * script and the open-file limit is the daemon's: neither of the
+	 * steps below is for them.
+	 */
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		exec_as(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--exec-job") == 0)
+		exec_job(argc, argv);
+
+	/* What filed was given, its jobs must not inherit (util.c). */
+	util_cloexec_from(3);
 
 	memset(&opts, 0, sizeof opts);
 	while ((ch = getopt_long(argc, argv, "c:dfho:s:V", longopts,
@@ -183,6 +252,15 @@ main(int argc, char **argv)
 		usage(stderr, 1);
 	opts.mountpoint = argv[0];
 	log_init(opts.debug);
+
+	if (util_nofile_raise(&nofile) == -1)
+		log_warn("cannot raise the open-file limit");
+	else if (nofile == UINT64_MAX)
+		log_debug("open-file limit: unlimited");
+	else
+		log_debug("open-file limit: %llu (jobs get %llu)",
+		    (unsigned long long)nofile,
+		    (unsigned long long)util_nofile_soft());
 
 	opts.statedir = opts.statedir != NULL ? xstrdup(opts.statedir) :
 	    default_statedir();

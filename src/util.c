@@ -1,16 +1,35 @@
 /*
  * util.c: small helpers shared by the daemon and the tests: clock, time
- * formatting, the job-name rule and directory fsync.
+ * formatting, the job-name rule, directory fsync, and what filed does to
+ * the descriptors and the open-file limit it was started with.
  */
 
+#include <sys/resource.h>
+
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "filed.h"
+
+#if defined(HAVE_CLOSE_RANGE) && !defined(CLOSE_RANGE_CLOEXEC)
+#define CLOSE_RANGE_CLOEXEC	(1U << 2)
+#endif
+
+static int	util_cloexec_dir(const char *, int);
+
+/* The soft limit on open files filed was started with (util_nofile_raise). */
+static struct {
+	int		saved;
+	uint64_t	soft;		/* UINT64_MAX for unlimited */
+	uint64_t	now;		/* the soft limit filed set */
+} nofile;
 
 /* Return the wall-clock time in nanoseconds since the epoch. */
 int64_t
@@ -99,4 +118,137 @@ util_printable(const char *name, char *out, size_t size)
 	}
 	out[i] = '\0';
 	return out;
+}
+
+/*
+ * Set close-on-exec on every descriptor from low up that one of the
+ * directories /proc/self/fd or /dev/fd lists. Return 0, or -1 if dir
+ * cannot be read.
+ */
+static int
+util_cloexec_dir(const char *dir, int low)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		*end;
+	long		 fd;
+	int		 flags;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || fd < low || fd == dirfd(d))
+			continue;
+		if ((flags = fcntl((int)fd, F_GETFD)) != -1 &&
+		    (flags & FD_CLOEXEC) == 0)
+			fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Mark close-on-exec every open descriptor from low up.
+ *
+ * filed opens all its own descriptors close-on-exec; this is for those it
+ * was given: whatever the shell, the supervisor or a root launcher had
+ * open when it started filed. Without it every job would inherit them,
+ * and with run_as = submitter an unprivileged job would get root's open
+ * files. They are marked, not closed: a supervisor's notify socket, a
+ * descriptor passed by systemd, or one a sanitizer or valgrind uses keeps
+ * working in filed itself; only the jobs lose them. close_range(2) does it
+ * in one call (Linux 5.11 and glibc 2.34); on an older kernel (ENOSYS,
+ * or EINVAL for the flag) the descriptors are found in /proc/self/fd or
+ * /dev/fd, and without either every number up to the limit is tried.
+ */
+void
+util_cloexec_from(int low)
+{
+	struct rlimit	rl;
+	rlim_t		fd, max;
+	int		flags;
+
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range((unsigned int)low, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#endif
+	if (util_cloexec_dir("/proc/self/fd", low) == 0 ||
+	    util_cloexec_dir("/dev/fd", low) == 0)
+		return;
+	max = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 65536;
+	for (fd = (rlim_t)low; fd < max; fd++) {
+		if ((flags = fcntl((int)fd, F_GETFD)) != -1 &&
+		    (flags & FD_CLOEXEC) == 0)
+			fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+}
+
+/*
+ * Raise filed's soft limit on open files to the hard limit, and remember
+ * the soft limit it was started with. Return 0 and the soft limit now in
+ * force in *now, or -1 with errno set.
+ *
+ * filed holds a descriptor for the log of every running attempt, for
+ * every job file open through the mount and for each spare log file, and
+ * the 1024 that most systems give a process is soon used up: then jobs
+ * fail to start and reads fail for a reason no setting explains. The
+ * hard limit is what the admin allows; filed takes it. Its jobs must not:
+ * a program may size tables by the limit, or rely on select(2)'s 1024,
+ * and the admin set the soft limit for the processes filed starts. So the
+ * soft limit filed was given is kept here (util_nofile_soft), and each
+ * attempt sets it back before its interpreter runs (filed --exec-job in
+ * main.c), as posix_spawn(3) has no attribute for resource limits.
+ */
+int
+util_nofile_raise(uint64_t *now)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	nofile.saved = 1;
+	nofile.soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX :
+	    (uint64_t)rl.rlim_cur;
+	nofile.now = nofile.soft;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return -1;
+		nofile.now = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX :
+		    (uint64_t)rl.rlim_cur;
+	}
+	*now = nofile.now;
+	return 0;
+}
+
+/*
+ * The soft limit on open files filed was started with, which its jobs
+ * get (UINT64_MAX for unlimited). Before util_nofile_raise, the one in
+ * force now.
+ */
+uint64_t
+util_nofile_soft(void)
+{
+	struct rlimit	rl;
+
+	if (nofile.saved)
+		return nofile.soft;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
+
+/*
+ * Return non-zero if filed raised its soft limit on open files, so that
+ * its jobs must have util_nofile_soft() set back (filed --exec-job).
+ */
+int
+util_nofile_raised(void)
+{
+	return nofile.saved && nofile.now != nofile.soft;
 }
