@@ -97,6 +97,7 @@ void	 util_cloexec_from(int);
 int	 util_nofile_raise(uint64_t *);
 uint64_t util_nofile_soft(void);
 int	 util_nofile_raised(void);
+void	 util_nofile_jobs(int);
 
 /*
  * io.c: the seam for the state directory's I/O (open, write, sync, rename,

@@ -6,7 +6,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,7 +20,6 @@
 
 static void	usage(FILE *, int);
 static void	exec_as(int, char **) __attribute__((noreturn));
-static void	exec_job(int, char **) __attribute__((noreturn));
 static char	*default_statedir(void);
 
 /* Print the usage and exit. */
@@ -137,55 +135,6 @@ usage:
 	exit(126);
 }
 
-/*
- * filed --exec-job NOFILE PROGRAM [ARG...]: the first step of an attempt
- * when filed raised its own open-file limit (util_nofile_raise), in the
- * child that posix_spawn made. Set the soft limit on open files back to
- * NOFILE, the one filed was started with (at most the hard limit), and
- * exec PROGRAM with execv: a relative name is a path from the working
- * directory, never looked up on PATH. posix_spawn has no attribute for
- * resource limits, so this is its place. "--exec-job NOFILE --exec-as
- * UID GID PROGRAM [ARG...]" goes on as --exec-as in the same process,
- * so that a job run as its submitter costs no second exec. Errors go to
- * the job's output: status 126, or 127 if PROGRAM cannot be run.
- */
-static void
-exec_job(int argc, char **argv)
-{
-	struct rlimit		 rl;
-	unsigned long long	 n;
-	char			*end;
-
-	if (argc < 4 || !isdigit((unsigned char)argv[2][0]))
-		goto usage;
-	errno = 0;
-	n = strtoull(argv[2], &end, 10);
-	if (errno != 0 || *end != '\0')
-		goto usage;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		goto fail;
-	if (rl.rlim_max != RLIM_INFINITY &&
-	    n > (unsigned long long)rl.rlim_max)
-		n = rl.rlim_max;
-	rl.rlim_cur = (rlim_t)n;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-		goto fail;
-	if (strcmp(argv[3], "--exec-as") == 0)
-		exec_as(argc - 2, argv + 2);
-	execv(argv[3], argv + 3);
-	fprintf(stderr, "filed: cannot run %s: %s\n", argv[3],
-	    strerror(errno));
-	exit(127);
-
-fail:
-	fprintf(stderr, "filed: cannot set the open-file limit to %s: %s\n",
-	    argv[2], strerror(errno));
-	exit(126);
-usage:
-	fprintf(stderr, "filed: --exec-job NOFILE PROGRAM [ARG...]\n");
-	exit(126);
-}
-
 /* Parse the command line, settle the state directory, and run. */
 int
 main(int argc, char **argv)
@@ -212,8 +161,6 @@ main(int argc, char **argv)
 	 */
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		exec_as(argc, argv);
-	if (argc > 1 && strcmp(argv[1], "--exec-job") == 0)
-		exec_job(argc, argv);
 
 	/* What filed was given, its jobs must not inherit (util.c). */
 	util_cloexec_from(3);

@@ -723,7 +723,13 @@ run_start(struct job *job)
 
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
 	args = xargv[0] != NULL ? xargv : argv;
-	error = -posix_spawnp(&r->pid, file, &rs.fa, &rs.attr, args, env);
+	/*
+	 * posix_spawn, not posix_spawnp: a #! interpreter is a path, as for
+	 * the kernel, never looked up on PATH.
+	 */
+	util_nofile_jobs(1);
+	error = -posix_spawn(&r->pid, file, &rs.fa, &rs.attr, args, env);
+	util_nofile_jobs(0);
 	free(ebuf[0]);
 	free(ebuf[1]);
 	free(env);

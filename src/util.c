@@ -199,9 +199,9 @@ util_cloexec_from(int low)
  * hard limit is what the admin allows; filed takes it. Its jobs must not:
  * a program may size tables by the limit, or rely on select(2)'s 1024,
  * and the admin set the soft limit for the processes filed starts. So the
- * soft limit filed was given is kept here (util_nofile_soft), and each
- * attempt sets it back before its interpreter runs (filed --exec-job in
- * main.c), as posix_spawn(3) has no attribute for resource limits.
+ * soft limit filed was given is kept here (util_nofile_soft), and put
+ * back around each spawn (util_nofile_jobs), so that every attempt
+ * inherits it.
  */
 int
 util_nofile_raise(uint64_t *now)
@@ -245,10 +245,39 @@ util_nofile_soft(void)
 
 /*
  * Return non-zero if filed raised its soft limit on open files, so that
- * its jobs must have util_nofile_soft() set back (filed --exec-job).
+ * its jobs must have util_nofile_soft() set back (util_nofile_jobs).
  */
 int
 util_nofile_raised(void)
 {
 	return nofile.saved && nofile.now != nofile.soft;
+}
+
+/*
+ * Around a spawn: set the soft limit on open files to the one filed was
+ * started with (jobs = 1), which the child inherits, then back to filed's
+ * own (jobs = 0). posix_spawn(3) has no attribute for resource limits,
+ * and a trampoline that sets it in the child would cost every attempt an
+ * exec of filed, a third of a short job's time. The price of doing it
+ * here: for the moment of the spawn (vfork and exec, well under a
+ * millisecond) a descriptor that filed's thread pool opens meanwhile (a
+ * compaction, a settings save) fails with EMFILE if filed then holds more
+ * descriptors than that limit; those report and recover as from any
+ * other failed open. Nothing happens when filed did not raise the limit.
+ */
+void
+util_nofile_jobs(int jobs)
+{
+	struct rlimit	rl;
+
+	if (!util_nofile_raised() || getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (jobs)
+		rl.rlim_cur = nofile.soft == UINT64_MAX ? RLIM_INFINITY :
+		    (rlim_t)nofile.soft;
+	else
+		rl.rlim_cur = nofile.now == UINT64_MAX ? RLIM_INFINITY :
+		    (rlim_t)nofile.now;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
 }

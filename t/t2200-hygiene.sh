@@ -4,8 +4,8 @@ test_description='what a job inherits from filed, and what filed logs
 
 A job gets descriptors 0 to 3 and no others, whatever filed was started
 with: filed keeps what it was given, close-on-exec. filed raises its own
-soft limit on open files to the hard limit; filed --exec-job puts the
-original back for a job. --exec-as and --exec-job never search PATH. A
+soft limit on open files to the hard limit; a job gets the original
+back. --exec-as and a #! line never search PATH. A
 line filed logs over and over is printed once, then counted.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
@@ -91,57 +91,22 @@ test_expect_success NOFILE 'filed raises its soft limit to the hard limit' '
 	filed_log | grep -x "filed: debug: open-file limit: $fsoft (jobs get 256)"
 '
 
-# The runner does not put the soft limit back yet (run.c must spawn through
-# filed --exec-job); flip this to test_expect_success when it does.
-test_expect_failure NOFILE 'a job gets the soft limit filed was started with' '
+test_expect_success NOFILE 'a job gets the soft limit filed was started with' '
 	echo "ulimit -Sn" >mnt/pending/nofile &&
 	wait_job_in complete nofile &&
 	echo 256 >expect &&
 	test_cmp expect mnt/complete/nofile
 '
 
+test_expect_success NOFILE 'a #! interpreter is a path, never looked up on PATH' '
+	printf "#!sh\necho ran\n" >mnt/pending/bare &&
+	wait_job_in failed bare &&
+	grep "filed: cannot run job .bare.: No such file or directory" mnt/failed/bare &&
+	! grep ran mnt/failed/bare
+'
+
 test_expect_success NOFILE 'filed stops cleanly' '
 	filed_stop
-'
-
-test_expect_success NOFILE 'filed --exec-job sets the soft limit, runs the program' '
-	filed_run 0 --exec-job 300 /bin/sh -c "ulimit -Sn" &&
-	echo 300 >expect &&
-	test_cmp expect out
-'
-
-test_expect_success 'filed --exec-job: at most the hard limit' '
-	filed_run 0 --exec-job 18446744073709551615 /bin/sh -c "ulimit -Sn" &&
-	ulimit -Hn >expect &&
-	test_cmp expect out
-'
-
-test_expect_success 'filed --exec-job: a bad limit is an error, status 126' '
-	for n in x3 300x -1 "" " 300" 18446744073709551616
-	do
-		filed_run 126 --exec-job "$n" /bin/true &&
-		grep "^filed: --exec-job NOFILE PROGRAM" err || return 1
-	done &&
-	filed_run 126 --exec-job 300
-'
-
-test_expect_success 'filed --exec-job never looks PROGRAM up on PATH' '
-	mkdir -p bin &&
-	printf "#!/bin/sh\necho ran \"\$@\"\n" >bin/hello &&
-	chmod +x bin/hello &&
-	PATH="$TRASH/bin:$PATH" filed_run 127 --exec-job 300 hello &&
-	grep -x "filed: cannot run hello: No such file or directory" err &&
-	filed_run 127 --exec-job 300 sh -c true &&
-	grep -x "filed: cannot run sh: No such file or directory" err &&
-	filed_run 0 --exec-job 300 bin/hello a b &&
-	echo "ran a b" >expect &&
-	test_cmp expect out
-'
-
-test_expect_success NOFILE,ROOT 'filed --exec-job NOFILE --exec-as UID GID ...' '
-	filed_run 0 --exec-job 300 --exec-as 0 0 /bin/sh -c "ulimit -Sn; id -u" &&
-	printf "300\n0\n" >expect &&
-	test_cmp expect out
 '
 
 test_expect_success ROOT 'filed --exec-as never looks PROGRAM up on PATH' '
