@@ -84,6 +84,8 @@ __attribute__((noreturn, format(printf, 1, 2)))
 void	 fatal(const char *, ...);
 __attribute__((noreturn, format(printf, 1, 2)))
 void	 fatalx(const char *, ...);
+__attribute__((noreturn, format(printf, 2, 3)))
+void	 fatalx_now(int, const char *, ...);
 
 /* util.c */
 int64_t	 util_now(void);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filed.h"
 
@@ -116,4 +117,21 @@ fatalx(const char *fmt, ...)
 	log_vwrite("", NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/*
+ * Log and leave at once with status, for a state in which filed must not
+ * do anything more, not even answer the requests it holds. _exit, not
+ * exit: no exit handler runs, and libuv's would wait for the work on its
+ * thread pool, which may hang on the very disk that failed.
+ */
+void
+fatalx_now(int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite("", NULL, fmt, ap);
+	va_end(ap);
+	_exit(status);
 }
