@@ -173,6 +173,7 @@ int	 rec_get_u64(const struct rec *, const char *, uint64_t *);
 int	 rec_get_i64(const struct rec *, const char *, int64_t *);
 
 /* journal.c: the append-only journal, replay, group commit, compaction */
+#define JOURNAL_EXIT	2	/* exit status: a failed batch not cut back */
 struct journal;
 typedef int	(*journal_apply_cb)(void *, struct rec *, const char **);
 typedef void	(*journal_done_cb)(void *, int);
