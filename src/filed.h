@@ -86,6 +86,8 @@ __attribute__((noreturn, format(printf, 1, 2)))
 void	 fatal(const char *, ...);
 __attribute__((noreturn, format(printf, 1, 2)))
 void	 fatalx(const char *, ...);
+__attribute__((noreturn, format(printf, 2, 3)))
+void	 fatalx_now(int, const char *, ...);
 
 /* util.c */
 int64_t	 util_now(void);
@@ -178,6 +180,7 @@ int	 rec_get_u64(const struct rec *, const char *, uint64_t *);
 int	 rec_get_i64(const struct rec *, const char *, int64_t *);
 
 /* journal.c: the append-only journal, replay, group commit, compaction */
+#define JOURNAL_EXIT	2	/* exit status: a failed batch not cut back */
 struct journal;
 typedef int	(*journal_apply_cb)(void *, struct rec *, const char **);
 typedef void	(*journal_done_cb)(void *, int);

@@ -4,7 +4,10 @@
  *
  * - The file is "filed-journal 1\n" then one record per line (rec.c), with
  *   contiguous sequence numbers. Everything up to the committed offset has
- *   been fdatasync'd; nothing after it has ever been acknowledged.
+ *   been fdatasync'd; nothing after it has ever been acknowledged, and no
+ *   record answered with an error is left after it: a failed batch is cut
+ *   back, durably, before its requests hear of it, and filed exits rather
+ *   than answer them if the cut fails (journal_cut).
  * - Replay (journal_open) runs before the loop, with plain blocking I/O,
  *   streaming through a buffer that never grows past max_line plus a read
  *   chunk. A damaged line with no valid record after it is a torn tail and
@@ -71,7 +74,8 @@ enum jstate {
 	JOURNAL_IDLE,		/* nothing in flight */
 	JOURNAL_WRITE,		/* batch being written */
 	JOURNAL_SYNC,		/* batch being fdatasync'd */
-	JOURNAL_TRUNCATE,	/* failed write being cut back */
+	JOURNAL_CUT,		/* failed batch being cut back */
+	JOURNAL_CUT_SYNC,	/* and the cut fsync'd */
 	JOURNAL_BOUNCE,		/* batch being failed without I/O */
 	JOURNAL_DONE		/* batch callbacks running */
 };
@@ -164,8 +168,12 @@ static int	 journal_replay(struct journal *, int, journal_apply_cb, void *,
 		     char **);
 static void	 journal_start(struct journal *);
 static void	 journal_write_done(uv_fs_t *);
-static void	 journal_truncate_done(uv_fs_t *);
 static void	 journal_sync_done(uv_fs_t *);
+static void	 journal_cut(struct journal *);
+static void	 journal_truncate_done(uv_fs_t *);
+static void	 journal_cut_done(uv_fs_t *);
+static void	 journal_abort(struct journal *, const char *, int)
+		    __attribute__((noreturn));
 static void	 journal_bounce_work(uv_work_t *);
 static void	 journal_bounce_done(uv_work_t *, int);
 static void	 journal_break(struct journal *, const char *, int);
@@ -827,7 +835,7 @@ journal_start(struct journal *j)
 		fatalx("journal: io_fs_write: %s", uv_strerror(r));
 }
 
-/* The batch's write finished: sync it, or cut a failed write back. */
+/* The batch's write finished: sync it, or cut a failed one back. */
 static void
 journal_write_done(uv_fs_t *req)
 {
@@ -846,11 +854,7 @@ journal_write_done(uv_fs_t *req)
 		return;
 	}
 
-	/*
-	 * Whatever part of the batch reached the file must go before the
-	 * next batch is appended, or replay would find damage followed by
-	 * valid records. A short write is a full disk.
-	 */
+	/* A short write is a full disk. */
 	if (n < 0) {
 		log_warnx("journal: %s: write: %s", j->path,
 		    uv_strerror((int)n));
@@ -860,25 +864,7 @@ journal_write_done(uv_fs_t *req)
 		    j->path, n, j->out.len);
 		j->error = -ENOSPC;
 	}
-	j->state = JOURNAL_TRUNCATE;
-	j->req.data = j;
-	r = io_fs_ftruncate(j->loop, &j->req, j->fd, (int64_t)j->size,
-	    journal_truncate_done);
-	if (r != 0)
-		fatalx("journal: io_fs_ftruncate: %s", uv_strerror(r));
-}
-
-/* A failed write was cut back: fail the batch with the write's error. */
-static void
-journal_truncate_done(uv_fs_t *req)
-{
-	struct journal	*j = req->data;
-	int		 r = (int)req->result;
-
-	uv_fs_req_cleanup(req);
-	if (r < 0)
-		journal_break(j, "ftruncate", r);
-	journal_finish(j, j->error);
+	journal_cut(j);
 }
 
 /* The batch's fdatasync finished: it is committed, or the file is broken. */
@@ -893,7 +879,8 @@ journal_sync_done(uv_fs_t *req)
 	uv_fs_req_cleanup(req);
 	if (r < 0) {
 		journal_break(j, "fdatasync", r);
-		journal_finish(j, -EIO);
+		j->error = -EIO;
+		journal_cut(j);
 		return;
 	}
 	j->size += j->out.len;
@@ -917,6 +904,99 @@ journal_sync_done(uv_fs_t *req)
 	journal_finish(j, 0);
 }
 
+/*
+ * The batch's write or fdatasync failed: cut the journal back to its last
+ * committed size and fsync it, on the thread pool; only then are the
+ * batch's requests told (journal_cut_done).
+ *
+ * A request answered with an error was not made, and must never be made
+ * later: its record must not be replayed. But the batch's bytes are in the
+ * file. A failed fdatasync says nothing of what reached the disk (all of
+ * the batch, some, none), and the part of a failed or short write that
+ * was written may reach it by ordinary writeback at any moment. Left
+ * there, they would be replayed at the next start, after a crash or a
+ * clean stop alike: the job whose close() said EIO would run, the rm that
+ * failed would take effect. Cutting them off is not enough by itself: the
+ * shorter size is metadata, which a crash can lose while the written
+ * blocks survive, so the cut is synced before anyone is answered. fsync,
+ * not fdatasync: what must be durable is the inode's size, and fsync is
+ * the call that promises the whole inode; this path runs only after a
+ * failure, where the difference in cost does not matter. Until the fsync
+ * returns, the requests stay parked: a crash meanwhile leaves records
+ * that nobody was told about, as any crash before an answer does.
+ *
+ * Whatever reached the file must go for another reason too: the next
+ * batch is appended after it, and replay would find damage followed by
+ * valid records. Records the batch refused by themselves (e->error) were
+ * never written, and a batch that wrote nothing (JOURNAL_BOUNCE) has
+ * nothing to cut. The success path makes no call for any of this.
+ */
+static void
+journal_cut(struct journal *j)
+{
+	int	r;
+
+	j->state = JOURNAL_CUT;
+	j->req.data = j;
+	r = io_fs_ftruncate(j->loop, &j->req, j->fd, (int64_t)j->size,
+	    journal_truncate_done);
+	if (r != 0)
+		fatalx("journal: io_fs_ftruncate: %s", uv_strerror(r));
+}
+
+/* The failed batch was cut off: make the shorter size durable. */
+static void
+journal_truncate_done(uv_fs_t *req)
+{
+	struct journal	*j = req->data;
+	int		 r = (int)req->result;
+
+	uv_fs_req_cleanup(req);
+	if (r < 0)
+		journal_abort(j, "ftruncate", r);
+	j->state = JOURNAL_CUT_SYNC;
+	j->req.data = j;
+	r = io_fs_fsync(j->loop, &j->req, j->fd, journal_cut_done);
+	if (r != 0)
+		fatalx("journal: io_fs_fsync: %s", uv_strerror(r));
+}
+
+/*
+ * The cut is durable: the batch's records can never be replayed. Fail the
+ * batch with the error of its write, or EIO after a failed fdatasync.
+ */
+static void
+journal_cut_done(uv_fs_t *req)
+{
+	struct journal	*j = req->data;
+	int		 r = (int)req->result;
+
+	uv_fs_req_cleanup(req);
+	if (r < 0)
+		journal_abort(j, "fsync", r);
+	journal_finish(j, j->error);
+}
+
+/*
+ * A failed batch could not be cut back durably (what failed, with the
+ * libuv error r): its records may be on the disk and replayed at the next
+ * start, or not, and filed cannot tell which. Answering its requests with
+ * an error would promise "not made, never will be" when that is not
+ * known, and going on would build on a file in an unknown state. So filed
+ * exits at once with JOURNAL_EXIT, answering nothing: the kernel fails the
+ * parked requests as when filed dies, and their callers learn, as after a
+ * crash, that the outcome is unknown. The next start replays the journal
+ * as it stands. This is the one place filed exits for that reason.
+ */
+static void
+journal_abort(struct journal *j, const char *what, int r)
+{
+	fatalx_now(JOURNAL_EXIT, "journal: %s: %s: %s (%s) while cutting "
+	    "back %zu refused records, which the next start may replay; "
+	    "exiting without answering them", j->path, what, uv_strerror(r),
+	    uv_err_name(r), j->nrecords);
+}
+
 /* Nothing to do on the thread pool: the work item only bounces to the loop. */
 static void
 journal_bounce_work(uv_work_t *work)
@@ -937,8 +1017,8 @@ journal_bounce_done(uv_work_t *work, int status)
 }
 
 /*
- * After a failed fdatasync (or a failed write that could not be cut back)
- * the kernel may have dropped the dirty pages and the file's contents are
+ * After a failed fdatasync (or a compaction's failed directory fsync) the
+ * kernel may have dropped the dirty pages and the file's contents are
  * unknown: no later fdatasync can promise that a record is on disk. The
  * journal refuses every change from now on. Recovery means writing the
  * whole state afresh (as compaction does) and clearing broken.
@@ -1375,6 +1455,16 @@ journal_compact_switch(struct journal *j)
  * threshold. After the rename PATH is the new journal but its name may not
  * be durable, and no fsync can promise it is any more: the journal is
  * broken, as after a failed fdatasync.
+ *
+ * No failure here leaves a refused record where replay could find it, or
+ * an acknowledged one only where it could not. PATH.new holds nothing but
+ * records already committed to PATH (the snapshot, and the tail copied
+ * from batches that committed there); a batch that failed meanwhile was
+ * cut back from PATH (journal_cut) and never reached the tail. Before the
+ * rename PATH.new is removed, here or, after a crash, by journal_open,
+ * unread. After it, both files hold every committed record and nothing
+ * else, so a crash may leave either; batches were held, and a broken
+ * journal writes nothing more until a compaction has rewritten it.
  */
 static void
 journal_compact_fail(struct journal *j, const char *what, int err)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "filed.h"
 
@@ -222,4 +223,21 @@ fatalx(const char *fmt, ...)
 	log_vwrite(LOG_ALWAYS, "", NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/*
+ * Log and leave at once with status, for a state in which filed must not
+ * do anything more, not even answer the requests it holds. _exit, not
+ * exit: no exit handler runs, and libuv's would wait for the work on its
+ * thread pool, which may hang on the very disk that failed.
+ */
+void
+fatalx_now(int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite("", NULL, fmt, ap);
+	va_end(ap);
+	_exit(status);
 }

@@ -9,11 +9,21 @@ acknowledged before is still there, and filed recovers without a restart
 (after a failed fdatasync by rewriting the journal from the committed state).
 A restart then shows exactly the acknowledged state.
 
+Then the disk fails for good: every fdatasync of the journal and of
+journal.new from the chosen one on, so that the rewrite fails too. The
+refused create, rm or mv must still not take effect after a restart: the
+failed batch was cut out of the journal before it was answered. And when
+that cut fails as well, filed exits with status 2 without answering.
+
 strace counts invocations for when= per thread, so filed runs with
 UV_THREADPOOL_SIZE=1: every journal write and fdatasync then comes from the
-one thread of the pool, and -P limits tracing and counting to the journal.
-Each fault run is preceded by a dry run of the same steps that counts the
-journal calls up to the last acknowledged job; the fault hits the next one.'
+one thread of the pool, and -P limits tracing and counting to the journal
+(and to journal.new where the rewrite must fail too). Each fault run is
+preceded by a dry run of the same steps that counts the journal calls up to
+the last acknowledged job; the fault hits the next one. The cut of a failed
+batch (ftruncate, then fsync of the journal) is traced, and so can be made
+to fail, only by the tests that name those calls: strace injects faults
+only into the calls it traces.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
 
@@ -34,7 +44,8 @@ ABS_TRASH=$(cd "$TRASH" && pwd -P)
 export REAL_FILED ABS_TRASH
 
 # The wrapper that runs filed under strace; FILED_FAULT holds the -e inject
-# option of the run (empty for a dry run).
+# options of the run (empty for a dry run), FILED_TRACE the calls traced,
+# and FILED_TRACE_NEW is "new" to trace journal.new as well as the journal.
 cat >"$TRASH/traced-filed" <<'EOF'
 #!/bin/sh
 UV_THREADPOOL_SIZE=1
@@ -43,16 +54,26 @@ export UV_THREADPOOL_SIZE
 # exit for that alone.
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 export ASAN_OPTIONS
+if test "$FILED_TRACE_NEW" = new
+then
+	exec strace -f -qq -s 256 -o "$ABS_TRASH/strace.out" \
+		-P "$ABS_TRASH/state/journal" -P "$ABS_TRASH/state/journal.new" \
+		-e trace="$FILED_TRACE" $FILED_FAULT "$REAL_FILED" "$@"
+fi
 exec strace -f -qq -s 256 -o "$ABS_TRASH/strace.out" \
-	-P "$ABS_TRASH/state/journal" -e trace=write,fdatasync \
+	-P "$ABS_TRASH/state/journal" -e trace="$FILED_TRACE" \
 	$FILED_FAULT "$REAL_FILED" "$@"
 EOF
 chmod +x "$TRASH/traced-filed"
 
-# traced_start FAULT: filed -s state mnt under strace with that injection.
+# traced_start FAULT [CALLS [new]]: filed -s state mnt under strace with that
+# injection, tracing CALLS (default write,fdatasync) on the journal, and on
+# journal.new too with "new".
 traced_start() {
 	FILED_FAULT=$1 &&
-	export FILED_FAULT &&
+	FILED_TRACE=${2:-write,fdatasync} &&
+	FILED_TRACE_NEW=${3:-} &&
+	export FILED_FAULT FILED_TRACE FILED_TRACE_NEW &&
 	FILED_BIN="$TRASH/traced-filed" &&
 	filed_start
 	traced__rc=$?
@@ -232,11 +253,11 @@ test_expect_success 'a restart replays the journal: a and c, no b, no torn tail'
 
 # --- 3. EIO on rm and mv ------------------------------------------------
 
-# The same steps for the dry run and the fault run: f fails for good, the
-# blocker holds the one slot, p waits in pending/.
+# rename_setup FAULT GATE [new]: the same steps for the dry run and the fault
+# run: f fails for good, the blocker holds the one slot, p waits in pending/.
 rename_setup() {
 	fresh_state max_jobs=1 max_retries=0 backoff_base=0 &&
-	traced_start "$1" &&
+	traced_start "$1" write,fdatasync "$3" &&
 	echo "exit 3" >mnt/pending/f &&
 	wait_job_in failed f &&
 	gate "$2" >mnt/pending/blocker &&
@@ -312,6 +333,175 @@ test_expect_success 'a second filed exits non-zero at once and changes nothing' 
 	test_cmp before after &&
 	! mountpoint -q mnt2 &&
 	test -f mnt/complete/x &&
+	filed_stop
+'
+
+# --- 5. A refused change never takes effect later -----------------------
+
+# From the fault on, every fdatasync of the journal and of journal.new fails,
+# as on a disk that died: the change is refused, and so is the rewrite that
+# would drop it from the journal. Then SIGTERM, and a start without faults.
+
+test_expect_success 'dry run: count the syncs up to job a, journal.new traced' '
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "" write,fdatasync new &&
+	gate g10 >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	traced_stop &&
+	nsync_a=$(calls_upto fdatasync a) &&
+	echo "job a was committed by journal fdatasync #$nsync_a" &&
+	test "$nsync_a" -ge 2
+'
+
+test_expect_success 'every fdatasync from the next on fails: creating ghost gets EIO' '
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "-e inject=fdatasync:error=EIO:when=$((nsync_a + 1))+" \
+		write,fdatasync new &&
+	gate g11 >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	test "$(errno_of write mnt/pending/ghost "echo ghost ran")" = EIO &&
+	path_is_missing mnt/pending/ghost &&
+	test "$(in_journal ghost)" = 0 &&
+	wait_for 10 "filed_log | grep -q \"compaction: .*journal.new: fdatasync\"" &&
+	! filed_log | grep "$accepting"
+'
+
+test_expect_success 'after SIGTERM and a start without faults, ghost is nowhere' '
+	traced_stop &&
+	filed_start &&
+	for d in pending active failed complete
+	do
+		path_is_missing mnt/$d/ghost &&
+		test "$(errno_of getxattr mnt/$d/ghost user.filed.state)" = ENOENT ||
+		return 1
+	done &&
+	test "$(in_journal ghost)" = 0
+'
+
+test_expect_success 'the jobs acknowledged before the fault are there, and run' '
+	open_gate g11 &&
+	wait_job_in complete blocker &&
+	wait_job_in complete a &&
+	printf "%s\n" complete/a complete/blocker >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	test "$(xattr mnt/complete/a state)" = complete &&
+	! grep -r "ghost ran" state/logs &&
+	filed_stop
+'
+
+test_expect_success 'dry run: count the syncs up to job p, journal.new traced' '
+	rename_setup "" g12 new &&
+	traced_stop &&
+	nsync_p=$(calls_upto fdatasync p) &&
+	echo "job p was committed by journal fdatasync #$nsync_p"
+'
+
+test_expect_success 'every fdatasync from the next on fails: rm gets EIO' '
+	rename_setup "-e inject=fdatasync:error=EIO:when=$((nsync_p + 1))+" \
+		g13 new &&
+	test "$(errno_of unlink mnt/pending/p)" = EIO &&
+	test -f mnt/pending/p &&
+	test "$(in_journal p)" = 1
+'
+
+# At the restart the interrupted blocker goes back to pending/ behind p, so p
+# runs first.
+test_expect_success 'after SIGTERM and a start without faults, p is still there' '
+	traced_stop &&
+	filed_start &&
+	wait_job_in complete p &&
+	wait_job_in active blocker &&
+	printf "%s\n" active/blocker complete/p failed/f >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	test "$(xattr mnt/complete/p state)" = complete &&
+	open_gate g13 &&
+	filed_stop
+'
+
+# A job moved back to pending/ would run and, failing again, end up in
+# failed/ once more: its change time tells whether it moved.
+test_expect_success 'every fdatasync from the next on fails: mv failed/f pending/ gets EIO' '
+	rename_setup "-e inject=fdatasync:error=EIO:when=$((nsync_p + 1))+" \
+		g14 new &&
+	xattr mnt/failed/f changed >f.changed &&
+	test "$(errno_of rename mnt/failed/f mnt/pending/f)" = EIO &&
+	test -f mnt/failed/f &&
+	path_is_missing mnt/pending/f &&
+	! grep " move id=[0-9]* to=pending " state/journal
+'
+
+test_expect_success 'after SIGTERM and a start without faults, f is still failed' '
+	traced_stop &&
+	filed_start &&
+	wait_job_in complete p &&
+	wait_job_in active blocker &&
+	printf "%s\n" active/blocker complete/p failed/f >expect &&
+	all_jobs >actual &&
+	test_cmp expect actual &&
+	test "$(xattr mnt/failed/f state)" = failed &&
+	test "$(xattr mnt/failed/f changed)" = "$(cat f.changed)" &&
+	! grep " move id=[0-9]* to=pending " state/journal &&
+	open_gate g14 &&
+	wait_job_in complete blocker &&
+	test "$(xattr mnt/failed/f changed)" = "$(cat f.changed)" &&
+	filed_stop
+'
+
+# --- 6. The cut fails too: filed exits 2 --------------------------------
+
+# cut_fails CALL GATE: the fdatasync of ghost's batch fails, then CALL (the
+# ftruncate or the fsync of the journal that would cut it back) fails too.
+# ghost's creator gets no answer from filed; filed.status and ghost.errno
+# keep what happened. strace (filed_pid) exits only once every process it
+# traces has, the blocker that filed left running included: its gate opens
+# once filed is gone.
+cut_fails() {
+	fresh_state max_jobs=1 backoff_base=0 &&
+	traced_start "-e inject=fdatasync:error=EIO:when=$((nsync_a + 1)) -e inject=$1:error=EIO" \
+		"write,fdatasync,$1" &&
+	gate "$2" >mnt/pending/blocker &&
+	wait_job_in active blocker &&
+	dd if=job.txt of=mnt/pending/a status=none &&
+	errno_of write mnt/pending/ghost "echo ghost ran" >ghost.errno &&
+	filed_wait_stale &&
+	open_gate "$2" &&
+	filed_wait_exit 20 &&
+	echo "$filed_status" >filed.status &&
+	echo "filed exited with status $filed_status; ghost got $(cat ghost.errno)" &&
+	{ fusermount3 -u -z mnt 2>/dev/null || :; }
+}
+
+test_expect_success 'the ftruncate of the cut fails: filed exits with status 2' '
+	cut_fails ftruncate g15 &&
+	test "$(cat filed.status)" = 2 &&
+	grep "ftruncate(.*= -1 EIO .*INJECTED" strace.out &&
+	filed_log | grep "journal: .*/journal: ftruncate: .* (EIO) while cutting back 1 refused records, which the next start may replay; exiting without answering them"
+'
+
+test_expect_success 'and answers nothing: the creator of ghost sees ECONNABORTED' '
+	test "$(cat ghost.errno)" = ECONNABORTED
+'
+
+test_expect_success 'the next start replays the journal as it stands, ghost too' '
+	filed_start &&
+	wait_job_in complete blocker &&
+	wait_job_in complete a &&
+	wait_job_in complete ghost &&
+	filed_stop
+'
+
+test_expect_success 'the fsync of the cut fails: the same' '
+	cut_fails fsync g16 &&
+	test "$(cat filed.status)" = 2 &&
+	test "$(cat ghost.errno)" = ECONNABORTED &&
+	grep "fsync(.*= -1 EIO .*INJECTED" strace.out &&
+	filed_log | grep "journal: .*/journal: fsync: .* (EIO) while cutting back" &&
+	filed_start &&
+	wait_job_in complete a &&
 	filed_stop
 '
 

@@ -35,9 +35,19 @@
  * fsync after compaction's rename, the sync of journal.new before that
  * rename, filed.ini.tmp's fsync), some image must lose an acknowledged
  * change. kill -9 cannot find such a bug; this can.
+ *
+ * Before all that, failed batches (fb_*): the backend fails a batch's
+ * fdatasync, or its write midway, and keeps for the journal what
+ * writeback may have put on the disk besides what was synced (its
+ * contents now, and the longest they were since the last sync, which a
+ * later cut may not have reached the disk to undo). Every image, and one
+ * taken inside each refusing callback, must replay no record that had
+ * been refused by then. When the cut itself fails, a forked child must
+ * exit with JOURNAL_EXIT and answer nothing.
  */
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -67,6 +77,10 @@ struct fobj {
 	char		*dur;		/* contents at its last sync */
 	size_t		 durlen;
 	uint64_t	 cursize;	/* its size now */
+	char		*now;		/* tracked: its contents now */
+	size_t		 nowlen;
+	char		*max;		/* tracked: longest since the sync */
+	size_t		 maxlen;
 	dev_t		 dev;
 	ino_t		 ino;
 	struct fobj	*next;		/* all of them, for freeing */
@@ -93,6 +107,19 @@ struct ifile {
 	char		*data;		/* synced contents */
 	size_t		 len;
 	size_t		 extra;		/* unsynced bytes after them */
+	char		*now;		/* tracked: everything made it */
+	size_t		 nowlen;
+	char		*max;		/* tracked: the longest contents */
+	size_t		 maxlen;	/* since the sync, later cuts lost */
+};
+
+/* What a crash image's unsynced part of a file becomes. */
+enum tail {
+	TAIL_CUT,		/* lost */
+	TAIL_GARBAGE,		/* garbage of the same length */
+	TAIL_NOW,		/* tracked: every change made it */
+	TAIL_MAX,		/* tracked: the longest contents made it */
+	TAIL_NVARIANTS
 };
 
 /* What a crash at one point leaves, with a prefix of the dir ops. */
@@ -103,6 +130,9 @@ struct image {
 	int		 npend;		/* of so many */
 	int		 nfiles;
 	struct ifile	 f[MAXNS];
+	char		 what[NAMELEN + 16];	/* the sync it came before */
+	int		 nacked;	/* fb: answers given by then */
+	int		 nrefused;
 };
 
 /* Which sync the backend turns into a no-op, to prove the test fails. */
@@ -135,6 +165,21 @@ static struct {
 	int		 renamed;	/* a compaction renamed journal.new */
 	int		 nrename;	/* renames of journal.new */
 	int		 dropped;	/* syncs turned into no-ops */
+
+	/*
+	 * For the failed-batch tests: keep, per file, its contents now and
+	 * the longest they have been since its last sync (what writeback may
+	 * have put on the disk before a later cut); fail chosen calls on
+	 * "journal"; and the answers the test's callbacks gave so far.
+	 */
+	int		 track;
+	int		 fail_datasync;	/* fail so many fdatasyncs */
+	int		 fail_write;	/* 1: stop a write after a record */
+	int		 fail_truncate;	/* fail the next ftruncate */
+	int		 fail_fsync;	/* fail the next fsync */
+	int		 nfaults;	/* calls failed on purpose */
+	int		 nacked;
+	int		 nrefused;
 } fk;
 
 /* One key's history of acknowledged states. */
@@ -170,9 +215,13 @@ static uint32_t	 rng = 2463534242U;
 
 static const char *fk_name(const char *);
 static struct fobj *fk_obj(int, int);
+static char	*fk_slurp(int, size_t *);
+static char	*fk_copy(const char *, size_t);
 static void	 fk_read(struct fobj *, int);
+static void	 fk_track(int);
+static int	 fk_is_journal(int);
 static void	 fk_apply(struct nsent *, int *, const struct dop *);
-static void	 fk_capture(void);
+static void	 fk_capture(const char *);
 static int	 fk_open(const char *, int, mode_t);
 static ssize_t	 fk_pwrite(int, const void *, size_t, off_t);
 static ssize_t	 fk_write(int, const void *, size_t);
@@ -206,7 +255,7 @@ static void	 chmod_node(uint64_t, mode_t);
 static void	 save_conf(long);
 static int	 workload(void);
 static void	 empty_dir(const char *);
-static void	 materialize(const struct image *, const char *, int);
+static void	 materialize(const struct image *, const char *, enum tail);
 static void	 dump_image(const struct image *);
 static int	 check_image(const struct image *, const char *, int, char **);
 static int	 check_all(int, int *);
@@ -265,14 +314,14 @@ fk_obj(int fd, int created)
 	return o;
 }
 
-/* The file's contents are now durable: keep a copy of them. */
-static void
-fk_read(struct fobj *o, int fd)
+/* The contents of the file open on fd (caller frees), their length in *lenp. */
+static char *
+fk_slurp(int fd, size_t *lenp)
 {
-	struct stat	st;
-	ssize_t		n;
-	size_t		len;
-	char		path[64];
+	struct stat	 st;
+	ssize_t		 n;
+	size_t		 len, got = 0;
+	char		 path[64], *data;
 
 	/* It may be open write-only: read it through another descriptor. */
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -281,18 +330,63 @@ fk_read(struct fobj *o, int fd)
 	if (fstat(fd, &st) == -1)
 		fatal("fstat");
 	len = (size_t)st.st_size;
-	free(o->dur);
-	o->dur = xmalloc(len + 1);
-	o->durlen = 0;
-	while (o->durlen < len) {
-		n = pread(fd, o->dur + o->durlen, len - o->durlen,
-		    (off_t)o->durlen);
+	data = xmalloc(len + 1);
+	while (got < len) {
+		n = pread(fd, data + got, len - got, (off_t)got);
 		if (n <= 0)
 			fatal("pread");
-		o->durlen += (size_t)n;
+		got += (size_t)n;
 	}
-	o->cursize = len;
 	close(fd);
+	*lenp = len;
+	return data;
+}
+
+/* The file's contents are now durable: keep a copy of them. */
+static void
+fk_read(struct fobj *o, int fd)
+{
+	free(o->dur);
+	o->dur = fk_slurp(fd, &o->durlen);
+	o->cursize = o->durlen;
+	free(o->max);
+	o->max = NULL;
+	o->maxlen = 0;
+	if (fk.track) {
+		free(o->now);
+		o->now = xmalloc(o->durlen + 1);
+		memcpy(o->now, o->dur, o->durlen);
+		o->nowlen = o->durlen;
+	}
+}
+
+/*
+ * The file open on fd changed: if tracking, keep its contents now, and
+ * as the longest since its last sync if they are. Called with the lock.
+ */
+static void
+fk_track(int fd)
+{
+	struct fobj	*o;
+
+	if (!fk.track || fd < 0 || fd >= MAXFD || (o = fk.byfd[fd]) == NULL)
+		return;
+	free(o->now);
+	o->now = fk_slurp(fd, &o->nowlen);
+	if (o->nowlen > (o->max != NULL ? o->maxlen : o->durlen)) {
+		free(o->max);
+		o->max = xmalloc(o->nowlen + 1);
+		memcpy(o->max, o->now, o->nowlen);
+		o->maxlen = o->nowlen;
+	}
+}
+
+/* Return 1 if fd is open on the file named "journal". */
+static int
+fk_is_journal(int fd)
+{
+	return fd >= 0 && fd < MAXFD && fk.fdname[fd] != NULL &&
+	    strcmp(fk.fdname[fd], "journal") == 0;
 }
 
 /* Apply one directory operation to a list of entries. */
@@ -332,12 +426,26 @@ fk_apply(struct nsent *ns, int *n, const struct dop *d)
 	}
 }
 
+/* Copy len bytes of data (NULL: none) for an image. */
+static char *
+fk_copy(const char *data, size_t len)
+{
+	char	*p;
+
+	if (data == NULL)
+		return NULL;
+	p = xmalloc(len + 1);
+	memcpy(p, data, len);
+	return p;
+}
+
 /*
  * A crash now: record the image for each prefix of the pending directory
- * operations. Called with the lock held, before a sync runs.
+ * operations, tagged with what (the sync about to run). Called with the
+ * lock held, before a sync runs.
  */
 static void
-fk_capture(void)
+fk_capture(const char *what)
 {
 	struct nsent	 ns[MAXNS];
 	struct image	*im;
@@ -361,6 +469,9 @@ fk_capture(void)
 		im->prefix = p;
 		im->npend = fk.npend;
 		im->nfiles = n;
+		snprintf(im->what, sizeof im->what, "%s", what);
+		im->nacked = fk.nacked;
+		im->nrefused = fk.nrefused;
 		for (i = 0; i < n; i++) {
 			o = ns[i].obj;
 			memcpy(im->f[i].name, ns[i].name, NAMELEN);
@@ -370,6 +481,10 @@ fk_capture(void)
 			im->f[i].len = o->durlen;
 			im->f[i].extra = o->cursize > o->durlen ?
 			    (size_t)(o->cursize - o->durlen) : 0;
+			im->f[i].now = fk_copy(o->now, o->nowlen);
+			im->f[i].nowlen = o->nowlen;
+			im->f[i].max = fk_copy(o->max, o->maxlen);
+			im->f[i].maxlen = o->maxlen;
 		}
 	}
 }
@@ -402,6 +517,7 @@ fk_open(const char *path, int flags, mode_t mode)
 			snprintf(d->name, NAMELEN, "%s", name);
 			d->obj = fk.byfd[fd];
 		}
+		fk_track(fd);
 	}
 	pthread_mutex_unlock(&fk.lock);
 	return fd;
@@ -421,31 +537,52 @@ fk_pwrite(int fd, const void *data, size_t len, off_t off)
 	if (fd >= 0 && fd < MAXFD && fk.byfd[fd] != NULL &&
 	    fstat(fd, &st) == 0)
 		fk.byfd[fd]->cursize = (uint64_t)st.st_size;
+	fk_track(fd);
 	pthread_mutex_unlock(&fk.lock);
 	errno = e;
 	return n;
 }
 
-/* write: as pwrite. */
+/*
+ * write: as pwrite. With fail_write, a write to the journal stops after
+ * its first line and a few bytes of the next, and the write that would
+ * go on from there fails with ENOSPC: a disk that filled up midway.
+ */
 static ssize_t
 fk_write(int fd, const void *data, size_t len)
 {
-	struct stat	st;
-	ssize_t		n;
-	int		e;
+	struct stat	 st;
+	const char	*nl;
+	ssize_t		 n;
+	int		 e;
 
 	pthread_mutex_lock(&fk.lock);
+	if (fk.fail_write == 2 && fk_is_journal(fd)) {
+		fk.fail_write = 0;
+		fk.nfaults++;
+		pthread_mutex_unlock(&fk.lock);
+		errno = ENOSPC;
+		return -1;
+	}
+	if (fk.fail_write == 1 && fk_is_journal(fd) &&
+	    (nl = memchr(data, '\n', len)) != NULL &&
+	    (size_t)(nl - (const char *)data) + 8 < len) {
+		fk.fail_write = 2;
+		fk.nfaults++;
+		len = (size_t)(nl - (const char *)data) + 8;
+	}
 	n = fk.real->write(fd, data, len);
 	e = errno;
 	if (fd >= 0 && fd < MAXFD && fk.byfd[fd] != NULL &&
 	    fstat(fd, &st) == 0)
 		fk.byfd[fd]->cursize = (uint64_t)st.st_size;
+	fk_track(fd);
 	pthread_mutex_unlock(&fk.lock);
 	errno = e;
 	return n;
 }
 
-/* ftruncate: as a write. */
+/* ftruncate: as a write; with fail_truncate, EIO on the journal. */
 static int
 fk_ftruncate(int fd, off_t len)
 {
@@ -453,11 +590,19 @@ fk_ftruncate(int fd, off_t len)
 	int		rv, e;
 
 	pthread_mutex_lock(&fk.lock);
+	if (fk.fail_truncate && fk_is_journal(fd)) {
+		fk.fail_truncate = 0;
+		fk.nfaults++;
+		pthread_mutex_unlock(&fk.lock);
+		errno = EIO;
+		return -1;
+	}
 	rv = fk.real->ftruncate(fd, len);
 	e = errno;
 	if (fd >= 0 && fd < MAXFD && fk.byfd[fd] != NULL &&
 	    fstat(fd, &st) == 0)
 		fk.byfd[fd]->cursize = (uint64_t)st.st_size;
+	fk_track(fd);
 	pthread_mutex_unlock(&fk.lock);
 	errno = e;
 	return rv;
@@ -466,18 +611,38 @@ fk_ftruncate(int fd, off_t len)
 /*
  * A sync: first the crash image of the moment before it, then the sync
  * itself, which makes the file's contents (or, for the directory, its
- * entries) durable; unless this is the sync the test drops.
+ * entries) durable; unless this is the sync the test drops, or one that
+ * is to fail (with EIO, making nothing durable).
  */
 static int
 fk_sync(int fd, int data)
 {
 	const char	*name;
-	int		 rv = 0, e = 0, drop = 0, dir;
+	char		 what[NAMELEN + 16];
+	int		 rv = 0, e = 0, drop = 0, dir, fail = 0;
 
 	pthread_mutex_lock(&fk.lock);
-	fk_capture();
 	dir = fd >= 0 && fd < MAXFD && fk.isdir[fd];
 	name = fd >= 0 && fd < MAXFD ? fk.fdname[fd] : NULL;
+	snprintf(what, sizeof what, "%s %s", data ? "fdatasync" : "fsync",
+	    dir ? "." : name != NULL ? name : "?");
+	fk_capture(what);
+	if (fk_is_journal(fd)) {
+		if (data && fk.fail_datasync > 0) {
+			fk.fail_datasync--;
+			fail = 1;
+		} else if (!data && fk.fail_fsync) {
+			fk.fail_fsync = 0;
+			fail = 1;
+		}
+	}
+	if (fail) {
+		fk.nfaults++;
+		fk.nsync++;
+		pthread_mutex_unlock(&fk.lock);
+		errno = EIO;
+		return -1;
+	}
 	switch (fk.drop) {
 	case DROP_NONE:
 		break;
@@ -642,11 +807,16 @@ fk_reset(void)
 	while ((o = fk.objs) != NULL) {
 		fk.objs = o->next;
 		free(o->dur);
+		free(o->now);
+		free(o->max);
 		free(o);
 	}
 	for (i = 0; i < fk.nimg; i++) {
-		for (k = 0; k < fk.img[i].nfiles; k++)
+		for (k = 0; k < fk.img[i].nfiles; k++) {
 			free(fk.img[i].f[k].data);
+			free(fk.img[i].f[k].now);
+			free(fk.img[i].f[k].max);
+		}
 	}
 	free(fk.img);
 	for (k = 0; k < MAXFD; k++)
@@ -658,6 +828,9 @@ fk_reset(void)
 	fk.nimg = fk.capimg = 0;
 	fk.ndur = fk.npend = fk.nsync = 0;
 	fk.nbatch = fk.renamed = fk.dropped = fk.nrename = 0;
+	fk.track = fk.fail_datasync = fk.fail_write = 0;
+	fk.fail_truncate = fk.fail_fsync = fk.nfaults = 0;
+	fk.nacked = fk.nrefused = 0;
 }
 
 /* A small deterministic pseudo-random generator. */
@@ -1027,7 +1200,7 @@ workload(void)
 
 	/* A crash after everything. */
 	pthread_mutex_lock(&fk.lock);
-	fk_capture();
+	fk_capture("end");
 	pthread_mutex_unlock(&fk.lock);
 
 	run_shutdown();
@@ -1064,23 +1237,38 @@ empty_dir(const char *dir)
 	closedir(dp);
 }
 
-/* Write an image's files into dir, the unsynced tails as garbage or not. */
+/*
+ * Write an image's files into dir, the unsynced part of each as tail says:
+ * cut off, garbage, or (for a tracked file) its contents now or the
+ * longest they were since its last sync.
+ */
 static void
-materialize(const struct image *im, const char *dir, int garbage)
+materialize(const struct image *im, const char *dir, enum tail tail)
 {
-	char	*path, *g;
-	size_t	 i, k;
-	int	 fd;
+	const struct ifile	*f;
+	const char		*data;
+	char			*path, *g;
+	size_t			 i, k, len;
+	int			 fd;
 
 	empty_dir(dir);
 	for (i = 0; i < (size_t)im->nfiles; i++) {
+		f = &im->f[i];
+		data = f->data;
+		len = f->len;
+		if (tail == TAIL_NOW && f->now != NULL) {
+			data = f->now;
+			len = f->nowlen;
+		} else if (tail == TAIL_MAX && f->max != NULL) {
+			data = f->max;
+			len = f->maxlen;
+		}
 		path = xasprintf("%s/%s", dir, im->f[i].name);
 		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
 			fatal("open %s", path);
-		if (im->f[i].len > 0 && write(fd, im->f[i].data,
-		    im->f[i].len) != (ssize_t)im->f[i].len)
+		if (len > 0 && write(fd, data, len) != (ssize_t)len)
 			fatal("write %s", path);
-		if (garbage && im->f[i].extra > 0) {
+		if (tail == TAIL_GARBAGE && im->f[i].extra > 0) {
 			g = xmalloc(im->f[i].extra);
 			for (k = 0; k < im->f[i].extra; k++) {
 				g[k] = (char)(rnd() % 23 == 0 ? '\n' :
@@ -1137,7 +1325,7 @@ check_image(const struct image *im, const char *dir, int garbage, char **why)
 	int		 i, m, req, rv = 0;
 
 	*why = NULL;
-	materialize(im, dir, garbage);
+	materialize(im, dir, garbage ? TAIL_GARBAGE : TAIL_CUT);
 	queue_init(MAXLINE);
 	path = xasprintf("%s/journal", dir);
 	j = journal_open(path, MAXLINE, queue_replay, NULL, &cause);
@@ -1267,6 +1455,484 @@ reset(void)
 	w.statedir = w.conf_path = NULL;
 }
 
+/*
+ * Failed batches: the journal alone, with records "set k=KEY" and no
+ * queue. Three records commit; then one batch of two (ghost1, ghost2)
+ * fails, at its fdatasync or midway through its write; then, once the
+ * journal takes changes again, ok4 commits. The backend tracks what
+ * writeback may have put on the disk, and the callbacks count their
+ * answers (under the backend's lock) into every crash image, so each
+ * image knows what had been acknowledged and what refused when it was
+ * taken. A crash image is also taken inside each refusing callback: a
+ * power loss at the instant the error is being answered.
+ */
+enum fb_fault {
+	FB_SYNC,		/* the batch's fdatasync fails */
+	FB_WRITE		/* its write stops after one record */
+};
+
+/* What else fails: nothing, or the cut that should follow. */
+enum fb_cut {
+	FB_CUT_OK,
+	FB_CUT_TRUNCATE,	/* the ftruncate that cuts the batch off */
+	FB_CUT_FSYNC		/* the fsync that makes the cut durable */
+};
+
+#define FB_NKEY		6
+static const char *const fb_keys[FB_NKEY] = {
+	"ok1", "ok2", "ok3", "ghost1", "ghost2", "ok4"
+};
+
+static struct {
+	uv_loop_t	 loop;
+	struct journal	*j;
+	int		 inflight;
+	int		 acked[FB_NKEY];	/* key indexes, as answered */
+	int		 nacked;
+	int		 refused[FB_NKEY];
+	int		 errors[FB_NKEY];
+	int		 nrefused;
+	int		 answer_fd;	/* a child's answers go here, or -1 */
+} fb = { .answer_fd = -1 };
+
+static void	 fb_body(struct buf *, int);
+static int	 fb_apply(void *, struct rec *, const char **);
+static void	 fb_snapshot(void *, struct buf *);
+static void	 fb_done(void *, int);
+static void	 fb_append(int);
+static void	 fb_settle(void);
+static char	*fb_statedir(void);
+static void	 fb_workload(enum fb_fault, enum fb_cut);
+static void	 fb_cleanup(void);
+static int	 fb_replay(const struct image *, enum tail, const char *,
+		    struct buf *);
+static int	 fb_has(const struct buf *, int);
+static int	 fb_known(const struct buf *);
+static char	*slurp_file(const char *, size_t *);
+static void	 fb_test(enum fb_fault);
+static void	 fb_test_abort(enum fb_fault, enum fb_cut);
+
+/* The body of the record of key k. */
+static void
+fb_body(struct buf *b, int k)
+{
+	buf_reset(b);
+	rec_begin(b, "set");
+	rec_add_str(b, "k", fb_keys[k]);
+}
+
+/* Replay callback: append the record's key, then a space, to a buffer. */
+static int
+fb_apply(void *arg, struct rec *r, const char **why)
+{
+	struct buf	*keys = arg;
+	const char	*k;
+
+	if ((k = rec_get(r, "k", NULL)) == NULL) {
+		*why = "no key";
+		return -1;
+	}
+	buf_adds(keys, k);
+	buf_addc(keys, ' ');
+	return 0;
+}
+
+/* Snapshot callback: the acknowledged records, for a compaction. */
+static void
+fb_snapshot(void *arg, struct buf *out)
+{
+	struct buf	b;
+	int		i;
+
+	buf_init(&b);
+	for (i = 0; i < fb.nacked; i++) {
+		fb_body(&b, fb.acked[i]);
+		buf_add(out, b.data, b.len);
+		buf_addc(out, '\n');
+	}
+	buf_free(&b);
+}
+
+/*
+ * Commit callback: count the answer, where the crash images see it; a
+ * refusal also takes an image, the power lost as it is answered.
+ */
+static void
+fb_done(void *arg, int error)
+{
+	int	k = (int)(intptr_t)arg;
+	char	c = error == 0 ? '+' : '-';
+
+	pthread_mutex_lock(&fk.lock);
+	if (error == 0) {
+		fb.acked[fb.nacked++] = k;
+		fk.nacked++;
+	} else {
+		fb.refused[fb.nrefused] = k;
+		fb.errors[fb.nrefused++] = error;
+		fk.nrefused++;
+		fk_capture("callback");
+	}
+	pthread_mutex_unlock(&fk.lock);
+	if (fb.answer_fd != -1 && write(fb.answer_fd, &c, 1) != 1)
+		_exit(99);
+	fb.inflight--;
+}
+
+/* Append the record of key k. */
+static void
+fb_append(int k)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	fb_body(&b, k);
+	fb.inflight++;
+	journal_append(fb.j, b.data, b.len, fb_done, (void *)(intptr_t)k);
+	buf_free(&b);
+}
+
+/* Run the loop until every record is answered and the journal is idle. */
+static void
+fb_settle(void)
+{
+	while (fb.inflight > 0 || !journal_idle(fb.j))
+		uv_run(&fb.loop, UV_RUN_ONCE);
+}
+
+/* The failed-batch tests' state directory (caller frees). */
+static char *
+fb_statedir(void)
+{
+	return xasprintf("%s/fb", tmpdir);
+}
+
+/*
+ * Run the failed-batch workload through the backend in a fresh state
+ * directory: ok1, ok2, ok3; the batch ghost1 ghost2 failing as fault
+ * says, and its cut as cut says; ok4. Takes a last image at the end.
+ */
+static void
+fb_workload(enum fb_fault fault, enum fb_cut cut)
+{
+	struct buf	 none;
+	char		*path, *cause;
+
+	fk.dir = fb_statedir();
+	fk.dirlen = strlen(fk.dir);
+	if (mkdir(fk.dir, 0700) == -1)
+		fatal("mkdir %s", fk.dir);
+	fk.track = 1;
+	io_set_ops(&fk_ops);
+	fb.inflight = fb.nacked = fb.nrefused = 0;
+
+	buf_init(&none);
+	path = xasprintf("%s/journal", fk.dir);
+	fb.j = journal_open(path, MAXLINE, fb_apply, &none, &cause);
+	free(path);
+	buf_free(&none);
+	if (fb.j == NULL)
+		fatalx("journal_open: %s", cause);
+	uv_loop_init(&fb.loop);
+	journal_attach(fb.j, &fb.loop);
+	journal_set_snapshot(fb.j, fb_snapshot, NULL);
+
+	fb_append(0);
+	fb_append(1);
+	fb_settle();
+	fb_append(2);
+	fb_settle();
+
+	pthread_mutex_lock(&fk.lock);
+	if (fault == FB_SYNC)
+		fk.fail_datasync = 1;
+	else
+		fk.fail_write = 1;
+	fk.fail_truncate = cut == FB_CUT_TRUNCATE;
+	fk.fail_fsync = cut == FB_CUT_FSYNC;
+	pthread_mutex_unlock(&fk.lock);
+	journal_cork(fb.j);
+	fb_append(3);
+	fb_append(4);
+	journal_uncork(fb.j);
+	fb_settle();
+
+	fb_append(5);
+	fb_settle();
+
+	pthread_mutex_lock(&fk.lock);
+	fk_capture("end");
+	pthread_mutex_unlock(&fk.lock);
+	journal_close(fb.j);
+	fb.j = NULL;
+	if (uv_loop_close(&fb.loop) != 0)
+		fatalx("uv_loop_close: handles left");
+	io_set_ops(NULL);
+}
+
+/* Forget the failed-batch workload and remove its state directory. */
+static void
+fb_cleanup(void)
+{
+	char	*dir = fb_statedir();
+
+	fk_reset();
+	empty_dir(dir);
+	rmdir(dir);
+	free(dir);
+	free(fk.dir);
+	fk.dir = NULL;
+}
+
+/*
+ * Replay an image, its unsynced parts as tail says, in dir: the keys of
+ * its records in keys, 0; or -1 if journal_open refused (printed).
+ */
+static int
+fb_replay(const struct image *im, enum tail tail, const char *dir,
+    struct buf *keys)
+{
+	struct journal	*j;
+	char		*path, *cause;
+
+	materialize(im, dir, tail);
+	buf_reset(keys);
+	buf_addc(keys, ' ');
+	path = xasprintf("%s/journal", dir);
+	j = journal_open(path, MAXLINE, fb_apply, keys, &cause);
+	free(path);
+	if (j == NULL) {
+		printf("# image before %s, tail %d: %s\n", im->what,
+		    (int)tail, cause);
+		free(cause);
+		return -1;
+	}
+	journal_close(j);
+	buf_addc(keys, '\0');
+	return 0;
+}
+
+/* Return 1 if the replayed keys hold key k. */
+static int
+fb_has(const struct buf *keys, int k)
+{
+	char	word[32];
+
+	snprintf(word, sizeof word, " %s ", fb_keys[k]);
+	return strstr(keys->data, word) != NULL;
+}
+
+/* Return 1 if every replayed key is one the workload appends. */
+static int
+fb_known(const struct buf *keys)
+{
+	const char	*p = keys->data, *end;
+	size_t		 len;
+	int		 k;
+
+	for (;;) {
+		p += strspn(p, " ");
+		if (*p == '\0')
+			return 1;
+		end = p + strcspn(p, " ");
+		len = (size_t)(end - p);
+		for (k = 0; k < FB_NKEY; k++) {
+			if (strlen(fb_keys[k]) == len &&
+			    memcmp(fb_keys[k], p, len) == 0)
+				break;
+		}
+		if (k == FB_NKEY)
+			return 0;
+		p = end;
+	}
+}
+
+/* The contents of path, NUL-terminated (caller frees), or NULL. */
+static char *
+slurp_file(const char *path, size_t *lenp)
+{
+	char	*data;
+	ssize_t	 n;
+	size_t	 len = 0, cap = 4096;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	data = xmalloc(cap);
+	while ((n = read(fd, data + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (len == cap - 1) {
+			cap *= 2;
+			data = xreallocarray(data, 1, cap);
+		}
+	}
+	close(fd);
+	data[len] = '\0';
+	*lenp = len;
+	return data;
+}
+
+/*
+ * A batch fails (fault): its requests get the error only once it has been
+ * cut back out of the journal durably, and from then on no crash can
+ * bring its records back.
+ */
+static void
+fb_test(enum fb_fault fault)
+{
+	const char	*what = fault == FB_SYNC ? "fdatasync" : "write";
+	struct image	*im;
+	struct buf	 keys;
+	char		*dir;
+	size_t		 i;
+	int		 t, k, n = 0, bad = 0, before = 0, ncut = 0, cutbad = 0;
+	int		 ncb = 0, cbbad = 0, err;
+
+	fb_workload(fault, FB_CUT_OK);
+	err = fault == FB_SYNC ? -EIO : -ENOSPC;
+	ok(fk.nfaults == (fault == FB_SYNC ? 1 : 2) && fb.nacked == 4 &&
+	    fb.acked[0] == 0 && fb.acked[1] == 1 && fb.acked[2] == 2 &&
+	    fb.acked[3] == 5 && fb.nrefused == 2 && fb.refused[0] == 3 &&
+	    fb.refused[1] == 4 && fb.errors[0] == err && fb.errors[1] == err,
+	    "failed %s: ok1-ok3 acknowledged; ghost1 and ghost2 refused with "
+	    "%s; ok4, after them, acknowledged", what,
+	    fault == FB_SYNC ? "EIO" : "ENOSPC");
+
+	dir = xasprintf("%s/fbimg", tmpdir);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", dir);
+	buf_init(&keys);
+	for (i = 0; i < fk.nimg; i++) {
+		im = &fk.img[i];
+		if (strcmp(im->what, "fsync journal") == 0) {
+			ncut++;
+			cutbad += im->nrefused != 0;
+		}
+		for (t = 0; t < TAIL_NVARIANTS; t++) {
+			n++;
+			if (fb_replay(im, (enum tail)t, dir, &keys) != 0) {
+				bad++;
+				continue;
+			}
+			/* What was acknowledged is there. */
+			for (k = 0; k < im->nacked; k++) {
+				if (!fb_has(&keys, fb.acked[k]))
+					break;
+			}
+			/* What was refused is not, nor anything unknown. */
+			if (k == im->nacked) {
+				for (k = 0; k < im->nrefused; k++) {
+					if (fb_has(&keys, fb.refused[k]))
+						break;
+				}
+				if (k == im->nrefused)
+					k = -1;
+			}
+			if (k != -1 || !fb_known(&keys)) {
+				if (bad++ < 3)
+					printf("# image before %s (%d "
+					    "acknowledged, %d refused), tail "
+					    "%d, replays:%s\n", im->what,
+					    im->nacked, im->nrefused, t,
+					    keys.data);
+				continue;
+			}
+			if (strcmp(im->what, "callback") == 0) {
+				ncb++;
+				if (strcmp(keys.data, " ok1 ok2 ok3 ") != 0) {
+					cbbad++;
+					printf("# at the answer, tail %d "
+					    "replays:%s\n", t, keys.data);
+				}
+			}
+			if (im->nrefused == 0 && fb_has(&keys, 3))
+				before++;
+		}
+	}
+	ok(ncut > 0 && cutbad == 0, "failed %s: the cut is fsync'd before "
+	    "any refusal is answered (%d crash images just before that "
+	    "fsync)", what, ncut);
+	ok(ncb == 2 * TAIL_NVARIANTS && cbbad == 0, "failed %s: a power loss "
+	    "as each refusal is answered replays exactly ok1 ok2 ok3, "
+	    "whatever of the unsynced writes reached the disk", what);
+	ok(n > 0 && bad == 0, "failed %s: %zu crash images, each with its "
+	    "unsynced tails cut, garbage, as now, or as long as they were "
+	    "since the last sync (%d replays), hold every acknowledged record "
+	    "and no refused one", what, fk.nimg, n);
+	ok(before > 0, "failed %s: %d images from before the answer hold "
+	    "ghost1, which nobody had been told about yet (writeback is "
+	    "modelled)", what, before);
+	buf_free(&keys);
+	empty_dir(dir);
+	rmdir(dir);
+	free(dir);
+	fb_cleanup();
+}
+
+/*
+ * The batch fails (fault) and so does its cut (cut): in a child, which
+ * must exit with JOURNAL_EXIT without answering the refused records, and
+ * log why, naming the journal and the error.
+ */
+static void
+fb_test_abort(enum fb_fault fault, enum fb_cut cut)
+{
+	const char	*call = cut == FB_CUT_TRUNCATE ? "ftruncate" : "fsync";
+	char		*errpath, *dir, *log, *want, answers[64];
+	size_t		 len, got = 0;
+	ssize_t		 r;
+	pid_t		 pid;
+	int		 p[2], status, fd;
+
+	dir = fb_statedir();
+	errpath = xasprintf("%s/fb-child.err", tmpdir);
+	if (pipe(p) == -1)
+		fatal("pipe");
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		close(p[0]);
+		fb.answer_fd = p[1];
+		if ((fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC,
+		    0600)) == -1 || dup2(fd, STDERR_FILENO) == -1)
+			_exit(98);
+		alarm(60);
+		fb_workload(fault, cut);
+		_exit(0);
+	}
+	close(p[1]);
+	while (got < sizeof answers - 1 &&
+	    (r = read(p[0], answers + got, sizeof answers - 1 - got)) > 0)
+		got += (size_t)r;
+	answers[got] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &status, 0) == -1)
+		fatal("waitpid");
+
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == JOURNAL_EXIT,
+	    "failed %s, then failed %s of the cut: filed exits with status "
+	    "%d (status %d)", fault == FB_SYNC ? "fdatasync" : "write", call,
+	    JOURNAL_EXIT, WIFEXITED(status) ? WEXITSTATUS(status) :
+	    -WTERMSIG(status));
+	is_str(answers, "+++", "and answers no refusal: only ok1-ok3 were "
+	    "answered, with success");
+	log = slurp_file(errpath, &len);
+	want = xasprintf("journal: %s/journal: %s: i/o error (EIO) while "
+	    "cutting back 2 refused records", dir, call);
+	ok(log != NULL && strstr(log, want) != NULL, "it logs why, naming "
+	    "the journal and the error");
+	if (log != NULL && strstr(log, want) == NULL)
+		printf("# log: %s", log);
+	free(log);
+	free(want);
+	unlink(errpath);
+	free(errpath);
+	empty_dir(dir);
+	rmdir(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1287,6 +1953,13 @@ main(void)
 		fatal("mkdtemp");
 	pthread_mutex_init(&fk.lock, NULL);
 	fk.real = io_real_ops();
+
+	/* Failed batches, and failed cuts (first: fork before any thread). */
+	fb_test_abort(FB_SYNC, FB_CUT_TRUNCATE);
+	fb_test_abort(FB_SYNC, FB_CUT_FSYNC);
+	fb_test_abort(FB_WRITE, FB_CUT_TRUNCATE);
+	fb_test(FB_SYNC);
+	fb_test(FB_WRITE);
 
 	errors = workload();
 	ok(errors == 0, "the workload ran without an error");
