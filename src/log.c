@@ -237,7 +237,7 @@ fatalx_now(int status, const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	log_vwrite("", NULL, fmt, ap);
+	log_vwrite(LOG_ALWAYS, "", NULL, fmt, ap);
 	va_end(ap);
 	_exit(status);
 }
