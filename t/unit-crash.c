@@ -1443,7 +1443,7 @@ reset(void)
 	w.errors = 0;
 	fk_reset();
 	if (w.statedir != NULL) {
-		logs = xasprintf("%s/logs", w.statedir);
+		logs = xasprintf("%s/output", w.statedir);
 		empty_dir(logs);
 		rmdir(logs);
 		free(logs);
