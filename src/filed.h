@@ -299,7 +299,16 @@ struct logref;
  * active always has one.
  */
 struct job_live {
-	const struct buf *newtext;	/* JOB_NEW: the creating handle's text */
+	struct buf	*work;		/* text.c: the text its writers share */
+	unsigned	 nwriters;	/* text.c: handles that may write it */
+	unsigned	 wgen;		/* text.c: changes made to work */
+	unsigned	 cgen;		/* text.c: wgen as last saved */
+	int		 tmp;		/* JOB_NEW: made as mkstemp(3) does */
+	int		 refused;	/* JOB_NEW: a write to it was refused */
+	int		 releasing;	/* unreleased: its creator let go, the
+					   record that queues it is in flight */
+	int		 head;		/* interrupted: at the run queue's head */
+	uint64_t	 boot;		/* the boot its live attempt started in */
 	int64_t		 retry_at;	/* ns; 0 = not waiting */
 	uint64_t	 pst;		/* its start, clock ticks since boot */
 	pid_t		 pid;		/* recorded pid of the live attempt */
@@ -322,22 +331,28 @@ struct job_live {
  * attempt, packed, with its end time taken from mtime; read attempts with
  * queue_attempt().
  */
-#define JOB_TEXT_MAX	((1U << 27) - 1)	/* more than a record holds */
+#define JOB_TEXT_MAX	((1U << 25) - 1)	/* more than a record holds */
+#define JOB_NATT_MAX	((1U << 23) - 1)	/* attempts of one run */
+#define JOB_MODE_DEFAULT 0640
 struct job {
 	uint64_t	 id;
 	char		*name;		/* the name, NUL, the text, NUL */
 	struct job_live	*live;		/* NULL while idle and finished */
 	int64_t		 ctime;
 	int64_t		 mtime;		/* last state change */
-	uid_t		 uid;		/* the creator */
-	gid_t		 gid;
-	unsigned	 natt;		/* attempts of the current run */
+	uid_t		 uid;		/* the owner: its creator, or chown */
+	gid_t		 gid;		/* the creator's group, or chgrp */
+	unsigned	 natt:23;	/* attempts of the current run */
+	unsigned	 mode:9;	/* permission bits (chmod) */
 	uint32_t	 nlookup;	/* kernel references (queue_lookup) */
 
-	unsigned	 textlen:27;
+	unsigned	 textlen:25;
 	enum job_state	 state:3;
 	unsigned	 gone:1;	/* out of the namespace */
-	unsigned	 held:1;	/* queued, its creator has it open */
+	unsigned	 held:1;	/* its creating open file is open */
+	unsigned	 unreleased:1;	/* saved at a close of its creator: a
+					   draft until the creator lets go */
+	unsigned	 grpset:1;	/* gid shown, not its directory's */
 
 	unsigned	 packed:1;	/* the last attempt only, in last */
 	unsigned	 lhow:3;	/* packed: its how, eol, status, sig */
@@ -402,14 +417,24 @@ const char	*queue_text(const struct job *);
 int		 queue_attempt(const struct job *, unsigned, struct attempt *);
 size_t		 queue_max_line(void);
 
-int		 queue_new(const char *, uid_t, gid_t, const struct buf *,
-		    struct job **);
+int		 queue_new(const char *, uid_t, gid_t, int, struct job **);
 void		 queue_abandon(struct job *);
-void		 queue_submit(struct job *, const char *, size_t,
+int		 queue_draftlike(const struct job *);
+int		 queue_text_fixed(const struct job *);
+const char	*queue_user_state(const struct job *);
+void		 queue_submit(struct job *, const char *, size_t, int,
 		    queue_done_cb, void *);
 int		 queue_set_text(struct job *, const char *, size_t,
 		    queue_done_cb, void *);
-int		 queue_rename(struct job *, const char *, queue_done_cb, void *);
+int		 queue_rename(struct job *, const char *, struct job *,
+		    queue_done_cb, void *);
+void		 queue_release(struct job *);
+void		 queue_keep_unreleased(void);
+void		 queue_log_unreleased(void);
+int		 queue_set_attr(struct job *, mode_t, uid_t, gid_t, int,
+		    queue_done_cb, void *);
+void		 queue_boot(const char *, queue_done_cb, void *);
+uint64_t	 queue_boot_now(void);
 int		 queue_rerun(struct job *, const char *, queue_done_cb, void *);
 int		 queue_cancel(struct job *, const char *, queue_done_cb, void *);
 int		 queue_remove(struct job *, queue_done_cb, void *);
@@ -426,9 +451,21 @@ void		 queue_ended(struct job *, const struct attempt *, int,
 void		 queue_retry_due(struct job *);
 unsigned	 queue_failures(const struct job *);
 
+/* text.c: the text of a job while it is written, shared by its writers */
+void		 text_attach(struct job *, int);
+void		 text_detach(struct job *);
+int		 text_write(struct job *, const void *, size_t, uint64_t, int,
+		    uint64_t);
+int		 text_truncate(struct job *, uint64_t, uint64_t);
+const char	*text_data(const struct job *, size_t *);
+int		 text_dirty(const struct job *);
+unsigned	 text_gen(const struct job *);
+void		 text_saved(struct job *, unsigned);
+
 /* run.c: spawning attempts, log files, timeouts, kills, retry timers */
 void		 run_init(struct uv_loop_s *, const char *, struct conf *);
 void		 run_schedule(void);
+void		 run_released(struct job *);
 void		 run_recover(void);
 void		 run_stop_all(int);
 void		 run_shutdown(void);

@@ -78,14 +78,12 @@ struct handle {
 	unsigned	 attempt;	/* H_LOG: 0 = last */
 	int		 writing;	/* H_CONFIG opened for writing */
 	int		 dirty;		/* H_CONFIG: written since open */
-	unsigned	 wgen;		/* H_WRITER: changes made */
-	unsigned	 cgen;		/* H_WRITER: wgen at the last commit */
 	int		 error;		/* sticky: reported at write and flush */
-	int		 creator;	/* H_WRITER that created a JOB_NEW job */
+	int		 creator;	/* H_WRITER that created its job */
 	int		 creating;	/* on fs.creating */
 	uint64_t	 created;	/* uv_now when the create came */
 	TAILQ_ENTRY(handle) centry;
-	struct buf	 buf;		/* H_DIR: the entries' names */
+	struct buf	 buf;		/* H_DIR names; H_NEWID, H_CONFIG text */
 	struct dent	*ents;
 	size_t		 nents;
 };
@@ -113,7 +111,8 @@ struct op {
 	struct stat	 attr;
 	int		 to_set;
 	struct fuse_file_info fi;
-	unsigned	 gen;		/* OP_FLUSH: the wgen being committed */
+	unsigned	 gen;		/* the text's generation being saved */
+	int		 saves;		/* it saves a job's text (text.c) */
 	int		 rv;
 };
 
@@ -130,6 +129,7 @@ static struct {
 } fs;
 
 static void	 fill_attr(fuse_ino_t, struct stat *);
+static mode_t	 job_mode(const struct job *);
 static int	 job_attr(struct job *, struct stat *);
 static uint64_t	 job_size(struct job *);
 static uint64_t	 log_eof(struct job *, int);
@@ -138,6 +138,8 @@ static void	 logref_put(struct job *, struct logref *);
 static void	 reply_entry(fuse_req_t, fuse_ino_t);
 static struct handle *handle_new(enum hkind, struct job *);
 static void	 creator_released(struct handle *);
+static void	 new_released(struct job *);
+static void	 new_saved(void *, int);
 static void	 creating_begin(struct handle *);
 static void	 creating_end(struct handle *);
 static void	 linger_fired(uv_timer_t *);
@@ -294,14 +296,14 @@ job_size(struct job *job)
 {
 	struct view	v;
 	uint64_t	size;
+	size_t		len;
 
 	switch (job->state) {
 	case JOB_NEW:
-		return job->live->newtext != NULL ?
-		    job->live->newtext->len : 0;
 	case JOB_DRAFT:
 	case JOB_PENDING:
-		return job->textlen;
+		text_data(job, &len);
+		return len;
 	default:
 		break;
 	}
@@ -312,6 +314,19 @@ job_size(struct job *job)
 	return size;
 }
 
+/*
+ * The mode a job file shows: its permission bits (0640 unless chmod'ed),
+ * without the write bits once its text is fixed (queued, running or
+ * finished), as writing it is refused then whatever the bits say.
+ */
+static mode_t
+job_mode(const struct job *job)
+{
+	if (queue_text_fixed(job))
+		return job->mode & ~(mode_t)0222;
+	return job->mode;
+}
+
 /* Fill the attributes of a job file. */
 static int
 job_attr(struct job *job, struct stat *st)
@@ -320,11 +335,10 @@ job_attr(struct job *job, struct stat *st)
 
 	memset(st, 0, sizeof *st);
 	st->st_ino = queue_ino(job);
-	st->st_mode = S_IFREG | (job->state == JOB_DRAFT ||
-	    job->state == JOB_NEW ? 0640 : 0440);
+	st->st_mode = S_IFREG | job_mode(job);
 	st->st_nlink = job->gone ? 0 : 1;
 	st->st_uid = job->uid;
-	st->st_gid = dir->gid;
+	st->st_gid = job->grpset ? job->gid : dir->gid;
 	st->st_size = (off_t)job_size(job);
 	st->st_blksize = 4096;
 	st->st_blocks = (st->st_size + 511) / 512;
@@ -371,17 +385,22 @@ dir_lookup(fuse_ino_t parent, const char *name)
 }
 
 /*
- * May a writer handle change its job's text? A new job and a draft, and a
- * queued job through the handle that created it, until that handle is
- * released.
+ * May a writer handle change its job's text? A job being written, through
+ * its creator's open file, and a draft (or one being created), through
+ * any: a draft's text is shared like a file's (text.c).
  */
 static int
 writable(const struct handle *h)
 {
 	const struct job	*job = h->job;
 
-	return job->state == JOB_NEW || job->state == JOB_DRAFT ||
-	    (job->state == JOB_PENDING && job->held && h->creator);
+	if (job->gone)
+		return 0;
+	if (job->state == JOB_NEW)
+		return h->creator || queue_draftlike(job);
+	if (job->state == JOB_DRAFT)
+		return h->creator || !job->unreleased;
+	return 0;
 }
 
 /* Make a handle; it holds a reference on its job. */
@@ -407,11 +426,13 @@ handle_unref(struct handle *h)
 	if (--h->refs > 0)
 		return;
 	if (h->job != NULL) {
-		if (h->job->live->newtext == &h->buf)
-			h->job->live->newtext = NULL;
 		if (h->creator)
 			creator_released(h);
-		h->job->live->nopen--;
+		if (--h->job->live->nopen == 0 && h->job->state == JOB_NEW &&
+		    !h->job->gone)
+			new_released(h->job);
+		if (h->kind == H_WRITER)
+			text_detach(h->job);
 	}
 	creating_end(h);
 	if (h->lr != NULL)
@@ -478,37 +499,73 @@ linger_fired(uv_timer_t *t)
 }
 
 /*
- * The creating handle of a job is gone: the job's text is final. A job
- * whose creator never wrote before a close (touch, an empty redirect) is
- * committed now; a job committed at an earlier close may now run.
+ * The creating open file of a job is released (its last descriptor closed,
+ * in every process that had it): its text is final. A job saved at an
+ * earlier close of it may now run (run_released); one whose save was
+ * refused, or that has no text, never does and is removed. A draft made
+ * by it may now be renamed. Why the release and not a close decides: see
+ * the top of this file.
  */
 static void
 creator_released(struct handle *h)
 {
 	struct job	*job = h->job;
 
-	if (job->gone)
+	job->held = 0;
+	if (job->gone || job->state != JOB_DRAFT || !job->unreleased)
 		return;
-	if (job->state == JOB_NEW) {
-		if (h->error != 0) {
-			queue_abandon(job);
-			return;
-		}
-		log_debug("job '%s': committed at its last close", job->name);
-		queue_submit(job, h->buf.data, h->buf.len, NULL, NULL);
+	if (h->error != 0 || text_dirty(job)) {
+		log_warnx("job '%s': removed, not run: a write or close of it "
+		    "failed", job->name);
+		queue_remove(job, NULL, NULL);
+	} else if (job->textlen == 0) {
+		log_warnx("job '%s': removed, not run: it has no text",
+		    job->name);
+		queue_remove(job, NULL, NULL);
+	} else
+		run_released(job);
+}
+
+/*
+ * The last open file of a job never saved is released: nothing was
+ * written (touch, an empty redirect), or every write was refused. An empty
+ * draft is saved now; a job with no text is never queued, so that a file
+ * a tool makes only to see whether it can (vim's "4913") runs nothing.
+ * A refused save leaves nothing behind.
+ */
+static void
+new_released(struct job *job)
+{
+	const char	*text;
+	size_t		 len;
+
+	text = text_data(job, &len);
+	if (job->live->refused) {
+		queue_abandon(job);
 		return;
 	}
-	if (job->held) {
-		job->held = 0;
-		if (h->error != 0) {
-			/* It grew past max_job_size after an earlier close. */
-			log_warnx("job '%s': removed: its text was refused",
-			    job->name);
-			queue_remove(job, NULL, NULL);
-			return;
-		}
-		run_schedule();
+	if (len == 0 && !queue_draftlike(job)) {
+		log_info("job '%s': closed without any text: not queued",
+		    job->name);
+		queue_abandon(job);
+		return;
 	}
+	log_debug("job '%s': saved as its last open file is released",
+	    job->name);
+	queue_submit(job, text, len, 0, new_saved, job);
+}
+
+/* A job saved as its last open file was released is durable, or not. */
+static void
+new_saved(void *arg, int error)
+{
+	struct job	*job = arg;
+
+	if (error == 0 || job->state != JOB_NEW)
+		return;
+	log_warnx("job '%s': not kept: it could not be saved: %s", job->name,
+	    strerror(-error));
+	queue_abandon(job);
 }
 
 /* Park a request. */
@@ -583,13 +640,24 @@ op_done(void *arg, int error)
 		log_warnx("%s '%s' failed, nothing changed: %s", what[op->kind],
 		    op->name != NULL ? op->name : job != NULL ? job->name :
 		    "", strerror(-error));
-		if (op->kind == OP_FLUSH && op->h != NULL && op->h->creator &&
-		    op->h->job->state == JOB_NEW)
-			queue_abandon(op->h->job);
+		if (op->saves && op->h != NULL && op->h->creator &&
+		    !queue_draftlike(job)) {
+			/*
+			 * A job whose save failed never runs, not even with
+			 * what an earlier close saved: every later write and
+			 * close of its creator fails too, and it is removed
+			 * when the creator lets go (creator_released).
+			 */
+			op->h->error = -error;
+			if (job->state == JOB_NEW)
+				queue_abandon(job);
+		}
 		fuse_reply_err(op->req, -error);
 		op_free(op);
 		return;
 	}
+	if (op->saves && (job = queue_by_ino(op->ino)) != NULL)
+		text_saved(job, op->gen);
 	switch (op->kind) {
 	case OP_SETATTR:
 		if ((job = queue_by_ino(op->ino)) != NULL)
@@ -601,14 +669,6 @@ op_done(void *arg, int error)
 	case OP_NEWID:
 		do_newid(op);
 		return;
-	case OP_FLUSH:
-	case OP_FSYNC:
-		if (op->h != NULL && op->h->kind == H_WRITER) {
-			op->h->cgen = op->gen;
-			if (op->h->creator && op->h->job->state == JOB_PENDING)
-				op->h->job->held = 1;
-		}
-		/* FALLTHROUGH */
 	default:
 		fuse_reply_err(op->req, op->rv);
 		break;
@@ -727,7 +787,11 @@ do_setattr(struct op *op)
 	struct node	*n;
 	struct stat	 st;
 	struct handle	*h = op->h;
-	int		 set = op->to_set, error;
+	struct buf	 b;
+	const char	*text;
+	uint64_t	 size, max;
+	size_t		 len;
+	int		 set = op->to_set, error, grp;
 	mode_t		 mode;
 	uid_t		 uid;
 	gid_t		 gid;
@@ -783,54 +847,98 @@ do_setattr(struct op *op)
 		error = ENOENT;
 		goto fail;
 	}
-	if (set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-	    FUSE_SET_ATTR_GID)) {
-		log_warnx("job '%s': chmod/chown of a job file refused",
-		    job->name);
-		error = EPERM;
-		goto fail;
-	}
 	if (set & FUSE_SET_ATTR_SIZE) {
-		if ((uint64_t)op->attr.st_size > (uint64_t)fs.conf->max_job_size) {
-			error = EFBIG;
-			goto fail;
-		}
+		size = (uint64_t)op->attr.st_size;
+		max = (uint64_t)fs.conf->max_job_size;
 		if (h != NULL && h->kind == H_WRITER && writable(h)) {
-			if ((size_t)op->attr.st_size < h->buf.len)
-				h->buf.len = (size_t)op->attr.st_size;
-			else
-				buf_set(&h->buf, (size_t)op->attr.st_size,
-				    "", 0);
-			h->wgen++;
-		} else if (job->state == JOB_DRAFT) {
-			/* truncate(1) of a draft without a handle */
+			/* ftruncate: the shared text, saved at close. */
+			if (h->error == 0 && text_truncate(job, size, max) != 0) {
+				log_warnx("job '%s': refused: larger than "
+				    "max_job_size (%ld bytes)", job->name,
+				    fs.conf->max_job_size);
+				h->error = EFBIG;
+				if (job->state == JOB_NEW)
+					job->live->refused = 1;
+			}
+			if (h->error != 0) {
+				error = h->error;
+				goto fail;
+			}
+		} else if (job->state == JOB_DRAFT &&
+		    !(job->unreleased && job->held)) {
+			/* truncate(2) of a draft: saved now. */
+			if (size > max) {
+				error = EFBIG;
+				goto fail;
+			}
 			if (queue_inflight(job) != 0) {
 				queue_wait(job, op_retry, op);
 				return;
 			}
-			if ((size_t)op->attr.st_size <= job->textlen) {
-				queue_set_text(job, queue_text(job),
-				    (size_t)op->attr.st_size, op_done, op);
-			} else {
-				struct buf b;
-
-				buf_init(&b);
-				buf_add(&b, queue_text(job), job->textlen);
-				buf_set(&b, (size_t)op->attr.st_size, "", 0);
-				queue_set_text(job, b.data, b.len, op_done,
-				    op);
-				buf_free(&b);
+			buf_init(&b);
+			if (job->live != NULL && job->live->work != NULL) {
+				text_truncate(job, size, max);
+				op->gen = text_gen(job);
+				op->saves = 1;
 			}
+			text = text_data(job, &len);
+			buf_add(&b, text, len < size ? len : (size_t)size);
+			if (size > len)
+				buf_set(&b, (size_t)size, "", 0);
+			queue_set_text(job, b.data != NULL ? b.data : "",
+			    b.len, op_done, op);
+			buf_free(&b);
 			return;
-		} else if (job->state == JOB_NEW) {
-			error = EBUSY;
-			goto fail;
 		} else {
-			error = EACCES;
+			error = job->state == JOB_NEW ||
+			    job->state == JOB_DRAFT ? EBUSY : EACCES;
 			goto fail;
 		}
 	}
-	/* Times are the daemon's to keep; utimes succeeds and changes nothing. */
+	if (set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+	    FUSE_SET_ATTR_GID)) {
+		/*
+		 * chmod and chown of a job: the kernel has checked that the
+		 * caller may (the owner, or root for a new owner). A job's
+		 * mode, owner and group are its own, as a file's: cp -p,
+		 * install and rsync set them on what they write.
+		 */
+		mode = set & FUSE_SET_ATTR_MODE ? op->attr.st_mode & 0777 :
+		    job->mode;
+		uid = set & FUSE_SET_ATTR_UID ? op->attr.st_uid : job->uid;
+		gid = job->gid;
+		grp = job->grpset;
+		job_attr(job, &st);
+		if ((set & FUSE_SET_ATTR_GID) && op->attr.st_gid != st.st_gid) {
+			gid = op->attr.st_gid;
+			grp = 1;
+		}
+		if (mode != job->mode || uid != job->uid || gid != job->gid ||
+		    grp != job->grpset) {
+			if (job->state == JOB_NEW) {
+				/* Saved with the job, at its first close. */
+				job->mode = mode;
+				job->uid = uid;
+				job->gid = gid;
+				job->grpset = grp;
+			} else if (queue_inflight(job) != 0) {
+				queue_wait(job, op_retry, op);
+				return;
+			} else {
+				log_debug("job '%s': mode %03o, owner %lu, "
+				    "group %lu", job->name, (unsigned)mode,
+				    (unsigned long)uid, (unsigned long)gid);
+				queue_set_attr(job, mode, uid, gid, grp,
+				    op_done, op);
+				return;
+			}
+		}
+	}
+	/*
+	 * A job's times are its state changes, filed's to keep: utimes (and
+	 * touch of a job) succeeds and changes nothing, as cp -p and rsync
+	 * set the times of what they write.
+	 */
 	job_attr(job, &st);
 	fuse_reply_attr(op->req, &st, 0);
 	op_free(op);
@@ -954,7 +1062,8 @@ do_rename(struct op *op)
 {
 	struct job	*job, *other;
 	char		 pbuf[80];
-	int		 error, from = (int)op->parent, to = (int)op->newparent;
+	int		 error, replace;
+	int		 from = (int)op->parent, to = (int)op->newparent;
 
 	if (op->flags & ~(unsigned)RENAME_NOREPLACE) {
 		error = EINVAL;
@@ -987,7 +1096,19 @@ do_rename(struct op *op)
 		op_free(op);
 		return;
 	}
-	if ((other != NULL && other != job) ||
+	/*
+	 * A draft renamed onto a draft replaces it, as an editor saves a
+	 * file by renaming a temporary one over it. Any other name in use
+	 * is EEXIST: filed never replaces a job.
+	 */
+	replace = other != NULL && other != job && from == INO_PENDING &&
+	    to == INO_PENDING && !(op->flags & RENAME_NOREPLACE) &&
+	    job->state == JOB_DRAFT && other->state == JOB_DRAFT;
+	if (replace && queue_inflight(other) != 0) {
+		queue_wait(other, op_retry, op);
+		return;
+	}
+	if ((other != NULL && other != job && !replace) ||
 	    (other == NULL && !queue_name_free(op->newname))) {
 		log_warnx("mv '%s' to '%s' refused: the name is taken",
 		    op->name, op->newname);
@@ -995,7 +1116,8 @@ do_rename(struct op *op)
 		goto fail;
 	}
 	if (from == INO_PENDING && to == INO_PENDING)
-		error = -queue_rename(job, op->newname, op_done, op);
+		error = -queue_rename(job, op->newname, replace ? other : NULL,
+		    op_done, op);
 	else if ((from == INO_FAILED || from == INO_COMPLETE) &&
 	    to == INO_PENDING)
 		error = -queue_rerun(job, op->newname, op_done, op);
@@ -1056,25 +1178,35 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	switch (job->state) {
 	case JOB_NEW:
-		/* A job is its creator's alone until the creator closes it. */
-		fuse_reply_err(req, EBUSY);
-		return;
 	case JOB_DRAFT:
+		/*
+		 * A job is its creator's alone until the creator lets go of
+		 * it; a draft, even one being created, is shared like a
+		 * file: every writer writes the same text (text.c).
+		 */
+		if ((job->state == JOB_NEW && !queue_draftlike(job)) ||
+		    (job->state == JOB_DRAFT && job->unreleased &&
+		    job->held)) {
+			fuse_reply_err(req, EBUSY);
+			return;
+		}
+		if (queue_text_fixed(job)) {
+			/* Its creator let go: it is being queued. */
+			if (wr) {
+				fuse_reply_err(req, EACCES);
+				return;
+			}
+			h = handle_new(H_TEXT, job);
+			break;
+		}
 		if (!wr) {
 			h = handle_new(H_TEXT, job);
 			break;
 		}
 		h = handle_new(H_WRITER, job);
-		if (fi->flags & O_TRUNC)
-			h->wgen++;
-		else
-			buf_add(&h->buf, queue_text(job), job->textlen);
+		text_attach(job, (fi->flags & O_TRUNC) != 0);
 		break;
 	case JOB_PENDING:
-		if (job->held) {
-			fuse_reply_err(req, EBUSY);
-			return;
-		}
 		if (wr) {
 			log_warnx("job '%s': write refused: a queued job's "
 			    "text is fixed", job->name);
@@ -1144,7 +1276,7 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct handle		*h;
 	struct job		*job;
 	char			 pbuf[80];
-	int			 error;
+	int			 error, tmp;
 
 	if (parent != INO_PENDING) {
 		log_warnx("create '%s' refused: jobs are created in pending/",
@@ -1170,9 +1302,14 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
-	h = handle_new(H_WRITER, NULL);
-	if ((error = queue_new(name, ctx->uid, ctx->gid, &h->buf,
-	    &job)) != 0) {
+	/*
+	 * A file made as mkstemp(3) makes a temporary one (read-write,
+	 * O_EXCL) is a draft whatever its name: sed -i and perl -i write
+	 * the new text of a draft into such a file in pending/ and rename
+	 * it over the draft, and it must not run meanwhile.
+	 */
+	tmp = (fi->flags & O_ACCMODE) == O_RDWR && (fi->flags & O_EXCL) != 0;
+	if ((error = queue_new(name, ctx->uid, ctx->gid, tmp, &job)) != 0) {
 		if (error == -EINVAL)
 			log_warnx("create '%s' refused: a job name has no "
 			    "control characters", util_printable(name, pbuf,
@@ -1180,14 +1317,13 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		else if (error == -EEXIST)
 			log_warnx("create '%s' refused: the name is taken",
 			    util_printable(name, pbuf, sizeof pbuf));
-		handle_unref(h);
 		fuse_reply_err(req, -error);
 		return;
 	}
-	h->job = job;
+	h = handle_new(H_WRITER, job);
 	h->creator = 1;
+	text_attach(job, 1);
 	creating_begin(h);
-	queue_live(job)->nopen++;
 	memset(&e, 0, sizeof e);
 	e.ino = queue_ino(job);
 	job_attr(job, &e.attr);
@@ -1195,8 +1331,10 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == 0)
 		queue_lookup(job);
-	else
+	else {
+		queue_abandon(job);
 		handle_unref(h);
+	}
 }
 
 /* Copy the part [off, off+size) of a view into out. */
@@ -1250,14 +1388,13 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	switch (h->kind) {
 	case H_NEWID:
 	case H_CONFIG:
-	case H_WRITER:
 		data = h->buf.data;
 		len = h->buf.len;
 		break;
+	case H_WRITER:
 	case H_TEXT:
-		/* A job being written cannot be opened (EBUSY): text is final. */
-		data = queue_text(h->job);
-		len = h->job->textlen;
+		/* A draft's readers see what its writers wrote (text.c). */
+		data = text_data(h->job, &len);
 		break;
 	case H_LOG:
 		fd = h->lr != NULL ? h->lr->fd : -1;
@@ -1286,7 +1423,9 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
-	int		 error;
+	uint64_t	 end;
+	size_t		 len;
+	int		 error, append;
 
 	if (h->kind == H_CONFIG && h->writing) {
 		if (h->error == 0 && (uint64_t)off + size > CONF_JSON_MAX) {
@@ -1316,14 +1455,19 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if (h->error == 0 &&
-	    (uint64_t)off + size > (uint64_t)fs.conf->max_job_size) {
+	/*
+	 * O_APPEND writes at the end of the text as it is now, whoever made
+	 * it so: the kernel's idea of the size may be older.
+	 */
+	append = (fi->flags & O_APPEND) != 0;
+	text_data(h->job, &len);
+	end = (append ? (uint64_t)len : (uint64_t)off) + size;
+	if (h->error == 0 && end > (uint64_t)fs.conf->max_job_size) {
 		log_warnx("job '%s': refused: larger than max_job_size (%ld "
 		    "bytes)", h->job->name, fs.conf->max_job_size);
 		h->error = EFBIG;
 	}
-	if (h->error == 0 && (error = space_check(2 * ((uint64_t)off +
-	    size) + 512)) != 0) {
+	if (h->error == 0 && (error = space_check(2 * end + 512)) != 0) {
 		/*
 		 * The disk cannot take this job's record beside the space
 		 * held back for the jobs already accepted: refuse it now,
@@ -1335,12 +1479,15 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		if (error == -ENOSPC)
 			queue_disk_full();
 	}
+	if (h->error == 0 && text_write(h->job, data, size, (uint64_t)off,
+	    append, (uint64_t)fs.conf->max_job_size) != 0)
+		h->error = EFBIG;
 	if (h->error != 0) {
+		if (h->job->state == JOB_NEW)
+			h->job->live->refused = 1;
 		fuse_reply_err(req, h->error);
 		return;
 	}
-	buf_set(&h->buf, (size_t)off, data, size);
-	h->wgen++;
 	fuse_reply_write(req, size);
 }
 
@@ -1377,12 +1524,38 @@ do_flush(struct op *op)
 {
 	struct handle	*h = op->h;
 	struct job	*job = h->job;
-	int		 error;
+	const char	*text;
+	size_t		 len;
 
 	/* The FUSE drain holds the batch until this record is queued. */
 	creating_end(h);
 	if (h->kind == H_CONFIG) {
 		do_config_flush(op);
+		return;
+	}
+	if (h->kind == H_WRITER && h->error != 0) {
+		/*
+		 * A write of it was refused (EFBIG, ENOSPC): so is every
+		 * close. A job being written is dropped: never run, not
+		 * even with what an earlier close saved.
+		 */
+		if (job->state == JOB_NEW && h->creator &&
+		    !queue_draftlike(job))
+			queue_abandon(job);
+		else if (!job->gone && job->state == JOB_DRAFT &&
+		    job->unreleased && h->creator) {
+			if (queue_inflight(job) != 0) {
+				queue_wait(job, op_retry, op);
+				return;
+			}
+			log_warnx("job '%s': removed, not run: a write of it "
+			    "was refused", job->name);
+			op->rv = h->error;
+			queue_remove(job, op_done, op);
+			return;
+		}
+		fuse_reply_err(op->req, h->error);
+		op_free(op);
 		return;
 	}
 	if (job == NULL || job->gone || h->kind != H_WRITER) {
@@ -1391,57 +1564,44 @@ do_flush(struct op *op)
 		return;
 	}
 	if (queue_inflight(job) != 0) {
-		/* fsync of a file whose commit is in flight waits for it. */
+		/* A save in flight may be this one's: wait and look again. */
 		queue_wait(job, op_retry, op);
 		return;
 	}
-	if (h->kind == H_WRITER && h->error != 0) {
-		error = h->error;
-		if (job->state == JOB_NEW)
-			queue_abandon(job);
-		else if (h->creator && job->held) {
-			/*
-			 * It grew past max_job_size after an earlier close
-			 * had committed it: nothing of it is kept.
-			 */
-			log_warnx("job '%s': removed: its text was refused",
-			    job->name);
-			op->rv = error;
-			queue_remove(job, op_done, op);
-			return;
-		}
-		fuse_reply_err(op->req, error);
-		op_free(op);
-		return;
-	}
-	if (h->kind != H_WRITER || h->wgen == h->cgen) {
+	if (!text_dirty(job)) {
 		/*
 		 * Nothing new to save. A creator that has not written yet
-		 * (a shell closes a duplicate before it writes) commits at a
-		 * later close, or at its release.
+		 * (a shell closes a duplicate before it writes) saves at a
+		 * later close, or as its last open file is released.
 		 */
 		fuse_reply_err(op->req, 0);
 		op_free(op);
 		return;
 	}
-	op->gen = h->wgen;
-	if (job->state == JOB_NEW) {
-		log_debug("job '%s': %zu bytes, committing", job->name,
-		    h->buf.len);
-		queue_submit(job, h->buf.data, h->buf.len, op_done, op);
-		return;
-	}
-	if (writable(h)) {
-		queue_set_text(job, h->buf.data, h->buf.len, op_done, op);
-		return;
-	}
-	{
+	if (!writable(h)) {
 		log_warnx("job '%s': write refused: a queued job's text is "
 		    "fixed", job->name);
 		fuse_reply_err(op->req, EACCES);
 		op_free(op);
 		return;
 	}
+	op->ino = queue_ino(job);
+	op->gen = text_gen(job);
+	op->saves = 1;
+	text = text_data(job, &len);
+	if (job->state == JOB_NEW) {
+		/*
+		 * A job (not a draft) saved while its creator may still
+		 * write is journaled as being written ("open"): it runs
+		 * only once the creator lets go, and never if filed stops
+		 * first (creator_released, queue_keep_unreleased).
+		 */
+		log_debug("job '%s': %zu bytes, saving", job->name, len);
+		queue_submit(job, text, len, !queue_draftlike(job), op_done,
+		    op);
+		return;
+	}
+	queue_set_text(job, text, len, op_done, op);
 }
 
 /*
@@ -1591,19 +1751,25 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
-/* setxattr: the metadata is filed's; nothing else is stored. */
+/*
+ * setxattr: user.filed.* is filed's metadata (EPERM); no other attribute
+ * is kept (ENOTSUP: not supported here, as for a file system without
+ * them, so that cp -p and sed -i fall back to chmod for an ACL).
+ */
 static void
 fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, EPERM);
+	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ? EPERM :
+	    ENOTSUP);
 }
 
 /* removexattr: likewise. */
 static void
 fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EPERM);
+	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ? EPERM :
+	    ENOTSUP);
 }
 
 /* getxattr: user.filed.* of job files. */

@@ -178,6 +178,7 @@ loop_stop(int hard)
 	if (lp.stopping)
 		return;
 	lp.stopping = 1;
+	queue_log_unreleased();
 	uv_timer_start(&lp.stop_timer, loop_stop_check, 0, 20);
 }
 
@@ -268,6 +269,7 @@ loop_run(struct options *opts)
 	journal_set_snapshot(lp.journal, queue_snapshot, NULL);
 	uv_timer_init(lp.loop, &lp.push);
 	journal_set_lazy(lp.journal, loop_push_soon, NULL);
+	queue_keep_unreleased();
 	run_init(lp.loop, opts->statedir, &lp.conf);
 	config_init(lp.loop, &lp.conf, lp.config_path);
 	fsops_init(lp.loop, opts->statedir, &lp.conf);

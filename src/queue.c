@@ -73,6 +73,8 @@ static struct {
 	struct pool	 pool;		/* where struct job comes from */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
+	uint64_t	 boot;		/* the boot attempts start in now */
+	char		 boot_id[64];	/* its id, as the boot record says */
 } q;
 
 static uint64_t	 hash_name(const char *);
@@ -90,6 +92,7 @@ static void	 job_set_name(struct job *, const char *);
 static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
+static void	 job_enqueue_head(struct job *);
 static void	 job_settle(struct job *);
 static void	 job_pack(struct job *);
 static void	 job_unpack(struct job *);
@@ -104,7 +107,20 @@ static void	 commit_done(void *, int);
 static int	 queue_apply(struct rec *, int, const char **);
 static int	 get_job(struct rec *, struct job **, const char **);
 static void	 ended_retry(void *);
-static int	 apply_job(struct rec *, const char **);
+static int	 apply_new(struct rec *, int, int64_t, const char **);
+static int	 apply_queue(struct rec *, int, int64_t, const char **);
+static int	 apply_draft(struct rec *, int, int64_t, const char **);
+static int	 apply_text(struct rec *, int, int64_t, const char **);
+static int	 apply_name(struct rec *, int, int64_t, const char **);
+static int	 apply_start(struct rec *, int, int64_t, const char **);
+static int	 apply_end(struct rec *, int, int64_t, const char **);
+static int	 apply_move(struct rec *, int, int64_t, const char **);
+static int	 apply_rm(struct rec *, int, int64_t, const char **);
+static int	 apply_attr(struct rec *, int, int64_t, const char **);
+static int	 apply_ids(struct rec *, int, int64_t, const char **);
+static int	 apply_boot(struct rec *, int, int64_t, const char **);
+static int	 apply_job(struct rec *, int, int64_t, const char **);
+static int	 apply_next(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
 static void	 snapshot_job(struct buf *, const struct job *);
 
@@ -495,6 +511,7 @@ job_alloc(uint64_t id, const char *name)
 
 	job = pool_get(&q.pool);
 	job->id = id;
+	job->mode = JOB_MODE_DEFAULT;
 	job_store(job, name, strlen(name), "", 0);
 	TAILQ_INSERT_TAIL(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall++;
@@ -601,7 +618,7 @@ job_settle(struct job *job)
 		if (l->nopen != 0 || l->inflight != 0 || l->run != NULL ||
 		    l->timer != NULL || l->pinned != 0 ||
 		    !TAILQ_EMPTY(&l->waiters) || l->onready ||
-		    l->newtext != NULL)
+		    l->work != NULL || l->logref != NULL)
 			return;
 		free(l);
 		job->live = NULL;
@@ -761,6 +778,41 @@ job_dequeue(struct job *job)
 		return;
 	TAILQ_REMOVE(&q.ready, job, live->ready);
 	job->live->onready = 0;
+	job->live->head = 0;
+}
+
+/*
+ * Put a job whose attempt was interrupted (filed stopped or died) back at
+ * the head of the run queue, among the other interrupted ones in the order
+ * their attempts started: they were running, so they run first again, in
+ * their order, however the records of their interruption were written.
+ */
+static void
+job_enqueue_head(struct job *job)
+{
+	struct job_live	*l = queue_live(job);
+	struct attempt	 a, b;
+	struct job	*at;
+
+	if (l->onready)
+		return;
+	if (queue_attempt(job, job->natt, &a) != 0)
+		a.started = 0;
+	TAILQ_FOREACH(at, &q.ready, live->ready) {
+		if (!at->live->head)
+			break;
+		if (queue_attempt(at, at->natt, &b) != 0)
+			b.started = 0;
+		if (b.started > a.started ||
+		    (b.started == a.started && at->id > job->id))
+			break;
+	}
+	if (at == NULL)
+		TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+	else
+		TAILQ_INSERT_BEFORE(at, job, live->ready);
+	l->onready = 1;
+	l->head = 1;
 }
 
 /* Return attempt n (1-based), growing the array as needed. */
@@ -841,9 +893,20 @@ commit(struct job *job, struct buf *body, const char *reserve_name,
 	 */
 	c->held_back = strncmp(c->body.data, "start ", 6) == 0 ||
 	    strncmp(c->body.data, "end ", 4) == 0 ||
+	    strncmp(c->body.data, "queue ", 6) == 0 ||
+	    strncmp(c->body.data, "draft ", 6) == 0 ||
 	    strncmp(c->body.data, "rm ", 3) == 0;
-	/* Nobody waits for the runner's records (see journal_append_lazy). */
-	c->lazy = strncmp(c->body.data, "start ", 6) == 0 ||
+	/*
+	 * Nobody waits for the runner's records (see journal_append_lazy).
+	 * The record that queues a job whose creator has let go ("queue",
+	 * or the start of one started at once) is not one of them: until
+	 * it is durable, a crash leaves the job a draft that never runs by
+	 * itself, although its close returned 0. It goes out at once, or
+	 * with the batch after the one in flight, whichever the journal
+	 * allows first.
+	 */
+	c->lazy = (strncmp(c->body.data, "start ", 6) == 0 &&
+	    !(job != NULL && job->state == JOB_DRAFT && job->unreleased)) ||
 	    strncmp(c->body.data, "end ", 4) == 0;
 	if (reserve_name != NULL)
 		reserve(c, reserve_name);
@@ -971,302 +1034,501 @@ queue_replay(void *arg, struct rec *r, const char **why)
 }
 
 /*
- * Apply one record to memory. live is 0 during replay and 1 for a record
- * the daemon has just committed; only live records have side effects on
- * processes and log files. Returns -1 with *why for a record that does not
- * fit the state (a damaged or foreign journal).
+ * The record types, one function each. live is 0 during replay and 1 for
+ * a record the daemon has just committed; only live records have side
+ * effects on processes and log files. t is the record's time (0 if none).
+ * A function returns -1 with *why for a record that does not fit the
+ * state (a damaged or foreign journal), having changed nothing.
  */
+static const struct {
+	const char	*type;
+	int		(*fn)(struct rec *, int, int64_t, const char **);
+} appliers[] = {
+	{ "job",	apply_job },
+	{ "new",	apply_new },
+	{ "start",	apply_start },
+	{ "end",	apply_end },
+	{ "queue",	apply_queue },
+	{ "text",	apply_text },
+	{ "name",	apply_name },
+	{ "move",	apply_move },
+	{ "rm",		apply_rm },
+	{ "draft",	apply_draft },
+	{ "attr",	apply_attr },
+	{ "ids",	apply_ids },
+	{ "boot",	apply_boot },
+	{ "next",	apply_next }
+};
+
+/* Apply one record to memory (see appliers). */
 static int
 queue_apply(struct rec *r, int live, const char **why)
 {
-	struct job	*job = NULL;
-	struct job_live	*l;
-	struct attempt	*a;
-	const char	*name, *text, *s;
-	uint64_t	 id, u, attempt, off, ino;
-	int64_t		 t = 0, i;
-	size_t		 len;
+	int64_t	t;
+	size_t	i;
 
 	if (rec_get_i64(r, "time", &t) != 0)
 		t = 0;
+	for (i = 0; i < sizeof appliers / sizeof appliers[0]; i++) {
+		if (rec_streq(r->type, appliers[i].type))
+			return appliers[i].fn(r, live, t, why);
+	}
+	*why = "unknown record type";
+	return -1;
+}
 
-	if (rec_streq(r->type, "new")) {
-		if (rec_get_u64(r, "id", &id) != 0 ||
-		    (name = rec_get(r, "name", &len)) == NULL ||
-		    util_valid_name(name, len) != 0 || strlen(name) != len ||
-		    (text = rec_get(r, "text", &len)) == NULL ||
-		    len > JOB_TEXT_MAX) {
-			*why = "bad new record";
+/*
+ * "new": a job and its text. open=1: saved at a close of its creator, who
+ * may still write (see fsops.c): it is a draft until its creator lets go
+ * ("queue", or its start) and stays one if that never comes. draft=1: a
+ * draft whatever its name (made as mkstemp(3) makes temporary files).
+ */
+static int
+apply_new(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	const char	*name, *text;
+	size_t		 len, tlen;
+	uint64_t	 id, u;
+
+	if (rec_get_u64(r, "id", &id) != 0 ||
+	    (name = rec_get(r, "name", &len)) == NULL ||
+	    util_valid_name(name, len) != 0 || strlen(name) != len ||
+	    (text = rec_get(r, "text", &tlen)) == NULL ||
+	    tlen > JOB_TEXT_MAX) {
+		*why = "bad new record";
+		return -1;
+	}
+	job = queue_by_id(id);
+	if (job != NULL && (job->state != JOB_NEW || job->gone)) {
+		*why = "job id in use";
+		return -1;
+	}
+	if (job == NULL) {
+		if (queue_by_name(name) != NULL) {
+			*why = "job name in use";
 			return -1;
 		}
-		job = queue_by_id(id);
-		if (job != NULL && (job->state != JOB_NEW || job->gone)) {
-			*why = "job id in use";
+		job = job_alloc(id, name);
+	}
+	job_set_text(job, text, tlen);
+	if (rec_get_u64(r, "uid", &u) == 0)
+		job->uid = (uid_t)u;
+	if (rec_get_u64(r, "gid", &u) == 0)
+		job->gid = (gid_t)u;
+	if (rec_get_u64(r, "mode", &u) == 0)
+		job->mode = (unsigned)(u & 0777);
+	job->grpset = rec_get_u64(r, "grp", &u) == 0 && u != 0;
+	job->ctime = job->mtime = t;
+	if (rec_get_u64(r, "open", &u) == 0 && u != 0) {
+		job_set_state(job, JOB_DRAFT);
+		job->unreleased = 1;
+	} else if (queue_is_draft_name(job->name) ||
+	    (rec_get_u64(r, "draft", &u) == 0 && u != 0))
+		job_set_state(job, JOB_DRAFT);
+	else {
+		job_set_state(job, JOB_PENDING);
+		job_enqueue(job);
+	}
+	return 0;
+}
+
+/*
+ * "queue": the creator of a job saved at its close (new open=1) has let
+ * go of it: its text is final and it joins the run queue's tail.
+ */
+static int
+apply_queue(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if (job->state != JOB_DRAFT || !job->unreleased) {
+		*why = "queueing of a job that is not being written";
+		return -1;
+	}
+	job->unreleased = 0;
+	queue_live(job)->releasing = 0;
+	job_set_state(job, JOB_PENDING);
+	job_enqueue(job);
+	job->mtime = t;
+	return 0;
+}
+
+/*
+ * "draft": a job saved at a close of its creator whose creator never let
+ * go (filed stopped or died first) stays a draft: it never runs by itself.
+ */
+static int
+apply_draft(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if (job->state != JOB_DRAFT || !job->unreleased) {
+		*why = "bad draft record";
+		return -1;
+	}
+	job->unreleased = 0;
+	job->mtime = t;
+	return 0;
+}
+
+/* "text": the new text of a draft, or of a job being written. */
+static int
+apply_text(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	const char	*text;
+	size_t		 len;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	/* A queued job that never ran: what journals of version 1 hold. */
+	if ((job->state != JOB_DRAFT &&
+	    (job->state != JOB_PENDING || job->natt != 0)) ||
+	    (text = rec_get(r, "text", &len)) == NULL ||
+	    len > JOB_TEXT_MAX) {
+		*why = "text for a job that has run";
+		return -1;
+	}
+	job_set_text(job, text, len);
+	job->mtime = t;
+	return 0;
+}
+
+/*
+ * "name": a draft or queued job renamed within pending/. A draft given a
+ * name without a leading dot is queued. over=ID: the rename replaced the
+ * draft ID, which is forgotten, and the job stays a draft whatever the
+ * name (an editor saving a draft never queues it).
+ */
+static int
+apply_name(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job, *other = NULL, *holder;
+	const char	*name;
+	size_t		 len;
+	uint64_t	 id;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	name = rec_get(r, "name", &len);
+	if (name == NULL || util_valid_name(name, len) != 0 ||
+	    strlen(name) != len ||
+	    (job->state != JOB_DRAFT && job->state != JOB_PENDING) ||
+	    (job->state == JOB_PENDING && queue_is_draft_name(name))) {
+		*why = "bad rename";
+		return -1;
+	}
+	if (rec_get_u64(r, "over", &id) == 0 &&
+	    ((other = queue_by_id(id)) == NULL || other->gone ||
+	    other == job || other->state != JOB_DRAFT ||
+	    job->state != JOB_DRAFT || strcmp(other->name, name) != 0)) {
+		*why = "bad replacing rename";
+		return -1;
+	}
+	if ((holder = queue_by_name(name)) != NULL && holder != job &&
+	    holder != other) {
+		*why = "job name in use";
+		return -1;
+	}
+	if (other != NULL)
+		job_forget(other);
+	job_set_name(job, name);
+	job->unreleased = 0;
+	if (other == NULL && job->state == JOB_DRAFT &&
+	    !queue_is_draft_name(name)) {
+		job_set_state(job, JOB_PENDING);
+		job_enqueue(job);
+	}
+	job->mtime = t;
+	return 0;
+}
+
+/*
+ * "start": the next attempt of a queued job started, or that of a job
+ * being written whose creator let go of it just then (it was started at
+ * once, and this record also queues it).
+ */
+static int
+apply_start(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	struct job_live	*l;
+	struct attempt	*a;
+	uint64_t	 attempt, off, u;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if ((job->state != JOB_PENDING &&
+	    (job->state != JOB_DRAFT || !job->unreleased)) ||
+	    rec_get_u64(r, "attempt", &attempt) != 0 ||
+	    attempt != (uint64_t)job->natt + 1 || attempt > JOB_NATT_MAX ||
+	    rec_get_u64(r, "off", &off) != 0) {
+		*why = "bad start record";
+		return -1;
+	}
+	a = job_attempt(job, (unsigned)attempt);
+	memset(a, 0, sizeof *a);
+	a->started = t;
+	a->off = off;
+	a->end = ATTEMPT_OPEN;
+	a->how = HOW_RUNNING;
+	a->eol = 1;
+	job->natt = (unsigned)attempt;
+	job->unreleased = 0;
+	l = queue_live(job);
+	l->releasing = 0;
+	l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
+	l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
+	l->boot = q.boot;
+	job_set_state(job, JOB_ACTIVE);
+	l->retry_at = 0;
+	job->mtime = t;
+	job_dequeue(job);
+	return 0;
+}
+
+/* "end": how the running attempt ended, and where the job goes next. */
+static int
+apply_end(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	struct job_live	*l;
+	struct attempt	*a;
+	const char	*s, *how;
+	uint64_t	 attempt, u;
+	int64_t		 i;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if (rec_get_u64(r, "attempt", &attempt) != 0 ||
+	    attempt == 0 || attempt != job->natt) {
+		*why = "end of an unknown attempt";
+		return -1;
+	}
+	s = rec_get(r, "next", NULL);
+	if (s != NULL && job->state != JOB_ACTIVE) {
+		*why = "end of a job that is not active";
+		return -1;
+	}
+	if (s != NULL && strcmp(s, "complete") != 0 &&
+	    strcmp(s, "failed") != 0 && strcmp(s, "pending") != 0) {
+		*why = "bad next state";
+		return -1;
+	}
+	job_unpack(job);
+	a = &job->att[attempt - 1];
+	if (a->how != HOW_CANCELLED) {
+		if ((how = rec_get(r, "how", NULL)) == NULL)
+			how = "";
+		if (strcmp(how, "exit") == 0)
+			a->how = HOW_EXIT;
+		else if (strcmp(how, "signal") == 0)
+			a->how = HOW_SIGNAL;
+		else if (strcmp(how, "timeout") == 0)
+			a->how = HOW_TIMEOUT;
+		else if (strcmp(how, "interrupted") == 0)
+			a->how = HOW_INTERRUPTED;
+		else {
+			*why = "bad end record";
 			return -1;
 		}
-		if (job == NULL) {
-			if (queue_by_name(name) != NULL) {
-				*why = "job name in use";
-				return -1;
-			}
-			job = job_alloc(id, name);
-		}
-		job_set_text(job, text, len);
-		if (job->live != NULL)
-			job->live->newtext = NULL;
+	}
+	a->status = rec_get_i64(r, "status", &i) == 0 ? (int)i : 0;
+	a->signal = rec_get_i64(r, "signal", &i) == 0 ? (int)i : 0;
+	if (rec_get_u64(r, "end", &u) == 0)
+		a->end = u;
+	a->eol = rec_get_i64(r, "eol", &i) == 0 ? i != 0 : 1;
+	a->ended = t;
+	if (s == NULL) {
+		/* details of a cancelled attempt */
+		job_settle(job);
+		return 0;
+	}
+	l = queue_live(job);
+	l->pid = 0;
+	job->mtime = t;
+	if (strcmp(s, "complete") == 0)
+		job_set_state(job, JOB_COMPLETE);
+	else if (strcmp(s, "failed") == 0)
+		job_set_state(job, JOB_FAILED);
+	else {
+		job_set_state(job, JOB_PENDING);
+		if (rec_get_i64(r, "retry_at", &i) != 0)
+			i = 0;
+		l->retry_at = i;
+		if (i == 0 && a->how == HOW_INTERRUPTED)
+			job_enqueue_head(job);
+		else if (i == 0)
+			job_enqueue(job);
+		else if (live)
+			run_arm_retry(job);
+	}
+	job_settle(job);
+	return 0;
+}
+
+/* "move": a rerun into pending/ or a cancel into failed/. */
+static int
+apply_move(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	struct attempt	*a;
+	const char	*s, *name;
+	size_t		 len;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	s = rec_get(r, "to", NULL);
+	name = rec_get(r, "name", &len);
+	if (s == NULL || name == NULL ||
+	    util_valid_name(name, len) != 0 || strlen(name) != len ||
+	    queue_is_draft_name(name) ||
+	    (queue_by_name(name) != NULL && queue_by_name(name) != job)) {
+		*why = "bad move record";
+		return -1;
+	}
+	if (strcmp(s, "pending") == 0 &&
+	    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
+		job_clear_attempts(job);
+		queue_live(job)->retry_at = 0;
+		job_set_state(job, JOB_PENDING);
+		job_enqueue(job);
+	} else if (strcmp(s, "failed") == 0 &&
+	    job->state == JOB_ACTIVE && job->natt > 0) {
+		job_unpack(job);
+		a = &job->att[job->natt - 1];
+		a->how = HOW_CANCELLED;
+		a->ended = t;
+		job_set_state(job, JOB_FAILED);
+		queue_live(job)->pid = 0;
+		if (live)
+			run_kill(job);
+	} else {
+		*why = "move not allowed from this state";
+		return -1;
+	}
+	if (strcmp(job->name, name) != 0)
+		job_set_name(job, name);
+	job->mtime = t;
+	job_settle(job);
+	return 0;
+}
+
+/* "rm": the job is forgotten; a running attempt is killed. */
+static int
+apply_rm(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if (job->state == JOB_NEW) {
+		*why = "removal of an uncommitted job";
+		return -1;
+	}
+	if (live) {
+		run_kill(job);
+		run_disarm_retry(job);
+		run_log_removed(job);
+	}
+	job_forget(job);
+	return 0;
+}
+
+/*
+ * "attr": chmod/chown, of a directory, new-id or config.json (ino=) or of
+ * a job (id=; grp=1 when its group was set, not its directory's).
+ */
+static int
+apply_attr(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	uint64_t	 ino, u;
+
+	if (rec_get_u64(r, "ino", &ino) != 0) {
+		if (get_job(r, &job, why) != 0)
+			return -1;
+		if (rec_get_u64(r, "mode", &u) == 0)
+			job->mode = (unsigned)(u & 0777);
 		if (rec_get_u64(r, "uid", &u) == 0)
 			job->uid = (uid_t)u;
 		if (rec_get_u64(r, "gid", &u) == 0)
 			job->gid = (gid_t)u;
-		job->ctime = job->mtime = t;
-		if (queue_is_draft_name(job->name))
-			job_set_state(job, JOB_DRAFT);
-		else {
-			job_set_state(job, JOB_PENDING);
-			job_enqueue(job);
-		}
+		if (rec_get_u64(r, "grp", &u) == 0)
+			job->grpset = u != 0;
 		return 0;
 	}
-
-	if (rec_streq(r->type, "text")) {
-		if (get_job(r, &job, why) != 0)
-			return -1;
-		if ((job->state != JOB_DRAFT &&
-		    (job->state != JOB_PENDING || job->natt != 0)) ||
-		    (text = rec_get(r, "text", &len)) == NULL ||
-		    len > JOB_TEXT_MAX) {
-			*why = "text for a job that has run";
-			return -1;
-		}
-		job_set_text(job, text, len);
-		job->mtime = t;
-		return 0;
+	if (ino < INO_ROOT || ino >= INO_NFIXED) {
+		*why = "bad attr record";
+		return -1;
 	}
+	if (rec_get_u64(r, "mode", &u) == 0)
+		q.nodes[ino].mode = (q.nodes[ino].mode & S_IFMT) |
+		    (mode_t)(u & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+	if (rec_get_u64(r, "uid", &u) == 0)
+		q.nodes[ino].uid = (uid_t)u;
+	if (rec_get_u64(r, "gid", &u) == 0)
+		q.nodes[ino].gid = (gid_t)u;
+	if (t != 0)
+		q.nodes[ino].mtime = t;
+	return 0;
+}
 
-	if (rec_streq(r->type, "name")) {
-		if (get_job(r, &job, why) != 0)
-			return -1;
-		name = rec_get(r, "name", &len);
-		if (name == NULL || util_valid_name(name, len) != 0 ||
-		    strlen(name) != len ||
-		    (job->state != JOB_DRAFT && job->state != JOB_PENDING) ||
-		    (job->state == JOB_PENDING && queue_is_draft_name(name))) {
-			*why = "bad rename";
-			return -1;
-		}
-		if (queue_by_name(name) != NULL && queue_by_name(name) != job) {
-			*why = "job name in use";
-			return -1;
-		}
-		job_set_name(job, name);
-		if (job->state == JOB_DRAFT && !queue_is_draft_name(name)) {
-			job_set_state(job, JOB_PENDING);
-			job_enqueue(job);
-		}
-		job->mtime = t;
-		return 0;
+/* "ids": new-id numbers below upto are reserved. */
+static int
+apply_ids(struct rec *r, int live, int64_t t, const char **why)
+{
+	uint64_t	u;
+
+	if (rec_get_u64(r, "upto", &u) != 0) {
+		*why = "bad ids record";
+		return -1;
 	}
+	if (u > q.ids_upto)
+		q.ids_upto = u;
+	if (!live)
+		q.ids_next = q.ids_upto;
+	return 0;
+}
 
-	if (rec_streq(r->type, "start")) {
-		if (get_job(r, &job, why) != 0)
-			return -1;
-		if (job->state != JOB_PENDING ||
-		    rec_get_u64(r, "attempt", &attempt) != 0 ||
-		    attempt != job->natt + 1 ||
-		    rec_get_u64(r, "off", &off) != 0) {
-			*why = "bad start record";
-			return -1;
-		}
-		a = job_attempt(job, (unsigned)attempt);
-		memset(a, 0, sizeof *a);
-		a->started = t;
-		a->off = off;
-		a->end = ATTEMPT_OPEN;
-		a->how = HOW_RUNNING;
-		a->eol = 1;
-		job->natt = (unsigned)attempt;
-		l = queue_live(job);
-		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
-		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
-		job_set_state(job, JOB_ACTIVE);
-		l->retry_at = 0;
-		job->mtime = t;
-		job_dequeue(job);
-		return 0;
+/*
+ * "boot": filed started in the boot of this id (the kernel's boot_id):
+ * the attempts that start after it were started in that boot.
+ */
+static int
+apply_boot(struct rec *r, int live, int64_t t, const char **why)
+{
+	const char	*id;
+	size_t		 len;
+
+	if ((id = rec_get(r, "id", &len)) == NULL || len == 0 ||
+	    len >= sizeof q.boot_id) {
+		*why = "bad boot record";
+		return -1;
 	}
+	memcpy(q.boot_id, id, len + 1);
+	q.boot = hash_name(id);
+	return 0;
+}
 
-	if (rec_streq(r->type, "end")) {
-		if (get_job(r, &job, why) != 0)
-			return -1;
-		if (rec_get_u64(r, "attempt", &attempt) != 0 ||
-		    attempt == 0 || attempt != job->natt) {
-			*why = "end of an unknown attempt";
-			return -1;
-		}
-		s = rec_get(r, "next", NULL);
-		if (s != NULL && job->state != JOB_ACTIVE) {
-			*why = "end of a job that is not active";
-			return -1;
-		}
-		job_unpack(job);
-		a = &job->att[attempt - 1];
-		if (a->how != HOW_CANCELLED) {
-			u = 0;
-			if ((name = rec_get(r, "how", NULL)) == NULL)
-				name = "";
-			if (strcmp(name, "exit") == 0)
-				a->how = HOW_EXIT;
-			else if (strcmp(name, "signal") == 0)
-				a->how = HOW_SIGNAL;
-			else if (strcmp(name, "timeout") == 0)
-				a->how = HOW_TIMEOUT;
-			else if (strcmp(name, "interrupted") == 0)
-				a->how = HOW_INTERRUPTED;
-			else {
-				*why = "bad end record";
-				return -1;
-			}
-		}
-		a->status = rec_get_i64(r, "status", &i) == 0 ? (int)i : 0;
-		a->signal = rec_get_i64(r, "signal", &i) == 0 ? (int)i : 0;
-		if (rec_get_u64(r, "end", &u) == 0)
-			a->end = u;
-		a->eol = rec_get_i64(r, "eol", &i) == 0 ? i != 0 : 1;
-		a->ended = t;
-		if (s == NULL) {
-			/* details of a cancelled attempt */
-			job_settle(job);
-			return 0;
-		}
-		l = queue_live(job);
-		l->pid = 0;
-		job->mtime = t;
-		if (strcmp(s, "complete") == 0)
-			job_set_state(job, JOB_COMPLETE);
-		else if (strcmp(s, "failed") == 0)
-			job_set_state(job, JOB_FAILED);
-		else if (strcmp(s, "pending") == 0) {
-			job_set_state(job, JOB_PENDING);
-			if (rec_get_i64(r, "retry_at", &i) != 0)
-				i = 0;
-			l->retry_at = i;
-			if (i == 0 && a->how == HOW_INTERRUPTED) {
-				/* It was running: it goes first again. */
-				TAILQ_INSERT_HEAD(&q.ready, job, live->ready);
-				l->onready = 1;
-			} else if (i == 0)
-				job_enqueue(job);
-			else if (live)
-				run_arm_retry(job);
-		} else {
-			*why = "bad next state";
-			return -1;
-		}
-		job_settle(job);
-		return 0;
+/* "next": the next job id (in a snapshot). */
+static int
+apply_next(struct rec *r, int live, int64_t t, const char **why)
+{
+	uint64_t	u;
+
+	if (rec_get_u64(r, "id", &u) != 0) {
+		*why = "bad next record";
+		return -1;
 	}
-
-	if (rec_streq(r->type, "move")) {
-		if (get_job(r, &job, why) != 0)
-			return -1;
-		s = rec_get(r, "to", NULL);
-		name = rec_get(r, "name", &len);
-		if (s == NULL || name == NULL ||
-		    util_valid_name(name, len) != 0 || strlen(name) != len ||
-		    queue_is_draft_name(name) ||
-		    (queue_by_name(name) != NULL &&
-		    queue_by_name(name) != job)) {
-			*why = "bad move record";
-			return -1;
-		}
-		if (strcmp(s, "pending") == 0 &&
-		    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
-			job_clear_attempts(job);
-			queue_live(job)->retry_at = 0;
-			job_set_state(job, JOB_PENDING);
-			job_enqueue(job);
-		} else if (strcmp(s, "failed") == 0 &&
-		    job->state == JOB_ACTIVE && job->natt > 0) {
-			job_unpack(job);
-			a = &job->att[job->natt - 1];
-			a->how = HOW_CANCELLED;
-			a->ended = t;
-			job_set_state(job, JOB_FAILED);
-			queue_live(job)->pid = 0;
-			if (live)
-				run_kill(job);
-		} else {
-			*why = "move not allowed from this state";
-			return -1;
-		}
-		if (strcmp(job->name, name) != 0)
-			job_set_name(job, name);
-		job->mtime = t;
-		job_settle(job);
-		return 0;
-	}
-
-	if (rec_streq(r->type, "rm")) {
-		if (get_job(r, &job, why) != 0)
-			return -1;
-		if (job->state == JOB_NEW) {
-			*why = "removal of an uncommitted job";
-			return -1;
-		}
-		if (live) {
-			run_kill(job);
-			run_disarm_retry(job);
-			run_log_removed(job);
-		}
-		job_forget(job);
-		return 0;
-	}
-
-	if (rec_streq(r->type, "attr")) {
-		if (rec_get_u64(r, "ino", &ino) != 0 || ino < INO_ROOT ||
-		    ino >= INO_NFIXED) {
-			*why = "bad attr record";
-			return -1;
-		}
-		if (rec_get_u64(r, "mode", &u) == 0)
-			q.nodes[ino].mode = (q.nodes[ino].mode & S_IFMT) |
-			    (mode_t)(u & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
-		if (rec_get_u64(r, "uid", &u) == 0)
-			q.nodes[ino].uid = (uid_t)u;
-		if (rec_get_u64(r, "gid", &u) == 0)
-			q.nodes[ino].gid = (gid_t)u;
-		if (t != 0)
-			q.nodes[ino].mtime = t;
-		return 0;
-	}
-
-	if (rec_streq(r->type, "ids")) {
-		if (rec_get_u64(r, "upto", &u) != 0) {
-			*why = "bad ids record";
-			return -1;
-		}
-		if (u > q.ids_upto)
-			q.ids_upto = u;
-		if (!live)
-			q.ids_next = q.ids_upto;
-		return 0;
-	}
-
-	if (rec_streq(r->type, "job"))
-		return apply_job(r, why);
-
-	if (rec_streq(r->type, "next")) {
-		if (rec_get_u64(r, "id", &u) != 0) {
-			*why = "bad next record";
-			return -1;
-		}
-		if (u > q.next_id)
-			q.next_id = u;
-		return 0;
-	}
-
-	*why = "unknown record type";
-	return -1;
+	if (u > q.next_id)
+		q.next_id = u;
+	return 0;
 }
 
 /* Parse the attempts of a snapshot "job" record: a,b,... of 8 numbers. */
@@ -1281,7 +1543,7 @@ parse_attempts(struct job *job, const char *s)
 		n = sscanf(s, "%llu:%llu:%llu:%llu:%llu:%llu:%llu:%llu%n",
 		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
 		    &used);
-		if (n != 8 || v[4] > HOW_CANCELLED)
+		if (n != 8 || v[4] > HOW_CANCELLED || job->natt == JOB_NATT_MAX)
 			return -1;
 		a = job_attempt(job, job->natt + 1);
 		a->started = (int64_t)v[0];
@@ -1302,9 +1564,9 @@ parse_attempts(struct job *job, const char *s)
 	return 0;
 }
 
-/* Apply a snapshot "job" record: a whole job as compaction wrote it. */
+/* "job": a whole job as compaction wrote it (a snapshot). */
 static int
-apply_job(struct rec *r, const char **why)
+apply_job(struct rec *r, int live, int64_t t, const char **why)
 {
 	static const char *states[] = { "new", "draft", "pending", "active",
 	    "failed", "complete" };
@@ -1344,6 +1606,11 @@ apply_job(struct rec *r, const char **why)
 		job->uid = (uid_t)u;
 	if (rec_get_u64(r, "gid", &u) == 0)
 		job->gid = (gid_t)u;
+	if (rec_get_u64(r, "mode", &u) == 0)
+		job->mode = (unsigned)(u & 0777);
+	job->grpset = rec_get_u64(r, "grp", &u) == 0 && u != 0;
+	job->unreleased = job->state == JOB_DRAFT &&
+	    rec_get_u64(r, "open", &u) == 0 && u != 0;
 	job->ctime = rec_get_i64(r, "ctime", &v) == 0 ? v : 0;
 	job->mtime = rec_get_i64(r, "time", &v) == 0 ? v : 0;
 	if (parse_attempts(job, att) != 0 ||
@@ -1358,8 +1625,13 @@ apply_job(struct rec *r, const char **why)
 		l->retry_at = rec_get_i64(r, "retry_at", &v) == 0 ? v : 0;
 		l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
 		l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
-		if (job->state == JOB_PENDING && l->retry_at == 0)
-			job_enqueue(job);
+		l->boot = rec_get_u64(r, "boot", &u) == 0 ? u : 0;
+		if (job->state == JOB_PENDING && l->retry_at == 0) {
+			if (rec_get_u64(r, "head", &u) == 0 && u != 0)
+				job_enqueue_head(job);
+			else
+				job_enqueue(job);
+		}
 	}
 	job_settle(job);
 	return 0;
@@ -1401,6 +1673,16 @@ snapshot_job(struct buf *out, const struct job *job)
 	rec_add_i64(out, "retry_at", l != NULL ? l->retry_at : 0);
 	rec_add_u64(out, "pid", l != NULL ? (uint64_t)l->pid : 0);
 	rec_add_u64(out, "pst", l != NULL ? l->pst : 0);
+	if (job->state == JOB_ACTIVE && l != NULL && l->boot != 0)
+		rec_add_u64(out, "boot", l->boot);
+	if (l != NULL && l->head)
+		rec_add_u64(out, "head", 1);
+	if (job->unreleased)
+		rec_add_u64(out, "open", 1);
+	if (job->mode != JOB_MODE_DEFAULT)
+		rec_add_u64(out, "mode", job->mode);
+	if (job->grpset)
+		rec_add_u64(out, "grp", 1);
 	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
 	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
@@ -1426,6 +1708,11 @@ queue_snapshot(void *arg, struct buf *out)
 	rec_begin(out, "ids");
 	rec_add_u64(out, "upto", q.ids_upto);
 	buf_addc(out, '\n');
+	if (q.boot_id[0] != '\0') {
+		rec_begin(out, "boot");
+		rec_add_str(out, "id", q.boot_id);
+		buf_addc(out, '\n');
+	}
 	for (ino = INO_PENDING; ino < INO_NFIXED; ino++) {
 		rec_begin(out, "attr");
 		rec_add_u64(out, "ino", ino);
@@ -1447,12 +1734,13 @@ queue_snapshot(void *arg, struct buf *out)
 }
 
 /*
- * Create a job being written through a handle: it takes its name now, so
- * that nobody else can, and is journaled when the handle is flushed.
+ * Create a job being written through its creator's open file: it takes
+ * its name now, so that nobody else can, and is journaled when its text
+ * is first saved. tmp: made as mkstemp(3) makes a temporary file
+ * (O_RDWR|O_CREAT|O_EXCL), which makes it a draft whatever its name.
  */
 int
-queue_new(const char *name, uid_t uid, gid_t gid, const struct buf *text,
-    struct job **jobp)
+queue_new(const char *name, uid_t uid, gid_t gid, int tmp, struct job **jobp)
 {
 	struct job	*job;
 	int		 error;
@@ -1465,7 +1753,8 @@ queue_new(const char *name, uid_t uid, gid_t gid, const struct buf *text,
 	job_set_state(job, JOB_NEW);
 	job->uid = uid;
 	job->gid = gid;
-	queue_live(job)->newtext = text;
+	job->held = 1;
+	queue_live(job)->tmp = tmp;
 	job->ctime = job->mtime = util_now();
 	*jobp = job;
 	return 0;
@@ -1477,14 +1766,60 @@ queue_abandon(struct job *job)
 {
 	if (job->state != JOB_NEW)
 		return;
-	queue_live(job)->newtext = NULL;
 	job_forget(job);
 }
 
-/* Journal a new job (or draft) with its text; cb runs once it is durable. */
+/*
+ * Is job a draft, or one in the making: kept and never run by itself?
+ * A job being written (unreleased) is not: it runs once its creator lets
+ * go of it.
+ */
+int
+queue_draftlike(const struct job *job)
+{
+	if (job->state == JOB_NEW)
+		return queue_is_draft_name(job->name) || job->live->tmp;
+	return job->state == JOB_DRAFT && !job->unreleased;
+}
+
+/*
+ * Is job's text final: queued, running or finished, or a job being
+ * written whose creator has let go (the record that queues it is on its
+ * way)? Then nobody may write it.
+ */
+int
+queue_text_fixed(const struct job *job)
+{
+	if (job->state == JOB_NEW)
+		return 0;
+	if (job->state == JOB_DRAFT)
+		return job->unreleased && job->live != NULL &&
+		    job->live->releasing;
+	return 1;
+}
+
+/* The state a user sees in user.filed.state. */
+const char *
+queue_user_state(const struct job *job)
+{
+	if (job->state == JOB_DRAFT && job->unreleased) {
+		if (job->held)
+			return "new";
+		if (job->live != NULL && job->live->releasing)
+			return "pending";
+	}
+	return queue_state_name(job->state);
+}
+
+/*
+ * Journal a new job (or draft) with its text; cb runs once it is durable.
+ * open: saved at a close of the creator of a job, who may still write:
+ * it stays a draft until queue_release (or its start) says the creator
+ * let go, and for good if that never comes.
+ */
 void
-queue_submit(struct job *job, const char *text, size_t len, queue_done_cb cb,
-    void *arg)
+queue_submit(struct job *job, const char *text, size_t len, int open,
+    queue_done_cb cb, void *arg)
 {
 	struct buf	body;
 
@@ -1495,23 +1830,26 @@ queue_submit(struct job *job, const char *text, size_t len, queue_done_cb cb,
 	rec_add_u64(&body, "uid", job->uid);
 	rec_add_u64(&body, "gid", job->gid);
 	rec_add_i64(&body, "time", util_now());
+	if (open)
+		rec_add_u64(&body, "open", 1);
+	else if (job->live->tmp && !queue_is_draft_name(job->name))
+		rec_add_u64(&body, "draft", 1);
+	if (job->mode != JOB_MODE_DEFAULT)
+		rec_add_u64(&body, "mode", job->mode);
+	if (job->grpset)
+		rec_add_u64(&body, "grp", 1);
 	rec_add(&body, "text", text, len);
 	commit(job, &body, NULL, cb, arg);
 }
 
-/*
- * Replace the text of a draft, or of a job still held open by its creator
- * (a shell may close one descriptor of the file before it writes through
- * another, so a job's text is only final when its creator releases it).
- */
+/* Replace the text of a draft or of a job being written. */
 int
 queue_set_text(struct job *job, const char *text, size_t len,
     queue_done_cb cb, void *arg)
 {
 	struct buf	body;
 
-	if (job->state != JOB_DRAFT &&
-	    (job->state != JOB_PENDING || !job->held))
+	if (job->state != JOB_DRAFT)
 		return -EACCES;
 	buf_init(&body);
 	rec_begin(&body, "text");
@@ -1525,9 +1863,13 @@ queue_set_text(struct job *job, const char *text, size_t len,
 /*
  * Rename a draft or a queued job within pending/. A draft given a name
  * without a leading dot is queued; a queued job cannot become a draft.
+ * over: the draft that has the name now, which a draft replaces (as an
+ * editor saves a file: a temporary file renamed over it); the result is
+ * a draft. Neither may be being written by its creator (EBUSY).
  */
 int
-queue_rename(struct job *job, const char *name, queue_done_cb cb, void *arg)
+queue_rename(struct job *job, const char *name, struct job *over,
+    queue_done_cb cb, void *arg)
 {
 	struct buf	body;
 	int		error;
@@ -1540,15 +1882,176 @@ queue_rename(struct job *job, const char *name, queue_done_cb cb, void *arg)
 		return error;
 	if (job->state == JOB_PENDING && queue_is_draft_name(name))
 		return -EPERM;
-	if (strcmp(name, job->name) != 0 && !queue_name_free(name))
+	if (over != NULL) {
+		if (over->state == JOB_NEW || over->held)
+			return -EBUSY;
+		if (job->state != JOB_DRAFT || over->state != JOB_DRAFT)
+			return -EEXIST;
+	} else if (strcmp(name, job->name) != 0 && !queue_name_free(name))
 		return -EEXIST;
 	buf_init(&body);
 	rec_begin(&body, "name");
 	rec_add_u64(&body, "id", job->id);
 	rec_add_str(&body, "name", name);
+	if (over != NULL)
+		rec_add_u64(&body, "over", over->id);
 	rec_add_i64(&body, "time", util_now());
-	commit(job, &body, name, cb, arg);
+	commit(job, &body, over != NULL ? NULL : name, cb, arg);
 	return 0;
+}
+
+static void	 released_done(void *, int);
+static void	 released_again(void *);
+static void	 released_again_now(void *);
+static void	 released_drop(void *);
+
+/*
+ * The creator of a job being written let go of it: journal that it is
+ * queued ("queue"), at once (see commit). A refused record is tried again
+ * every second: the job's close returned 0, it must not be dropped.
+ */
+void
+queue_release(struct job *job)
+{
+	struct buf	body;
+
+	if (job->gone || job->state != JOB_DRAFT || !job->unreleased)
+		return;
+	if (queue_inflight(job) != 0) {
+		queue_wait(job, released_again_now, job);
+		return;
+	}
+	buf_init(&body);
+	rec_begin(&body, "queue");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_i64(&body, "time", util_now());
+	queue_live(job)->pinned++;
+	commit(job, &body, NULL, released_done, job);
+}
+
+/* The record that queues a released job is committed, or was refused. */
+static void
+released_done(void *arg, int error)
+{
+	struct job	*job = arg;
+
+	if (error == 0 || job->gone) {
+		released_drop(job);
+		return;
+	}
+	log_warnx("job '%s': cannot record that it is queued: %s; trying "
+	    "again in 1 s", job->name, strerror(-error));
+	run_later(released_again, released_drop, job, 1000);
+}
+
+/* Try again to queue a released job. */
+static void
+released_again(void *arg)
+{
+	struct job	*job = arg;
+
+	job->live->pinned--;
+	queue_release(job);
+	queue_unref(job);
+}
+
+/* Queue a released job once its record in flight is committed. */
+static void
+released_again_now(void *arg)
+{
+	queue_release(arg);
+}
+
+/* Let go of a released job (queued, gone, or filed stops). */
+static void
+released_drop(void *arg)
+{
+	struct job	*job = arg;
+
+	job->live->pinned--;
+	queue_unref(job);
+}
+
+/*
+ * At start: jobs saved at a close of their creator whose creator never let
+ * go (filed stopped or died while they were written) are kept as drafts,
+ * never run by themselves: their text may be partial. Logs each one.
+ */
+void
+queue_keep_unreleased(void)
+{
+	struct job	*job;
+	struct buf	 body;
+
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_PENDING), all) {
+		if (job->state != JOB_DRAFT || !job->unreleased)
+			continue;
+		log_warnx("job '%s': filed stopped while it was being written "
+		    "(its creator never closed it): kept as a draft, not run",
+		    job->name);
+		buf_init(&body);
+		rec_begin(&body, "draft");
+		rec_add_u64(&body, "id", job->id);
+		rec_add_i64(&body, "time", util_now());
+		commit(job, &body, NULL, NULL, NULL);
+	}
+}
+
+/* At stop: log the jobs still being written, which stay drafts. */
+void
+queue_log_unreleased(void)
+{
+	struct job	*job;
+
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_PENDING), all) {
+		if ((job->state == JOB_DRAFT && job->unreleased) ||
+		    (job->state == JOB_NEW && !queue_draftlike(job)))
+			log_warnx("job '%s': still being written as filed "
+			    "stops: %s", job->name, job->state == JOB_NEW ?
+			    "never saved, dropped" : "kept as a draft, not run");
+	}
+}
+
+/*
+ * chmod/chown of a job: its permission bits, owner and group (grpset: a
+ * group of its own rather than its directory's).
+ */
+int
+queue_set_attr(struct job *job, mode_t mode, uid_t uid, gid_t gid,
+    int grpset, queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+
+	if (job->state == JOB_NEW)
+		return -EBUSY;
+	buf_init(&body);
+	rec_begin(&body, "attr");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_u64(&body, "mode", mode & 0777);
+	rec_add_u64(&body, "uid", uid);
+	rec_add_u64(&body, "gid", gid);
+	rec_add_u64(&body, "grp", grpset != 0);
+	commit(job, &body, NULL, cb, arg);
+	return 0;
+}
+
+/* Journal the boot filed runs in, before any attempt starts. */
+void
+queue_boot(const char *id, queue_done_cb cb, void *arg)
+{
+	struct buf	body;
+
+	buf_init(&body);
+	rec_begin(&body, "boot");
+	rec_add_str(&body, "id", id);
+	commit(NULL, &body, NULL, cb, arg);
+}
+
+/* The boot attempts start in now (its id's hash), 0 if not known. */
+uint64_t
+queue_boot_now(void)
+{
+	return q.boot;
 }
 
 /* Write a "move" record: rerun into pending/ or cancel into failed/. */
@@ -1668,7 +2171,7 @@ queue_next_ready(void)
 
 	TAILQ_FOREACH(job, &q.ready, live->ready) {
 		l = job->live;
-		if (l->inflight == 0 && l->run == NULL && !job->held &&
+		if (l->inflight == 0 && l->run == NULL &&
 		    TAILQ_EMPTY(&l->waiters))
 			return job;
 	}
@@ -1691,6 +2194,11 @@ started_done(void *arg, int error)
 	    "stopping it, trying again in 1 s", job->name, job->natt + 1,
 	    strerror(-error));
 	run_unrecorded(job);
+	if (job->state == JOB_DRAFT && job->unreleased) {
+		/* Started as its creator let go: queue it the usual way. */
+		queue_release(job);
+		return;
+	}
 	queue_live(job)->retry_at = util_now() + 1000000000;
 	run_arm_retry(job);
 }

@@ -112,6 +112,7 @@ static struct {
 	struct conf	*conf;
 	unsigned	 nrunning;	/* attempts whose process runs */
 	unsigned	 nlive;		/* attempts not yet released */
+	unsigned	 recovering;	/* interrupted attempts being recorded */
 	int		 stopping;
 	uv_timer_t	 blocked;	/* retries run_schedule */
 	uv_signal_t	 sigchld;
@@ -147,6 +148,7 @@ static int	 run_spare_take(const char *);
 static int	 run_spare_give(struct run *);
 static void	 retry_fired(uv_timer_t *);
 static void	 run_unblocked(uv_timer_t *);
+static void	 run_recovered(void *);
 static void	 retry_closed(uv_handle_t *);
 
 /* Set up the runner: logs live in STATEDIR/output. */
@@ -332,7 +334,7 @@ run_schedule(void)
 {
 	struct job	*job;
 
-	if (rs.loop == NULL)
+	if (rs.loop == NULL || rs.recovering > 0)
 		return;
 	if (!queue_writable()) {
 		/*
@@ -346,9 +348,37 @@ run_schedule(void)
 	}
 	while (!rs.stopping && rs.nrunning < (unsigned)rs.conf->max_jobs &&
 	    (job = queue_next_ready()) != NULL) {
-		if (run_start(job) != 0)
+		if (run_start(job) != 0) {
+			/*
+			 * Nothing started for want of a resource: the job keeps
+			 * its place, and the runner looks again in a second,
+			 * whether or not anything else happens meanwhile.
+			 */
+			if (!uv_is_active((uv_handle_t *)&rs.blocked))
+				uv_timer_start(&rs.blocked, run_unblocked,
+				    1000, 0);
 			break;
+		}
 	}
+}
+
+/*
+ * The creator of a job being written let go of it: its text is final and
+ * it may run. If a slot is free and no job waits ahead of it, it starts
+ * at once, and the record of its start also says that it was queued: a
+ * job written while the runner is idle starts as soon as its creator
+ * closed it, with no record more than before. Otherwise a "queue" record
+ * puts it at the queue's tail.
+ */
+void
+run_released(struct job *job)
+{
+	queue_live(job)->releasing = 1;
+	if (rs.loop != NULL && rs.recovering == 0 && !rs.stopping &&
+	    queue_writable() && rs.nrunning < (unsigned)rs.conf->max_jobs &&
+	    queue_next_ready() == NULL && run_start(job) == 0)
+		return;
+	queue_release(job);
 }
 
 /*
@@ -630,17 +660,30 @@ run_start(struct job *job)
 	char			*argv[4], line[256], **env, *ebuf[2];
 	char			*xargv[9], ids[2][24], *file, **args;
 	char			 lname[32];
-	const char		*why = NULL;
+	const char		*why = NULL, *what;
 	size_t			 nenv, i, k;
-	int			 memfd = -1, outfd, error;
+	int			 memfd = -1, outfd, error, e;
 
+	/*
+	 * What the attempt needs from the system comes first: the script in
+	 * a memfd, the log, the child's own open file of the log. Without
+	 * them (no descriptor, no memory, a full disk) nothing has started:
+	 * the job keeps its place and run_schedule tries again later.
+	 */
 	r = xcalloc(1, sizeof *r);
-	if (run_open_log(job, r) != 0) {
-		log_warn("job '%s': cannot open log %s/%s", job->name,
-		    rs.logdir, run_log_name(job, lname, sizeof lname));
-		free(r);
-		return -1;
+	r->logfd = outfd = -1;
+	what = "memfd_create";
+	if ((memfd = memfd_create("filed-job", MFD_CLOEXEC)) == -1)
+		goto unavailable;
+	if (write(memfd, queue_text(job), job->textlen) !=
+	    (ssize_t)job->textlen) {
+		if (errno == 0)
+			errno = ENOSPC;
+		goto unavailable;
 	}
+	what = "open log";
+	if (run_open_log(job, r) != 0)
+		goto unavailable;
 	/*
 	 * The child writes through an open file of its own, not a dup of
 	 * filed's: the kernel counts open files, not descriptors, when it
@@ -649,13 +692,18 @@ run_start(struct job *job)
 	 */
 	outfd = openat(rs.logdirfd, run_log_name(job, lname, sizeof lname),
 	    O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (outfd == -1 || run_fd_slot(outfd, rs.outslot) == -1) {
-		log_warn("job '%s': cannot open log %s/%s", job->name,
-		    rs.logdir, lname);
-		close(r->logfd);
-		free(r);
-		return -1;
-	}
+	if (outfd == -1)
+		goto unavailable;
+	what = "dup3";
+	e = run_fd_slot(outfd, rs.outslot);
+	outfd = -1;
+	if (e == -1)
+		goto unavailable;
+	e = run_fd_slot(memfd, rs.memslot);
+	memfd = -1;
+	if (e == -1)
+		goto unavailable;
+
 	r->job = job;
 	queue_live(job)->run = r;
 	LIST_INSERT_HEAD(&rs.runs, r, entry);
@@ -664,17 +712,6 @@ run_start(struct job *job)
 	uv_timer_init(rs.loop, &r->timer);
 	r->timer.data = r;
 
-	memfd = memfd_create("filed-job", MFD_CLOEXEC);
-	if (memfd == -1 ||
-	    write(memfd, queue_text(job), job->textlen) !=
-	    (ssize_t)job->textlen) {
-		error = -errno;
-		goto failed;
-	}
-	error = run_fd_slot(memfd, rs.memslot) == -1 ? -errno : 0;
-	memfd = -1;
-	if (error != 0)
-		goto failed;
 	if (run_argv(job, argv, line) != 0) {
 		error = -ENOEXEC;
 		goto failed;
@@ -734,6 +771,21 @@ run_start(struct job *job)
 	free(ebuf[1]);
 	free(env);
 	run_fd_slots_clear();
+	if (error == -EAGAIN || error == -ENOMEM) {
+		/* No process or no memory for one: not started at all. */
+		r->pid = 0;
+		errno = -error;
+		what = "posix_spawn";
+		LIST_REMOVE(r, entry);
+		rs.nrunning--;
+		rs.nlive--;
+		job->live->run = NULL;
+		close(r->logfd);
+		uv_close((uv_handle_t *)&r->timer, run_freed);
+		log_warn("job '%s': cannot start now (%s), trying again in "
+		    "1 s", job->name, what);
+		return -1;
+	}
 	if (error != 0) {
 		r->pid = 0;
 		goto failed;
@@ -747,11 +799,25 @@ run_start(struct job *job)
 		    (uint64_t)(rs.conf->timeout * 1000), 0);
 	return 0;
 
+unavailable:
+	log_warn("job '%s': cannot start now (%s), trying again in 1 s",
+	    job->name, what);
+	if (memfd != -1)
+		close(memfd);
+	if (outfd != -1)
+		close(outfd);
+	if (r->logfd != -1)
+		close(r->logfd);
+	free(r);
+	run_fd_slots_clear();
+	return -1;
+
 failed:
 	/*
-	 * The attempt could not start (no interpreter, no memory for the
-	 * script): it is recorded like one that ran and exited 127, with
-	 * the reason in its log, so that retries and failed/ work as usual.
+	 * The attempt could not start (no interpreter, a bad #! line): it is
+	 * recorded like one that ran and exited 127 (126 when it may not
+	 * run), with the reason in its log, so that retries and failed/ work
+	 * as usual.
 	 */
 	if (why != NULL) {
 		log_warnx("job '%s': not run: it %s", job->name, why);
@@ -762,8 +828,6 @@ failed:
 		run_log_line(r->logfd, "filed: cannot run job '%s': %s\n",
 		    job->name, strerror(-error));
 	}
-	if (memfd != -1)
-		close(memfd);
 	run_fd_slots_clear();
 	queue_started(job, 0, 0, r->off);
 	run_reaped(r, why != NULL ? 126 << 8 : 127 << 8);
@@ -1147,7 +1211,23 @@ run_recover(void)
 		log_info("job '%s': attempt %u was interrupted by a restart",
 		    job->name, job->natt);
 		queue_ended(job, &a, JOB_PENDING, 0);
+		/*
+		 * Nothing starts before the interrupted jobs are back at the
+		 * head of the queue, in the order they had started.
+		 */
+		if (queue_inflight(job) != 0) {
+			rs.recovering++;
+			queue_wait(job, run_recovered, NULL);
+		}
 	}
+}
+
+/* An interrupted attempt is recorded; the last one lets jobs start. */
+static void
+run_recovered(void *arg)
+{
+	if (rs.recovering > 0 && --rs.recovering == 0)
+		run_schedule();
 }
 
 /* Arm the timer that puts a job waiting to retry back on the run queue. */

@@ -97,13 +97,13 @@ view_build(struct view *v, const struct job *job, unsigned attempt, int all,
 		return;
 	if (all) {
 		first = 0;
-		last = job->natt - 1;
+		last = (unsigned)job->natt - 1;
 	} else {
 		first = last = (attempt == 0 || attempt > job->natt) ?
-		    job->natt - 1 : attempt - 1;
+		    (unsigned)job->natt - 1 : attempt - 1;
 		/* A job that kept its last attempt only shows that one. */
 		if (queue_attempt(job, first + 1, &at) != 0)
-			first = last = job->natt - 1;
+			first = last = (unsigned)job->natt - 1;
 	}
 	for (i = first; i <= last; i++) {
 		if (queue_attempt(job, i + 1, &at) != 0)

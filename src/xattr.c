@@ -32,7 +32,7 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 	if (strcmp(key, "id") == 0)
 		buf_printf(b, "%llu", (unsigned long long)job->id);
 	else if (strcmp(key, "state") == 0)
-		buf_adds(b, queue_state_name(job->state));
+		buf_adds(b, queue_user_state(job));
 	else if (strcmp(key, "attempts") == 0)
 		buf_printf(b, "%u", job->natt);
 	else if (strcmp(key, "uid") == 0)

@@ -25,10 +25,25 @@ test_expect_success 'close returns once the job is in the journal' '
 	grep -E " name=durable( |\$)" state/journal
 '
 
-test_expect_success 'an empty file is a valid, empty job' '
+test_expect_success 'a file closed without any text is not queued' '
 	: >mnt/pending/empty &&
-	wait_job_in complete empty &&
-	test_must_be_empty mnt/complete/empty
+	touch mnt/pending/touched &&
+	echo "echo after" >mnt/pending/after-empty &&
+	wait_job_in complete after-empty &&
+	for d in pending active failed complete
+	do
+		path_is_missing mnt/$d/empty &&
+		path_is_missing mnt/$d/touched || return 1
+	done &&
+	filed_log | grep "job .empty.: closed without any text: not queued"
+'
+
+test_expect_success 'an empty draft is kept' '
+	touch mnt/pending/.empty &&
+	test -f mnt/pending/.empty &&
+	test_must_be_empty mnt/pending/.empty &&
+	test "$(xattr mnt/pending/.empty state)" = draft &&
+	rm mnt/pending/.empty
 '
 
 test_expect_success 'a blocking job holds the only slot' '

@@ -1018,15 +1018,16 @@ submit(const char *name, const char *text)
 	struct job	*job;
 	uint64_t	 id;
 
-	if (queue_new(name, getuid(), getgid(), NULL, &job) != 0)
+	if (queue_new(name, getuid(), getgid(), 0, &job) != 0)
 		fatalx("queue_new %s", name);
+	job->held = 0;		/* as if its creator closed it at once */
 	id = job->id;
 	if (hist_get(id)->n == 0) {
 		hist_get(id)->ack[0] = -1;
 		hist_get(id)->facts[0] = xstrdup("absent");
 		hist_get(id)->n = 1;
 	}
-	queue_submit(job, text, strlen(text), op_done, op_new(id));
+	queue_submit(job, text, strlen(text), 0, op_done, op_new(id));
 	return id;
 }
 
@@ -1034,7 +1035,8 @@ submit(const char *name, const char *text)
 static void
 rename_job(uint64_t id, const char *name)
 {
-	if (queue_rename(queue_by_id(id), name, op_done, op_new(id)) != 0)
+	if (queue_rename(queue_by_id(id), name, NULL, op_done,
+	    op_new(id)) != 0)
 		fatalx("queue_rename %s", name);
 }
 

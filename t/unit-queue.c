@@ -508,7 +508,7 @@ main(void)
 	ok(*queue_ids_upto() == 2048, "new-id reservations are kept");
 	ok(queue_next_ready() == queue_by_name("one"),
 	    "the run queue keeps its order");
-	ok(queue_new("fresh", 0, 0, NULL, &job) == 0 && job->id == 8,
+	ok(queue_new("fresh", 0, 0, 0, &job) == 0 && job->id == 8,
 	    "ids are not reused after a snapshot");
 	queue_abandon(job);
 	ok(apply("name id=1 name=uno time=11") == 0 &&
