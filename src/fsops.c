@@ -83,6 +83,7 @@ struct handle {
 	int		 creating;	/* on fs.creating */
 	uint64_t	 created;	/* uv_now when the create came */
 	TAILQ_ENTRY(handle) centry;
+	TAILQ_ENTRY(handle) hentry;	/* fs.handles */
 	struct buf	 buf;		/* H_DIR names; H_NEWID, H_CONFIG text */
 	struct dent	*ents;
 	size_t		 nents;
@@ -124,6 +125,7 @@ static struct {
 	gid_t		 gid;
 	unsigned	 ncreating;	/* creates whose close is due */
 	TAILQ_HEAD(, handle) creating;	/* the same, oldest first */
+	TAILQ_HEAD(, handle) handles;	/* every open handle */
 	uv_loop_t	*loop;
 	uv_timer_t	 linger;
 } fs;
@@ -168,6 +170,7 @@ fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	memset(&fs, 0, sizeof fs);
 	fs.loop = loop;
 	TAILQ_INIT(&fs.creating);
+	TAILQ_INIT(&fs.handles);
 	uv_timer_init(loop, &fs.linger);
 	fs.statedir = xstrdup(statedir);
 	fs.conf = conf;
@@ -186,6 +189,22 @@ fsops_parked(void)
 void
 fsops_free(void)
 {
+	struct handle	*h;
+
+	/*
+	 * Files still open when the mount went away are never released:
+	 * drop them (a job being written stays what the journal says).
+	 */
+	while ((h = TAILQ_FIRST(&fs.handles)) != NULL) {
+		TAILQ_REMOVE(&fs.handles, h, hentry);
+		if (h->lr != NULL)
+			logref_put(h->job, h->lr);
+		if (h->kind == H_WRITER)
+			text_detach(h->job);
+		free(h->ents);
+		buf_free(&h->buf);
+		free(h);
+	}
 	free(fs.statedir);
 	fs.statedir = NULL;
 }
@@ -413,6 +432,7 @@ handle_new(enum hkind kind, struct job *job)
 	h->kind = kind;
 	h->job = job;
 	h->refs = 1;
+	TAILQ_INSERT_TAIL(&fs.handles, h, hentry);
 	buf_init(&h->buf);
 	if (job != NULL)
 		queue_live(job)->nopen++;
@@ -439,6 +459,7 @@ handle_unref(struct handle *h)
 		logref_put(h->job, h->lr);
 	if (h->job != NULL)
 		queue_unref(h->job);
+	TAILQ_REMOVE(&fs.handles, h, hentry);
 	free(h->ents);
 	buf_free(&h->buf);
 	free(h);

@@ -293,8 +293,8 @@ loop_run(struct options *opts)
 	if (uv_loop_close(lp.loop) != 0)
 		log_warnx("some handles were still open at exit");
 	journal_close(lp.journal);
-	queue_free();
 	fsops_free();
+	queue_free();
 	config_free();
 	space_free();
 	free(lp.config_path);
