@@ -119,6 +119,7 @@ static struct {
 	unsigned	 nspares;
 	unsigned	 nextspare;	/* number of the next spare's name */
 	uint64_t	 hz;		/* clock ticks a second, as /proc counts */
+	char		*mark;		/* FILED_RUN's MARK: this STATEDIR */
 	LIST_HEAD(, run) runs;
 	LIST_HEAD(, later) laters;
 } rs;
@@ -162,6 +163,7 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	LIST_INIT(&rs.runs);
 	LIST_INIT(&rs.laters);
 	rs.logdir = xasprintf("%s/output", statedir);
+	rs.mark = orphan_mark(statedir);
 	if (mkdir(rs.logdir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", rs.logdir);
 	rs.logdirfd = open(rs.logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -627,7 +629,7 @@ static int
 run_start(struct job *job)
 {
 	struct run		*r;
-	char			*argv[4], line[256], **env, *ebuf[2];
+	char			*argv[4], line[256], **env, *ebuf[3];
 	char			*xargv[9], ids[2][24], *file, **args;
 	char			 lname[32];
 	const char		*why = NULL;
@@ -701,10 +703,11 @@ run_start(struct job *job)
 
 	for (nenv = 0; environ[nenv] != NULL; nenv++)
 		;
-	env = xcalloc(nenv + 3, sizeof *env);
+	env = xcalloc(nenv + 4, sizeof *env);
 	for (i = k = 0; i < nenv; i++) {
 		if (strncmp(environ[i], "FILED_JOB=", 10) == 0 ||
-		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0)
+		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0 ||
+		    strncmp(environ[i], "FILED_RUN=", 10) == 0)
 			continue;
 		/*
 		 * A job run as its submitter gets no more of filed's (root's)
@@ -717,8 +720,12 @@ run_start(struct job *job)
 	}
 	ebuf[0] = xasprintf("FILED_JOB=%s", job->name);
 	ebuf[1] = xasprintf("FILED_ATTEMPT=%u", job->natt + 1);
+	/* The mark a restarted filed kills orphans by (orphan.c). */
+	ebuf[2] = xasprintf("FILED_RUN=%s/%llu/%u", rs.mark,
+	    (unsigned long long)job->id, job->natt + 1);
 	env[k++] = ebuf[0];
 	env[k++] = ebuf[1];
+	env[k++] = ebuf[2];
 	env[k] = NULL;
 
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
@@ -732,6 +739,7 @@ run_start(struct job *job)
 	util_nofile_jobs(0);
 	free(ebuf[0]);
 	free(ebuf[1]);
+	free(ebuf[2]);
 	free(env);
 	run_fd_slots_clear();
 	if (error != 0) {
@@ -1229,6 +1237,8 @@ run_shutdown(void)
 	rs.logdirfd = -1;
 	free(rs.logdir);
 	rs.logdir = NULL;
+	free(rs.mark);
+	rs.mark = NULL;
 }
 
 /* Delete the log of a job that is forgotten. */
