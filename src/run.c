@@ -1107,36 +1107,52 @@ run_freed(uv_handle_t *h)
 
 /*
  * After replay: attempts the journal says are running belong to a filed
- * that died. Kill what is left of them (only if the pid still names the
- * same process, by its start time), record them as interrupted, and arm
- * the timers of jobs waiting to retry.
+ * that died. Kill what is left of them and of any attempt the journal
+ * never heard of (orphan.c), record them as interrupted, and arm the
+ * timers of jobs waiting to retry.
  */
 void
 run_recover(void)
 {
 	struct job	*job, *next;
 	struct job_live	*l;
+	struct orphan_hint *hints;
 	struct attempt	 a;
 	struct stat	 st;
 	char		*path, c;
-	int		 fd, i;
+	size_t		 n;
+	int		 fd;
 
 	TAILQ_FOREACH(job, queue_dir_jobs(INO_PENDING), all) {
 		if (job->state == JOB_PENDING && job->live->retry_at != 0)
 			run_arm_retry(job);
 	}
+	/*
+	 * Before anything starts: every process of this state directory's
+	 * attempts, and the sessions of those the journal says are running.
+	 * The journal does not say yet in which boot an attempt started:
+	 * until it does, orphan_reap's checks of the start times are all
+	 * that keeps the hint of another boot from naming a session.
+	 */
+	n = 0;
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_ACTIVE), all)
+		n++;
+	hints = xcalloc(n, sizeof *hints);
+	n = 0;
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_ACTIVE), all) {
+		l = job->live;
+		if (l->pid <= 0 || l->pst == 0)
+			continue;
+		hints[n].id = job->id;
+		hints[n].attempt = job->natt;
+		hints[n].pid = l->pid;
+		hints[n].pst = l->pst;
+		n++;
+	}
+	orphan_reap(rs.mark, hints, n, run_same_process);
+	free(hints);
 	/* An active job has its live part. */
 	TAILQ_FOREACH_SAFE(job, queue_dir_jobs(INO_ACTIVE), all, next) {
-		l = job->live;
-		if (l->pid > 0 && l->pst != 0 &&
-		    run_same_process(l->pid, l->pst)) {
-			log_info("job '%s': killing process group %d left "
-			    "from before the restart", job->name, l->pid);
-			kill(-l->pid, SIGKILL);
-			for (i = 0; i < 100 &&
-			    run_same_process(l->pid, l->pst); i++)
-				usleep(10000);
-		}
 		memset(&a, 0, sizeof a);
 		a.how = HOW_INTERRUPTED;
 		a.eol = 1;
