@@ -102,6 +102,23 @@ int	 util_nofile_raised(void);
 void	 util_nofile_jobs(int);
 
 /*
+ * orphan.c: what attempts of a filed that died left running, killed at
+ * the next start. A hint is an attempt the journal records as running in
+ * this boot: its job, its number, its pid and its start (clock ticks since
+ * boot).
+ */
+struct orphan_hint {
+	uint64_t	 id;
+	unsigned	 attempt;
+	pid_t		 pid;
+	uint64_t	 pst;
+};
+char		*orphan_mark(const char *);
+const char	*orphan_boot_id(void);
+unsigned	 orphan_reap(const char *, const struct orphan_hint *, size_t,
+		    int (*)(pid_t, uint64_t));
+
+/*
  * io.c: the seam for the state directory's I/O (open, write, sync, rename,
  * truncate, unlink, close), so that tests can swap the system calls for a
  * backend that simulates power loss or fails a chosen call. The io_fs_*

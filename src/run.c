@@ -120,6 +120,7 @@ static struct {
 	unsigned	 nspares;
 	unsigned	 nextspare;	/* number of the next spare's name */
 	uint64_t	 hz;		/* clock ticks a second, as /proc counts */
+	char		*mark;		/* FILED_RUN's MARK: this STATEDIR */
 	LIST_HEAD(, run) runs;
 	LIST_HEAD(, later) laters;
 } rs;
@@ -164,6 +165,7 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	LIST_INIT(&rs.runs);
 	LIST_INIT(&rs.laters);
 	rs.logdir = xasprintf("%s/output", statedir);
+	rs.mark = orphan_mark(statedir);
 	if (mkdir(rs.logdir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", rs.logdir);
 	rs.logdirfd = open(rs.logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -657,7 +659,7 @@ static int
 run_start(struct job *job)
 {
 	struct run		*r;
-	char			*argv[4], line[256], **env, *ebuf[2];
+	char			*argv[4], line[256], **env, *ebuf[3];
 	char			*xargv[9], ids[2][24], *file, **args;
 	char			 lname[32];
 	const char		*why = NULL, *what;
@@ -738,10 +740,11 @@ run_start(struct job *job)
 
 	for (nenv = 0; environ[nenv] != NULL; nenv++)
 		;
-	env = xcalloc(nenv + 3, sizeof *env);
+	env = xcalloc(nenv + 4, sizeof *env);
 	for (i = k = 0; i < nenv; i++) {
 		if (strncmp(environ[i], "FILED_JOB=", 10) == 0 ||
-		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0)
+		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0 ||
+		    strncmp(environ[i], "FILED_RUN=", 10) == 0)
 			continue;
 		/*
 		 * A job run as its submitter gets no more of filed's (root's)
@@ -754,8 +757,12 @@ run_start(struct job *job)
 	}
 	ebuf[0] = xasprintf("FILED_JOB=%s", job->name);
 	ebuf[1] = xasprintf("FILED_ATTEMPT=%u", job->natt + 1);
+	/* The mark a restarted filed kills orphans by (orphan.c). */
+	ebuf[2] = xasprintf("FILED_RUN=%s/%llu/%u", rs.mark,
+	    (unsigned long long)job->id, job->natt + 1);
 	env[k++] = ebuf[0];
 	env[k++] = ebuf[1];
+	env[k++] = ebuf[2];
 	env[k] = NULL;
 
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
@@ -769,6 +776,7 @@ run_start(struct job *job)
 	util_nofile_jobs(0);
 	free(ebuf[0]);
 	free(ebuf[1]);
+	free(ebuf[2]);
 	free(env);
 	run_fd_slots_clear();
 	if (error == -EAGAIN || error == -ENOMEM) {
@@ -1163,36 +1171,52 @@ run_freed(uv_handle_t *h)
 
 /*
  * After replay: attempts the journal says are running belong to a filed
- * that died. Kill what is left of them (only if the pid still names the
- * same process, by its start time), record them as interrupted, and arm
- * the timers of jobs waiting to retry.
+ * that died. Kill what is left of them and of any attempt the journal
+ * never heard of (orphan.c), record them as interrupted, and arm the
+ * timers of jobs waiting to retry.
  */
 void
 run_recover(void)
 {
 	struct job	*job, *next;
 	struct job_live	*l;
+	struct orphan_hint *hints;
 	struct attempt	 a;
 	struct stat	 st;
 	char		*path, c;
-	int		 fd, i;
+	size_t		 n;
+	int		 fd;
 
 	TAILQ_FOREACH(job, queue_dir_jobs(INO_PENDING), all) {
 		if (job->state == JOB_PENDING && job->live->retry_at != 0)
 			run_arm_retry(job);
 	}
+	/*
+	 * Before anything starts: every process of this state directory's
+	 * attempts, and the sessions of those the journal says are running.
+	 * The journal does not say yet in which boot an attempt started:
+	 * until it does, orphan_reap's checks of the start times are all
+	 * that keeps the hint of another boot from naming a session.
+	 */
+	n = 0;
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_ACTIVE), all)
+		n++;
+	hints = xcalloc(n, sizeof *hints);
+	n = 0;
+	TAILQ_FOREACH(job, queue_dir_jobs(INO_ACTIVE), all) {
+		l = job->live;
+		if (l->pid <= 0 || l->pst == 0)
+			continue;
+		hints[n].id = job->id;
+		hints[n].attempt = job->natt;
+		hints[n].pid = l->pid;
+		hints[n].pst = l->pst;
+		n++;
+	}
+	orphan_reap(rs.mark, hints, n, run_same_process);
+	free(hints);
 	/* An active job has its live part. */
 	TAILQ_FOREACH_SAFE(job, queue_dir_jobs(INO_ACTIVE), all, next) {
-		l = job->live;
-		if (l->pid > 0 && l->pst != 0 &&
-		    run_same_process(l->pid, l->pst)) {
-			log_info("job '%s': killing process group %d left "
-			    "from before the restart", job->name, l->pid);
-			kill(-l->pid, SIGKILL);
-			for (i = 0; i < 100 &&
-			    run_same_process(l->pid, l->pst); i++)
-				usleep(10000);
-		}
 		memset(&a, 0, sizeof a);
 		a.how = HOW_INTERRUPTED;
 		a.eol = 1;
@@ -1309,6 +1333,8 @@ run_shutdown(void)
 	rs.logdirfd = -1;
 	free(rs.logdir);
 	rs.logdir = NULL;
+	free(rs.mark);
+	rs.mark = NULL;
 }
 
 /* Delete the log of a job that is forgotten. */
