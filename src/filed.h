@@ -451,7 +451,8 @@ void		 queue_log_unreleased(void);
 int		 queue_set_attr(struct job *, mode_t, uid_t, gid_t, int,
 		    queue_done_cb, void *);
 void		 queue_boot(const char *, queue_done_cb, void *);
-uint64_t	 queue_boot_now(void);
+void		 queue_boot_start(const char *);
+int		 queue_same_boot(const struct job *, const char *);
 int		 queue_rerun(struct job *, const char *, queue_done_cb, void *);
 int		 queue_cancel(struct job *, const char *, queue_done_cb, void *);
 int		 queue_remove(struct job *, queue_done_cb, void *);

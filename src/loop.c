@@ -270,6 +270,7 @@ loop_run(struct options *opts)
 	uv_timer_init(lp.loop, &lp.push);
 	journal_set_lazy(lp.journal, loop_push_soon, NULL);
 	queue_keep_unreleased();
+	queue_boot_start(orphan_boot_id());
 	run_init(lp.loop, opts->statedir, &lp.conf);
 	config_init(lp.loop, &lp.conf, lp.config_path);
 	fsops_init(lp.loop, opts->statedir, &lp.conf);

@@ -2047,11 +2047,30 @@ queue_boot(const char *id, queue_done_cb cb, void *arg)
 	commit(NULL, &body, NULL, cb, arg);
 }
 
-/* The boot attempts start in now (its id's hash), 0 if not known. */
-uint64_t
-queue_boot_now(void)
+/*
+ * At start: journal the boot filed runs in (the kernel's boot_id), unless
+ * the journal says so already; attempts that start afterwards started in
+ * it.
+ */
+void
+queue_boot_start(const char *id)
 {
-	return q.boot;
+	if (id[0] == '\0' || strcmp(id, q.boot_id) == 0)
+		return;
+	queue_boot(id, NULL, NULL);
+}
+
+/*
+ * Did job's running attempt start in the boot of this id? 1 yes, 0 no
+ * (its processes are gone with that boot, and its pid may name anything
+ * now), -1 unknown (a journal that did not say).
+ */
+int
+queue_same_boot(const struct job *job, const char *id)
+{
+	if (job->live == NULL || job->live->boot == 0 || id[0] == '\0')
+		return -1;
+	return job->live->boot == hash_name(id);
 }
 
 /* Write a "move" record: rerun into pending/ or cancel into failed/. */

@@ -1193,10 +1193,11 @@ run_recover(void)
 	}
 	/*
 	 * Before anything starts: every process of this state directory's
-	 * attempts, and the sessions of those the journal says are running.
-	 * The journal does not say yet in which boot an attempt started:
-	 * until it does, orphan_reap's checks of the start times are all
-	 * that keeps the hint of another boot from naming a session.
+	 * attempts, and the sessions of those the journal says are running
+	 * in this boot. An attempt started in another boot left nothing
+	 * running, and its pid may name anything now: it is never a hint.
+	 * (A journal that does not say in which boot, from an older filed,
+	 * leaves it to orphan_reap's checks of the start times.)
 	 */
 	n = 0;
 	TAILQ_FOREACH(job, queue_dir_jobs(INO_ACTIVE), all)
@@ -1205,7 +1206,8 @@ run_recover(void)
 	n = 0;
 	TAILQ_FOREACH(job, queue_dir_jobs(INO_ACTIVE), all) {
 		l = job->live;
-		if (l->pid <= 0 || l->pst == 0)
+		if (l->pid <= 0 || l->pst == 0 ||
+		    queue_same_boot(job, orphan_boot_id()) == 0)
 			continue;
 		hints[n].id = job->id;
 		hints[n].attempt = job->natt;

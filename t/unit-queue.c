@@ -141,6 +141,124 @@ shows_all(char **out)
 		out[i] = shows(finished[i]);
 }
 
+/*
+ * The records of jobs being written (new open=1, queue, draft, a start
+ * that queues), of drafts (new draft=1, name over=), of chmod/chown of a
+ * job (attr id=), of the boot, and the order of interrupted jobs; each
+ * survives a snapshot, and what does not fit the state is refused.
+ */
+static void
+test_records(void)
+{
+	struct buf	 a, b;
+	struct job	*job = NULL;
+
+	queue_init(1 << 20);
+	ok(apply("boot id=11111111-aaaa") == 0, "a boot record");
+	ok(apply("new id=1 name=w uid=5 gid=6 time=1 open=1 text=echo\\s1") == 0 &&
+	    (job = queue_by_name("w")) != NULL && job->state == JOB_DRAFT &&
+	    job->unreleased && queue_next_ready() == NULL,
+	    "a job saved while its creator writes is a draft, not queued");
+	ok(apply("text id=1 time=2 text=echo\\s12") == 0 &&
+	    (job = queue_by_name("w")) != NULL &&
+	    strcmp(queue_text(job), "echo 12") == 0,
+	    "its later text replaces the first");
+	ok(apply("queue id=1 time=3") == 0 && job != NULL &&
+	    job->state == JOB_PENDING &&
+	    !job->unreleased && queue_next_ready() == job,
+	    "once its creator lets go, it is queued");
+	ok(apply("queue id=1 time=3") != 0, "a second queue record is refused");
+	ok(apply("new id=2 name=x uid=0 gid=0 time=4 open=1 text=a") == 0 &&
+	    apply("draft id=2 time=5") == 0 &&
+	    (job = queue_by_name("x")) != NULL && job->state == JOB_DRAFT &&
+	    !job->unreleased, "one whose creator never let go stays a draft");
+	ok(apply("queue id=2 time=6") != 0 &&
+	    apply("start id=2 attempt=1 pid=1 pst=1 off=0 time=6") != 0,
+	    "a plain draft cannot be queued or started");
+	ok(apply("new id=3 name=y uid=0 gid=0 time=7 open=1 text=b") == 0 &&
+	    apply("start id=3 attempt=1 pid=42 pst=420 off=0 time=8") == 0 &&
+	    (job = queue_by_name("y")) != NULL && job->state == JOB_ACTIVE &&
+	    job->live->pid == 42, "a start queues a job being written");
+	ok(job != NULL && queue_same_boot(job, "11111111-aaaa") == 1 &&
+	    queue_same_boot(job, "22222222-bbbb") == 0,
+	    "it started in the boot the journal named last");
+	ok(apply("new id=4 name=sedTMP uid=0 gid=0 time=9 draft=1 text=new") == 0 &&
+	    (job = queue_by_name("sedTMP")) != NULL && job->state == JOB_DRAFT,
+	    "a temporary file is a draft whatever its name");
+	ok(apply("new id=5 name=.d uid=0 gid=0 time=9 text=old") == 0 &&
+	    apply("name id=4 name=.d over=5 time=10") == 0 &&
+	    (job = queue_by_name(".d")) != NULL && job->id == 4 &&
+	    strcmp(queue_text(job), "new") == 0 && queue_by_id(5) == NULL,
+	    "renamed over a draft, it replaces it");
+	ok(apply("new id=6 name=.e uid=0 gid=0 time=9 text=e") == 0 &&
+	    apply("new id=7 name=vis uid=0 gid=0 time=9 draft=1 text=v") == 0 &&
+	    apply("name id=7 name=w over=1 time=11") != 0 &&
+	    apply("name id=6 name=y over=3 time=11") != 0,
+	    "only a draft replaces, and only a draft");
+	ok(apply("name id=7 name=vis2 time=12") == 0 &&
+	    queue_by_name("vis2")->state == JOB_PENDING,
+	    "a draft renamed to a visible name is queued");
+	ok(apply("attr id=1 mode=384 uid=9 gid=8 grp=1") == 0 &&
+	    (job = queue_by_name("w")) != NULL && job->mode == 0600 &&
+	    job->uid == 9 && job->gid == 8 && job->grpset,
+	    "chmod and chown of a job");
+	ok(apply("attr id=1 mode=292") == 0 && job != NULL &&
+	    job->mode == 0444 &&
+	    job->uid == 9, "a chmod keeps the owner");
+	ok(apply("new id=8 name=one uid=0 gid=0 time=20 text=1") == 0 &&
+	    apply("new id=9 name=two uid=0 gid=0 time=20 text=2") == 0 &&
+	    apply("start id=8 attempt=1 pid=80 pst=1 off=0 time=21") == 0 &&
+	    apply("start id=9 attempt=1 pid=90 pst=1 off=0 time=22") == 0 &&
+	    apply("end id=9 attempt=1 how=interrupted status=0 signal=0 "
+	    "end=0 eol=1 time=23 next=pending retry_at=0") == 0 &&
+	    apply("end id=8 attempt=1 how=interrupted status=0 signal=0 "
+	    "end=0 eol=1 time=24 next=pending retry_at=0") == 0 &&
+	    queue_next_ready() == queue_by_name("one"),
+	    "interrupted jobs run first, in the order they had started");
+	ok(apply("new id=10 name=w2 uid=0 gid=0 time=30 open=1 text=c") == 0,
+	    "a job being written, at the snapshot");
+
+	buf_init(&a);
+	buf_init(&b);
+	queue_snapshot(NULL, &a);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0, "the snapshot replays");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and writes the same snapshot");
+	job = queue_by_name("w2");
+	ok(job != NULL && job->state == JOB_DRAFT && job->unreleased &&
+	    apply("queue id=10 time=31") == 0 && job->state == JOB_PENDING,
+	    "a job being written still is, and its queue record applies");
+	job = queue_by_name("w");
+	ok(job != NULL && job->mode == 0444 && job->uid == 9 &&
+	    job->gid == 8 && job->grpset, "mode, owner and group are kept");
+	job = queue_by_name("y");
+	ok(job != NULL && queue_same_boot(job, "11111111-aaaa") == 1,
+	    "a running attempt keeps its boot");
+	ok(queue_next_ready() == queue_by_name("one") &&
+	    apply("new id=11 name=three uid=0 gid=0 time=40 text=3") == 0 &&
+	    apply("start id=11 attempt=1 pid=110 pst=1 off=0 time=19") == 0 &&
+	    apply("end id=11 attempt=1 how=interrupted status=0 signal=0 "
+	    "end=0 eol=1 time=41 next=pending retry_at=0") == 0 &&
+	    queue_next_ready() == queue_by_name("three"),
+	    "the head of interrupted jobs is kept, and sorted by start");
+	ok(apply("new id=12 name=old uid=0 gid=0 time=50 text=o") == 0 &&
+	    apply("start id=12 attempt=1 pid=120 pst=1 off=0 time=51") == 0,
+	    "an attempt started before a boot record");
+	buf_free(&a);
+	buf_free(&b);
+	queue_free();
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=old uid=0 gid=0 time=1 text=o") == 0 &&
+	    apply("start id=1 attempt=1 pid=10 pst=1 off=0 time=2") == 0 &&
+	    queue_same_boot(queue_by_name("old"), "11111111-aaaa") == -1,
+	    "a journal without boot records: the boot is unknown");
+	queue_free();
+}
+
 /* Finished jobs: packed, without a live part, the same after a snapshot. */
 static void
 test_finished(void)
@@ -522,6 +640,7 @@ main(void)
 	queue_free();
 
 	test_live();
+	test_records();
 	test_finished();
 	test_many();
 	test_pool();
