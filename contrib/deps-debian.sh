@@ -16,7 +16,7 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libfuse3-dev fuse3 libuv1-dev libinih-dev libjansson-dev \
 	scdoc sharness clang libclang-rt-14-dev \
-	jq attr python3 procps util-linux psmisc strace \
+	jq attr python3 procps util-linux psmisc strace rsync vim-tiny \
 	>/dev/null
 
 echo "deps-debian.sh: build, run and test dependencies installed"
