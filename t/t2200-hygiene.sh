@@ -120,7 +120,7 @@ test_expect_success ROOT 'filed --exec-as never looks PROGRAM up on PATH' '
 # With its soft limit on open files at the lowest free descriptor, filed
 # cannot open a log for a job, and says so each time it looks at the run
 # queue: at every new job.
-test_expect_success PRLIMIT 'out of descriptors: the line is logged once, then counted' '
+test_expect_success PRLIMIT 'out of descriptors: the line is logged once, and the jobs start once there are some again' '
 	filed_start &&
 	fd=0 &&
 	while test -e /proc/$filed_pid/fd/$fd
@@ -134,14 +134,44 @@ test_expect_success PRLIMIT 'out of descriptors: the line is logged once, then c
 	done &&
 	path_is_missing mnt/complete/emfile1 &&
 	prlimit --pid $filed_pid --nofile=$nofile_hard: &&
-	echo true >mnt/pending/emfile9 &&
-	wait_job_in complete emfile9 &&
+	for i in 1 2 3 4 5 6 7 8
+	do
+		wait_job_in complete emfile$i || return 1
+	done &&
 	filed_stop &&
 	filed_log >log &&
 	cat log &&
 	grep "^filed: job .emfile1.: cannot .*: Too many open files$" log >lines &&
 	test $(wc -l <lines) = 1 &&
 	grep "^filed: last message repeated [0-9]* times$" log
+'
+
+
+# Readers of one job share one descriptor of its log in filed: a user who
+# may only read cannot use up filed's descriptors by opening one file many
+# times.
+test_expect_success 'thousands of opens of one job cost filed one descriptor' '
+	filed_start &&
+	echo "echo shared" >mnt/pending/shared &&
+	wait_job_in complete shared &&
+	before=$(ls /proc/$filed_pid/fd | wc -l) &&
+	"$FILED_PYTHON" - mnt/complete/shared $filed_pid >opened <<-\EOF &&
+	import os, resource, sys
+	soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+	n = min(hard, 20000) - 64
+	resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, hard))
+	fds = [os.open(sys.argv[1], os.O_RDONLY) for i in range(n)]
+	assert os.read(fds[-1], 100) == b"shared\n"
+	print(n, len(os.listdir("/proc/%s/fd" % sys.argv[2])))
+	EOF
+	read n during <opened &&
+	echo "$n opens: filed had $before descriptors, then $during" &&
+	test "$n" -ge 1000 &&
+	test "$during" -le $((before + 1)) &&
+	echo "echo after" >mnt/pending/after &&
+	wait_job_in complete after &&
+	test "$(ls /proc/$filed_pid/fd | wc -l)" -le $((before + 1)) &&
+	filed_stop
 '
 
 test_done

@@ -184,6 +184,35 @@ test_expect_success 'an interrupted job runs again before the jobs queued after 
 	test_cmp expect order
 '
 
+# Two interrupted jobs, A then B, ahead of C and D queued after them: after
+# kill -9 (with one slot now, so that the order shows) they run first, in
+# the order they had started, and nothing starts before they are recorded.
+test_expect_success 'after kill -9, interrupted jobs run first, in their order' '
+	rm -f order &&
+	echo "{\"max_jobs\": 2}" >mnt/config.json &&
+	for j in A B
+	do
+		{
+			echo "echo $j >>\"$TRASH/order\"" &&
+			gate $j
+		} >mnt/pending/$j &&
+		wait_job_in active $j || return 1
+	done &&
+	for j in C D
+	do
+		echo "echo $j >>\"$TRASH/order\"" >mnt/pending/.$j &&
+		mv mnt/pending/.$j mnt/pending/$j || return 1
+	done &&
+	filed_kill9 &&
+	filed_ini max_jobs=1 &&
+	open_gate A &&
+	open_gate B &&
+	filed_start &&
+	wait_job_in complete D &&
+	printf "A\nB\nA\nB\nC\nD\n" >expect &&
+	test_cmp expect order
+'
+
 test_expect_success 'filed stops cleanly' '
 	filed_stop
 '
