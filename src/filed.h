@@ -32,7 +32,7 @@
 	    (var) = (tvar))
 #endif
 
-#define FILED_JOURNAL_VERSION	1
+#define FILED_JOURNAL_VERSION	2
 #define FILED_NAME_MAX		255
 
 struct uv_loop_s;

@@ -49,8 +49,10 @@
 
 #include "filed.h"
 
-#define JOURNAL_HEADER		"filed-journal 1\n"
+#define JOURNAL_HEADER		"filed-journal 2\n"
 #define JOURNAL_HEADER_LEN	(sizeof JOURNAL_HEADER - 1)
+#define JOURNAL_HEADER_V1	"filed-journal 1\n"	/* same length */
+#define JOURNAL_VERSION_OFF	(JOURNAL_HEADER_LEN - 2)
 #define JOURNAL_MAGIC		"filed-journal "
 #define JOURNAL_MIN_LINE	64
 #define JOURNAL_CHUNK		65536
@@ -101,6 +103,7 @@ struct journal {
 	uint64_t		 size;		/* committed bytes */
 	uint64_t		 next_seq;	/* last committed seq + 1 */
 	int			 broken;	/* fdatasync failed */
+	int			 v1;		/* replayed a version 1 journal */
 
 	struct uv_loop_s	*loop;
 	enum jstate		 state;
@@ -164,6 +167,7 @@ struct jline {
 static char	*journal_dir(const char *);
 static int	 journal_create(struct journal *, char **);
 static int	 journal_header(struct journal *, struct jread *, char **);
+static int	 journal_upgrade(struct journal *, int, char **);
 static int	 journal_replay(struct journal *, int, journal_apply_cb, void *,
 		     char **);
 static void	 journal_start(struct journal *);
@@ -428,7 +432,8 @@ journal_header(struct journal *j, struct jread *rd, char **cause)
 		return -1;
 	}
 	if (n == 0 || (!l.nl && !l.toolong && l.len < JOURNAL_HEADER_LEN &&
-	    memcmp(l.data, JOURNAL_HEADER, l.len) == 0)) {
+	    (memcmp(l.data, JOURNAL_HEADER, l.len) == 0 ||
+	    memcmp(l.data, JOURNAL_HEADER_V1, l.len) == 0))) {
 		if (n != 0)
 			log_warnx("journal: %s: rewriting partial header",
 			    j->path);
@@ -443,7 +448,10 @@ journal_header(struct journal *j, struct jread *rd, char **cause)
 		if (l.data[i] < '0' || l.data[i] > '9')
 			goto bad;
 	}
-	if (l.len != JOURNAL_HEADER_LEN - 1 ||
+	if (l.len == JOURNAL_HEADER_LEN - 1 &&
+	    memcmp(l.data, JOURNAL_HEADER_V1, l.len) == 0)
+		j->v1 = 1;
+	else if (l.len != JOURNAL_HEADER_LEN - 1 ||
 	    memcmp(l.data, JOURNAL_HEADER, l.len) != 0) {
 		*cause = xasprintf("%s: journal format version %.*s is not "
 		    "supported", j->path, (int)(l.len - mlen), l.data + mlen);
@@ -565,6 +573,29 @@ fail:
 }
 
 /*
+ * Make a journal of version 1 one of version 2, in place, before anything
+ * is appended: version 2 adds records (jobs being written, and what ends
+ * their writing) that a filed of version 1 would misread, running a job
+ * whose text may be partial, so that one must refuse the file. Version 1
+ * records mean the same in version 2, so the file is valid under either
+ * header, and the header differs in one byte of the first sector: a crash
+ * leaves one or the other.
+ */
+static int
+journal_upgrade(struct journal *j, int fd, char **cause)
+{
+	if (io_pwrite(fd, JOURNAL_HEADER + JOURNAL_VERSION_OFF, 1,
+	    JOURNAL_VERSION_OFF) != 1 || io_fsync(fd) == -1) {
+		*cause = xasprintf("%s: upgrading to format version 2: %s",
+		    j->path, strerror(errno));
+		return -1;
+	}
+	log_info("journal: %s: format version 1 upgraded to 2", j->path);
+	j->v1 = 0;
+	return 0;
+}
+
+/*
  * Open the journal at path, creating it if missing, and replay it through
  * apply. Lines longer than max_line (without the newline) are damage. The
  * record given to apply points into a reused buffer: apply copies what it
@@ -624,6 +655,8 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 			goto fail;
 	} else {
 		if (journal_replay(j, fd, apply, arg, cause) != 0)
+			goto fail;
+		if (j->v1 && journal_upgrade(j, fd, cause) != 0)
 			goto fail;
 		io_close(fd);
 		fd = -1;

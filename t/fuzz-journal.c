@@ -37,8 +37,9 @@
 #include "filed.h"
 #include "fuzz.h"
 
-#define FUZZ_HEADER	"filed-journal 1\n"
+#define FUZZ_HEADER	"filed-journal 1\n"	/* upgraded when opened */
 #define FUZZ_HEADER_LEN	(sizeof FUZZ_HEADER - 1)
+#define FUZZ_HEADER_NOW	"filed-journal 2\n"	/* what filed writes */
 #define FUZZ_MAX_LINE	(1 << 20)
 #define FUZZ_SHORT_LINE	64		/* journal.c's JOURNAL_MIN_LINE */
 
@@ -382,7 +383,7 @@ fuzz_journal(const uint8_t *data, size_t size, size_t max_line)
 
 	fuzz_read(fuzz_path, &file);
 	if (file.len < FUZZ_HEADER_LEN ||
-	    memcmp(file.data, FUZZ_HEADER, FUZZ_HEADER_LEN) != 0)
+	    memcmp(file.data, FUZZ_HEADER_NOW, FUZZ_HEADER_LEN) != 0)
 		fuzz_fail("opened journal does not start with the header");
 
 	fuzz_queue_init();

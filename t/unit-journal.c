@@ -727,7 +727,7 @@ test_create(void)
 	    "new journal: next seq 1, idle");
 	journal_close(j);
 	data = slurp(jpath, &len);
-	ok(len == 16 && memcmp(data, "filed-journal 1\n", 16) == 0,
+	ok(len == 16 && memcmp(data, "filed-journal 2\n", 16) == 0,
 	    "new journal holds the header only");
 	free(data);
 	ok(stat(jpath, &st) == 0 && (st.st_mode & 07777) == 0600,
@@ -1130,17 +1130,18 @@ test_header(void)
 {
 	struct journal	*j;
 	struct seen	 s;
+	struct buf	 b;
 	char		*cause, *data, want[PATH_MAX + 64];
 	unsigned char	 bin[1000];
 	size_t		 len, i;
 
 	memset(&s, 0, sizeof s);
-	spew(jpath, "filed-journal 2\n1 x 00000000\n", 29);
+	spew(jpath, "filed-journal 9\n1 x 00000000\n", 29);
 	j = replay(4096, &s, &cause);
 	snprintf(want, sizeof want,
-	    "%s: journal format version 2 is not supported", jpath);
+	    "%s: journal format version 9 is not supported", jpath);
 	ok(j == NULL && cause != NULL && strcmp(cause, want) == 0,
-	    "version 2 refused");
+	    "version 9 refused");
 	if (cause != NULL)
 		printf("# %s\n", cause);
 	free(cause);
@@ -1176,7 +1177,7 @@ test_header(void)
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
 	ok(j != NULL && s.n == 0 && len == 16 &&
-	    memcmp(data, "filed-journal 1\n", 16) == 0,
+	    memcmp(data, "filed-journal 2\n", 16) == 0,
 	    "empty file becomes a fresh journal");
 	journal_close(j);
 	free(data);
@@ -1185,7 +1186,7 @@ test_header(void)
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
 	ok(j != NULL && s.n == 0 && len == 16 &&
-	    memcmp(data, "filed-journal 1\n", 16) == 0 &&
+	    memcmp(data, "filed-journal 2\n", 16) == 0 &&
 	    journal_next_seq(j) == 1, "partial header becomes a fresh journal");
 	journal_close(j);
 	free(data);
@@ -1193,10 +1194,31 @@ test_header(void)
 	spew(jpath, "filed-journal 1", 15);
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
-	ok(j != NULL && len == 16 && memcmp(data, "filed-journal 1\n", 16) == 0,
+	ok(j != NULL && len == 16 && memcmp(data, "filed-journal 2\n", 16) == 0,
 	    "header without newline becomes a fresh journal");
 	journal_close(j);
 	free(data);
+
+	spew(jpath, "filed-journal 3\n", 16);
+	j = replay(4096, &s, &cause);
+	ok(j == NULL && cause != NULL &&
+	    strstr(cause, "journal format version 3 is not supported") != NULL,
+	    "a later version is refused");
+	free(cause);
+
+	buf_init(&b);
+	buf_adds(&b, "filed-journal 1\n");
+	rec_frame(&b, 1, "rm id=1", 7);
+	spew(jpath, b.data, b.len);
+	j = replay(4096, &s, &cause);
+	data = slurp(jpath, &len);
+	ok(j != NULL && s.n == 1 && len == b.len &&
+	    memcmp(data, "filed-journal 2\n", 16) == 0 &&
+	    memcmp(data + 16, b.data + 16, b.len - 16) == 0,
+	    "version 1 is replayed, and upgraded to 2 in place");
+	journal_close(j);
+	free(data);
+	buf_free(&b);
 }
 
 /* Build a journal from raw sequence numbers. */
@@ -1972,7 +1994,7 @@ test_compact_auto(void)
 	buf_init(&snap);
 	buf_init(&want);
 	kv_snapshot(&t, &snap);
-	buf_adds(&want, "filed-journal 1\n");
+	buf_adds(&want, "filed-journal 2\n");
 	seq = 1;
 	for (p = snap.data; p < snap.data + snap.len; p = nl + 1) {
 		nl = strchr(p, '\n');
