@@ -115,6 +115,8 @@ struct orphan_hint {
 };
 char		*orphan_mark(const char *);
 const char	*orphan_boot_id(void);
+uint64_t	 orphan_ticks(void);
+int		 orphan_same(pid_t, uint64_t);
 unsigned	 orphan_reap(const char *, const struct orphan_hint *, size_t,
 		    int (*)(pid_t, uint64_t));
 

@@ -131,7 +131,7 @@ static size_t	 orphan_kill(struct reap *);
 static void	 orphan_left(struct reap *);
 static uint64_t	 orphan_ms(void);
 static uint64_t	 orphan_hz(void);
-static uint64_t	 orphan_ticks(void);
+
 
 /* The mark of the state directory: "DEV-INO" in hex, malloc'd. */
 char *
@@ -522,13 +522,21 @@ orphan_ms(void)
 static uint64_t
 orphan_hz(void)
 {
-	long	hz = sysconf(_SC_CLK_TCK);
+	static uint64_t	 hz;
+	long		 n;
 
-	return hz > 0 ? (uint64_t)hz : 100;
+	if (hz == 0) {
+		n = sysconf(_SC_CLK_TCK);
+		hz = n > 0 ? (uint64_t)n : 100;
+	}
+	return hz;
 }
 
-/* Clock ticks since boot, now: the clock of /proc's start times. */
-static uint64_t
+/*
+ * Clock ticks since boot, now: the clock of /proc's start times, read
+ * from the clock rather than from /proc (no open and read per attempt).
+ */
+uint64_t
 orphan_ticks(void)
 {
 	struct timespec	ts;
@@ -598,4 +606,21 @@ orphan_reap(const char *mark, const struct orphan_hint *hints, size_t n,
 	free(r.target);
 	free(r.who);
 	return total;
+}
+
+/*
+ * Is pid still the process that started at pst (orphan_ticks just after
+ * its spawn)? pst may be a little later than the start time the kernel
+ * keeps: up to a tenth of a second is allowed. A pid is reused only after
+ * the pid numbers have gone round, never that fast.
+ */
+int
+orphan_same(pid_t pid, uint64_t pst)
+{
+	struct oproc	p;
+
+	memset(&p, 0, sizeof p);
+	if (orphan_stat(pid, &p) != 0 || p.start == 0)
+		return 0;
+	return p.start <= pst && pst - p.start <= orphan_hz() / 10;
 }

@@ -106,6 +106,7 @@ static void	 commit_done(void *, int);
 
 static int	 queue_apply(struct rec *, int, const char **);
 static int	 get_job(struct rec *, struct job **, const char **);
+static int	 get_unreleased(struct rec *, struct job **, const char **);
 static void	 ended_retry(void *);
 static int	 apply_new(struct rec *, int, int64_t, const char **);
 static int	 apply_queue(struct rec *, int, int64_t, const char **);
@@ -1026,6 +1027,19 @@ get_job(struct rec *r, struct job **jobp, const char **why)
 	return 0;
 }
 
+/* Find the job a record names, which must be being written. */
+static int
+get_unreleased(struct rec *r, struct job **jobp, const char **why)
+{
+	if (get_job(r, jobp, why) != 0)
+		return -1;
+	if ((*jobp)->state != JOB_DRAFT || !(*jobp)->unreleased) {
+		*why = "the job is not being written";
+		return -1;
+	}
+	return 0;
+}
+
 /* The journal's replay callback. */
 int
 queue_replay(void *arg, struct rec *r, const char **why)
@@ -1142,12 +1156,8 @@ apply_queue(struct rec *r, int live, int64_t t, const char **why)
 {
 	struct job	*job;
 
-	if (get_job(r, &job, why) != 0)
+	if (get_unreleased(r, &job, why) != 0)
 		return -1;
-	if (job->state != JOB_DRAFT || !job->unreleased) {
-		*why = "queueing of a job that is not being written";
-		return -1;
-	}
 	job->unreleased = 0;
 	queue_live(job)->releasing = 0;
 	job_set_state(job, JOB_PENDING);
@@ -1165,12 +1175,8 @@ apply_draft(struct rec *r, int live, int64_t t, const char **why)
 {
 	struct job	*job;
 
-	if (get_job(r, &job, why) != 0)
+	if (get_unreleased(r, &job, why) != 0)
 		return -1;
-	if (job->state != JOB_DRAFT || !job->unreleased) {
-		*why = "bad draft record";
-		return -1;
-	}
 	job->unreleased = 0;
 	job->mtime = t;
 	return 0;

@@ -119,7 +119,6 @@ static struct {
 	struct spare	 spares[RUN_SPARES];
 	unsigned	 nspares;
 	unsigned	 nextspare;	/* number of the next spare's name */
-	uint64_t	 hz;		/* clock ticks a second, as /proc counts */
 	char		*mark;		/* FILED_RUN's MARK: this STATEDIR */
 	LIST_HEAD(, run) runs;
 	LIST_HEAD(, later) laters;
@@ -139,9 +138,6 @@ static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static void	 run_freed(uv_handle_t *);
 static int	 run_argv(const struct job *, char **, char *);
-static uint64_t	 run_proc_starttime(pid_t);
-static uint64_t	 run_boot_ticks(void);
-static int	 run_same_process(pid_t, uint64_t);
 static int	 run_open_log(struct job *, struct run *);
 static int	 run_fd_slot(int, int);
 static void	 run_fd_slots_clear(void);
@@ -209,7 +205,6 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	 * for an instant (run_spare_give) and must not die of it.
 	 */
 	signal(SIGIO, SIG_IGN);
-	rs.hz = sysconf(_SC_CLK_TCK) > 0 ? (uint64_t)sysconf(_SC_CLK_TCK) : 100;
 	uv_timer_init(loop, &rs.blocked);
 	uv_signal_init(loop, &rs.sigchld);
 	uv_signal_start(&rs.sigchld, run_sigchld, SIGCHLD);
@@ -430,60 +425,6 @@ run_argv(const struct job *job, char **argv, char *line)
 	}
 	argv[3] = NULL;
 	return 0;
-}
-
-/* Read a process's start time (clock ticks since boot) from /proc. */
-static uint64_t
-run_proc_starttime(pid_t pid)
-{
-	char			 path[64], buf[1024], *p;
-	unsigned long long	 v = 0;
-	ssize_t			 n;
-	int			 fd, i;
-
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* The command name may hold spaces; fields restart after ')'. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return 0;
-	for (i = 2; i < 22 && p != NULL; i++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL || sscanf(p + 1, "%llu", &v) != 1)
-		return 0;
-	return v;
-}
-
-/* The clock of /proc's start times: clock ticks since boot, now. */
-static uint64_t
-run_boot_ticks(void)
-{
-	struct timespec	ts;
-
-	if (clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
-		return 0;
-	return (uint64_t)ts.tv_sec * rs.hz +
-	    (uint64_t)ts.tv_nsec / (1000000000 / rs.hz);
-}
-
-/*
- * Is pid still the process that started at pst? pst was read from the
- * clock just after the spawn rather than from /proc (one open and read
- * less per attempt), so it may be a little later than the start time the
- * kernel keeps: up to a tenth of a second is allowed. A pid is reused only
- * after the pid numbers have gone round, never that fast.
- */
-static int
-run_same_process(pid_t pid, uint64_t pst)
-{
-	uint64_t	st = run_proc_starttime(pid);
-
-	return st != 0 && st <= pst && pst - st <= rs.hz / 10;
 }
 
 /* Is this variable of filed's passed to a job run as its submitter? */
@@ -799,7 +740,7 @@ run_start(struct job *job)
 		goto failed;
 	}
 
-	queue_started(job, r->pid, run_boot_ticks(), r->off);
+	queue_started(job, r->pid, orphan_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
 	    job->natt + 1, r->pid);
 	if (rs.conf->timeout > 0)
@@ -1215,7 +1156,7 @@ run_recover(void)
 		hints[n].pst = l->pst;
 		n++;
 	}
-	orphan_reap(rs.mark, hints, n, run_same_process);
+	orphan_reap(rs.mark, hints, n, orphan_same);
 	free(hints);
 	/* An active job has its live part. */
 	TAILQ_FOREACH_SAFE(job, queue_dir_jobs(INO_ACTIVE), all, next) {

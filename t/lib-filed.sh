@@ -13,6 +13,7 @@
 #	filed_start [ARGS]	start filed -s state ARGS mnt, wait for the mount
 #	filed_start_raw ARGS	the same with the whole command line given
 #	filed_stop		SIGTERM; wait; exit status 0 and no mount left
+#	traced_stop		the same for a filed run under strace
 #	filed_kill9		kill -9 and lazily unmount (filed cannot)
 #	filed_log		the log of the latest start
 #	filed_run CODE ARGS	run filed in the foreground, expect exit CODE
@@ -246,6 +247,16 @@ filed_stop() {
 		filed_log >&2
 		return 1
 	fi
+}
+
+# traced_stop: stop a filed that runs under strace (its pid is in
+# state/lock; filed_pid is strace's): SIGTERM to filed itself, then as
+# filed_stop: exit status 0 (strace passes it on) and no mount left.
+traced_stop() {
+	kill -TERM "$(cat "$TRASH/state/lock")" &&
+	filed_wait_exit 20 &&
+	! filed_mounted &&
+	test "$filed_status" = 0
 }
 
 # filed_wait_stale: wait until the mount of a dead filed answers ENOTCONN.

@@ -384,15 +384,6 @@ traced_start() {
 	return $traced__rc
 }
 
-# traced_stop: SIGTERM to filed itself (its pid is in state/lock; filed_pid
-# is strace's); exit status 0 and no mount left.
-traced_stop() {
-	kill -TERM "$(cat "$TRASH/state/lock")" &&
-	filed_wait_exit 20 &&
-	! filed_mounted &&
-	test "$filed_status" = 0
-}
-
 # settings_kept: config.json, and filed.ini byte for byte, are what they
 # were before (json.before, ini.before), and no temporary file is left.
 settings_kept() {

@@ -81,15 +81,6 @@ traced_start() {
 	return $traced__rc
 }
 
-# traced_stop: SIGTERM to filed itself (its pid is in state/lock; filed_pid
-# is strace's), then as filed_stop: exit 0 (strace passes it on), no mount.
-traced_stop() {
-	kill -TERM "$(cat "$TRASH/state/lock")" &&
-	filed_wait_exit 20 &&
-	! filed_mounted &&
-	test "$filed_status" = 0
-}
-
 # calls_upto SYSCALL NAME: how many journal SYSCALLs strace.out has up to and
 # including the first one after the journal write that queued job NAME: the
 # record that says its creator let go of it ("queue", or its first "start"),

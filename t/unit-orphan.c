@@ -36,9 +36,7 @@ struct kid {
 };
 
 static uint64_t	 hz(void);
-static uint64_t	 ticks(void);
 static uint64_t	 starttime(pid_t);
-static int	 same(pid_t, uint64_t);
 static int	 alive(pid_t);
 static void	 wait_ticks(uint64_t);
 static void	 start(struct kid *, const char *, int, int, int);
@@ -56,17 +54,6 @@ hz(void)
 	long	n = sysconf(_SC_CLK_TCK);
 
 	return n > 0 ? (uint64_t)n : 100;
-}
-
-/* Clock ticks since boot, now. */
-static uint64_t
-ticks(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * hz() +
-	    (uint64_t)ts.tv_nsec / (1000000000 / hz());
 }
 
 /* A process's start time from /proc/PID/stat, or 0. */
@@ -94,15 +81,6 @@ starttime(pid_t pid)
 	return v;
 }
 
-/* The rule of run.c's run_same_process: pid is the process started at pst. */
-static int
-same(pid_t pid, uint64_t pst)
-{
-	uint64_t	st = starttime(pid);
-
-	return st != 0 && st <= pst && pst - st <= hz() / 10;
-}
-
 /* The process exists and is not a zombie. */
 static int
 alive(pid_t pid)
@@ -128,7 +106,7 @@ wait_ticks(uint64_t t)
 {
 	struct timespec	ts = { 0, 5000000 };
 
-	while (ticks() < t)
+	while (orphan_ticks() < t)
 		nanosleep(&ts, NULL);
 }
 
@@ -177,7 +155,7 @@ start(struct kid *k, const char *run, int newsid, int sub, int leave)
 		execve(SLEEP, argv, env);
 		_exit(127);
 	}
-	k->pst = ticks();
+	k->pst = orphan_ticks();
 	close(p[1]);
 	if (sub && read(p[0], &k->sub, sizeof k->sub) != sizeof k->sub)
 		k->sub = 0;
@@ -194,7 +172,7 @@ start(struct kid *k, const char *run, int newsid, int sub, int leave)
 static int
 reap_mode(const char *mark)
 {
-	printf("%u\n", orphan_reap(mark, NULL, 0, same));
+	printf("%u\n", orphan_reap(mark, NULL, 0, orphan_same));
 	return 0;
 }
 
@@ -324,10 +302,10 @@ test_reap(const char *mark)
 	h[4].id = 11;
 	h[4].attempt = 1;
 	h[4].pid = k.pid;
-	h[4].pst = ticks() + 1000 * hz();
+	h[4].pst = orphan_ticks() + 1000 * hz();
 	wait_ticks(h[1].pst > h[3].pst ? h[1].pst : h[3].pst);
 
-	n = orphan_reap(mark, h, 5, same);
+	n = orphan_reap(mark, h, 5, orphan_same);
 	is_int(n, 6, "six processes killed");
 	ok(!alive(a.pid), "a marked process is killed");
 	ok(!alive(b.pid), "so is another");
@@ -344,7 +322,7 @@ test_reap(const char *mark)
 	    "whose main process is gone is killed");
 	ok(alive(j.sub), "but not a session older than the attempt");
 	ok(alive(k.sub), "nor for a hint whose start is in the future");
-	is_int(orphan_reap(mark, h, 5, same), 0,
+	is_int(orphan_reap(mark, h, 5, orphan_same), 0,
 	    "a second reap finds nothing");
 
 	kill(c.pid, SIGKILL);
