@@ -210,6 +210,58 @@ test_expect_success 'a clean stop leaves no orphan, and the next start kills not
 	test_cmp expect clean.count
 '
 
+# append_start NAME ID PID BOOT: append to the journal of a stopped filed
+# the records of a job NAME, id ID, whose attempt started as PID (with its
+# true start time) in the boot BOOT, as a filed that died would have left.
+append_start() {
+	"$FILED_PYTHON" - state/journal "$1" "$2" "$3" "$4" <<-\EOF
+	import sys, time
+	def crc32c(data):
+	    crc = 0xFFFFFFFF
+	    for b in data:
+	        crc ^= b
+	        for _ in range(8):
+	            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+	    return crc ^ 0xFFFFFFFF
+	path, name, jid, pid, boot = sys.argv[1:6]
+	with open("/proc/%s/stat" % pid) as f:
+	    pst = f.read().rsplit(")", 1)[1].split()[19]
+	lines = open(path).read().splitlines()
+	seq = int(lines[-1].split()[0]) if len(lines) > 1 else 0
+	now = time.time_ns()
+	bodies = ["new id=%s name=%s uid=0 gid=0 time=%d text=true" % (jid, name, now),
+	          "boot id=%s" % boot,
+	          "start id=%s attempt=1 pid=%s pst=%s off=0 time=%d" % (jid, pid, pst, now)]
+	with open(path, "a") as f:
+	    for body in bodies:
+	        seq += 1
+	        line = "%d %s" % (seq, body)
+	        f.write("%s %08x\n" % (line, crc32c(line.encode())))
+	EOF
+}
+
+# A process of the recorded pid and start time that is not filed's (a
+# setsid'd sleep here): in the same boot it is the attempt's, and killed;
+# recorded in another boot, its pid means nothing, and it is left alone.
+test_expect_success 'a pid the journal recorded in another boot is never killed' '
+	boot=$(cat /proc/sys/kernel/random/boot_id) &&
+	filed_stop &&
+	{ setsid sleep 1000 & sleeper=$!; } &&
+	test_when_finished "kill -9 $sleeper 2>/dev/null || :" &&
+	wait_for 10 "test \"\$(sid_of $sleeper)\" = $sleeper" &&
+	append_start otherboot 1000000 "$sleeper" 00000000-0000-0000-0000-000000000000 &&
+	filed_start &&
+	wait_job_in complete otherboot &&
+	pid_alive "$sleeper" &&
+	! filed_log | grep "killed" &&
+	filed_stop &&
+	append_start sameboot 1000001 "$sleeper" "$boot" &&
+	filed_start &&
+	wait_job_in complete sameboot &&
+	! pid_alive "$sleeper" &&
+	filed_log | grep "job 1000001 attempt 1: killed 1 process"
+'
+
 test_expect_success 'filed stops cleanly' '
 	filed_stop
 '

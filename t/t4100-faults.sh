@@ -367,9 +367,21 @@ test_expect_success 'every fdatasync from the next on fails: creating ghost gets
 	! filed_log | grep "$accepting"
 '
 
+# touch returns before anything is saved: the empty draft is saved as its
+# last open file is released, and that save fails here. Nothing of it is
+# left: no name stuck in state "new", no EBUSY.
+test_expect_success 'an empty draft whose save at release fails leaves nothing behind' '
+	touch mnt/pending/.empty &&
+	wait_for 10 "filed_log | grep -q \"job .\\.empty.: not kept: it could not be saved\"" &&
+	path_is_missing mnt/pending/.empty &&
+	test "$(errno_of open mnt/pending/.empty O_RDONLY)" = ENOENT &&
+	test "$(in_journal .empty)" = 0
+'
+
 test_expect_success 'after SIGTERM and a start without faults, ghost is nowhere' '
 	traced_stop &&
 	filed_start &&
+	path_is_missing mnt/pending/.empty &&
 	for d in pending active failed complete
 	do
 		path_is_missing mnt/$d/ghost &&
