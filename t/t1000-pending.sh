@@ -40,9 +40,8 @@ test_expect_success 'a file closed without any text is not queued' '
 
 test_expect_success 'an empty draft is kept' '
 	touch mnt/pending/.empty &&
-	test -f mnt/pending/.empty &&
+	wait_for 10 "test \"\$(xattr mnt/pending/.empty state)\" = draft" &&
 	test_must_be_empty mnt/pending/.empty &&
-	test "$(xattr mnt/pending/.empty state)" = draft &&
 	rm mnt/pending/.empty
 '
 

@@ -38,6 +38,7 @@ test_expect_success 'a blocking job holds the only slot' '
 
 test_expect_success 'a queued job is a read-only regular file, 0440' '
 	echo "echo hi" >mnt/pending/q &&
+	wait_for 10 "test \"\$(xattr mnt/pending/q state)\" = pending" &&
 	test "$(stat -c "%F %a" mnt/pending/q)" = "regular file 440"
 '
 

@@ -76,7 +76,8 @@ test_expect_success 'chmod of a queued job is kept, also after kill -9' '
 	gate q >mnt/pending/blocker2 &&
 	wait_job_in active blocker &&
 	wait_job_in active blocker2 &&
-	echo "echo moded" >mnt/pending/moded &&
+	echo "echo moded" >mnt/pending/.moded &&
+	mv mnt/pending/.moded mnt/pending/moded &&
 	chmod 0600 mnt/pending/moded &&
 	test "$(stat -c %a mnt/pending/moded)" = 400 &&
 	filed_kill9 &&
