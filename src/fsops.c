@@ -1470,6 +1470,14 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
+	if (h->job->gone) {
+		/*
+		 * Removed, or replaced by a rename, while open: as for a file
+		 * unlinked while open, what is written goes nowhere.
+		 */
+		fuse_reply_write(req, size);
+		return;
+	}
 	if (!writable(h)) {
 		log_warnx("job '%s': write refused: a queued job's text is "
 		    "fixed", h->job->name);

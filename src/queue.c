@@ -43,6 +43,7 @@
 
 struct commit {
 	struct job	*job;
+	struct job	*other;		/* a second job the record changes */
 	int		 held_back;	/* may use the space held back (space.c) */
 	int		 lazy;		/* journal_append_lazy */
 	struct buf	 body;
@@ -102,7 +103,10 @@ static void	 reserve(struct commit *, const char *);
 static void	 commit_append(struct commit *);
 static void	 commit(struct job *, struct buf *, const char *,
 		    queue_done_cb, void *);
+static void	 commit_two(struct job *, struct job *, struct buf *,
+		    const char *, queue_done_cb, void *);
 static void	 commit_done(void *, int);
+static void	 commit_settled(struct job *);
 
 static int	 queue_apply(struct rec *, int, const char **);
 static int	 get_job(struct rec *, struct job **, const char **);
@@ -881,10 +885,22 @@ static void
 commit(struct job *job, struct buf *body, const char *reserve_name,
     queue_done_cb cb, void *arg)
 {
+	commit_two(job, NULL, body, reserve_name, cb, arg);
+}
+
+/*
+ * commit() of a record that changes a second job as well (a rename that
+ * replaces a draft forgets it): every other change to either waits for it.
+ */
+static void
+commit_two(struct job *job, struct job *other, struct buf *body,
+    const char *reserve_name, queue_done_cb cb, void *arg)
+{
 	struct commit	*c;
 
 	c = xcalloc(1, sizeof *c);
 	c->job = job;
+	c->other = other;
 	c->body = *body;
 	c->cb = cb;
 	c->arg = arg;
@@ -913,6 +929,8 @@ commit(struct job *job, struct buf *body, const char *reserve_name,
 		reserve(c, reserve_name);
 	if (job != NULL)
 		queue_live(job)->inflight++;
+	if (other != NULL)
+		queue_live(other)->inflight++;
 	buf_init(body);
 	commit_append(c);
 }
@@ -938,10 +956,8 @@ static void
 commit_done(void *arg, int error)
 {
 	struct commit	*c = arg;
-	struct job	*job = c->job;
+	struct job	*job = c->job, *other;
 	struct reserved	*r;
-	struct waiters	 waiters;
-	struct waiter	*w;
 	struct rec	 rec;
 	const char	*why;
 	int		 was;
@@ -975,20 +991,37 @@ commit_done(void *arg, int error)
 	}
 	if (c->cb != NULL)
 		c->cb(c->arg, error);
+	other = c->other;
 	buf_free(&c->body);
 	free(c);
 
-	if (job != NULL && --job->live->inflight == 0) {
-		TAILQ_INIT(&waiters);
-		TAILQ_CONCAT(&waiters, &job->live->waiters, entry);
-		while ((w = TAILQ_FIRST(&waiters)) != NULL) {
-			TAILQ_REMOVE(&waiters, w, entry);
-			w->fn(w->arg);
-			free(w);
-		}
-		queue_unref(job);
-	}
+	if (job != NULL)
+		commit_settled(job);
+	if (other != NULL)
+		commit_settled(other);
 	run_schedule();
+}
+
+/*
+ * A record of job is done with: once it has none in flight, let whatever
+ * waited on it go ahead, and drop what it no longer needs.
+ */
+static void
+commit_settled(struct job *job)
+{
+	struct waiters	 waiters;
+	struct waiter	*w;
+
+	if (--job->live->inflight != 0)
+		return;
+	TAILQ_INIT(&waiters);
+	TAILQ_CONCAT(&waiters, &job->live->waiters, entry);
+	while ((w = TAILQ_FIRST(&waiters)) != NULL) {
+		TAILQ_REMOVE(&waiters, w, entry);
+		w->fn(w->arg);
+		free(w);
+	}
+	queue_unref(job);
 }
 
 /*
@@ -1902,7 +1935,7 @@ queue_rename(struct job *job, const char *name, struct job *over,
 	if (over != NULL)
 		rec_add_u64(&body, "over", over->id);
 	rec_add_i64(&body, "time", util_now());
-	commit(job, &body, over != NULL ? NULL : name, cb, arg);
+	commit_two(job, over, &body, over != NULL ? NULL : name, cb, arg);
 	return 0;
 }
 

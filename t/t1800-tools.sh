@@ -180,6 +180,41 @@ test_expect_success 'a draft renamed over a draft replaces it; never over a job'
 	rm mnt/pending/.b mnt/pending/.c
 '
 
+# The rename that replaces .rb forgets it: a save of .rb by a writer that
+# has it open, at the same moment (a close: the kernel does not hold it
+# back while the rename runs, as it does a write or an fsync), waits for
+# it (and then saves nothing: the file it wrote is gone, as an unlinked
+# file is), never the reverse.
+test_expect_success 'a replacing rename beside a writer saving the draft it replaces' '
+	cat >saver.py <<-\EOF &&
+	import os, sys
+	fds = [os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND) for i in range(300)]
+	open(sys.argv[2], "w").close()
+	for fd in fds:
+	    os.write(fd, b"x")
+	    os.close(fd)
+	EOF
+	i=0 &&
+	while test $i -lt 20
+	do
+		i=$((i + 1)) &&
+		rm -f saving &&
+		echo "echo a$i" >mnt/pending/.ra &&
+		echo "echo b$i" >mnt/pending/.rb &&
+		{ "$FILED_PYTHON" saver.py mnt/pending/.rb saving & p=$!; } &&
+		wait_for 10 "test -e saving" &&
+		mv mnt/pending/.ra mnt/pending/.rb &&
+		wait $p &&
+		pid_alive "$filed_pid" &&
+		echo "echo a$i" >expect &&
+		test_cmp expect mnt/pending/.rb &&
+		rm mnt/pending/.rb || return 1
+	done &&
+	filed_stop &&
+	filed_start &&
+	path_is_missing mnt/pending/.rb
+'
+
 test_expect_success 'stop filed' '
 	filed_stop
 '
