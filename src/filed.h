@@ -267,8 +267,13 @@ void	 config_reload(void);
 #define INO_COMPLETE	5
 #define INO_NEWID	6
 #define INO_CONFIG	7
-#define INO_NFIXED	8
+#define INO_WAIT	8	/* wait/ */
+#define INO_EVENTS	9
+#define INO_STATS	10
+#define INO_NFIXED	11
 #define INO_JOB_BASE	16
+/* wait/NAME: a file of its own for each job, beside the job's inode */
+#define INO_WAIT_BIT	(1ULL << 62)
 
 enum job_state {
 	JOB_NEW,		/* being written by its creating handle */
@@ -471,6 +476,61 @@ void		 queue_ended(struct job *, const struct attempt *, int,
 void		 queue_retry_due(struct job *);
 unsigned	 queue_failures(const struct job *);
 
+/*
+ * watch.c: the one hook for a change of a job (see watch.c). A change is
+ * what the job became; prev is its state before the record.
+ */
+enum change_kind {
+	CH_PENDING,		/* queued: new, released, queued draft, rerun */
+	CH_ACTIVE,		/* an attempt started */
+	CH_RETRY,		/* an attempt failed: pending until retry_at */
+	CH_INTERRUPTED,		/* an attempt was interrupted: pending again */
+	CH_COMPLETE,		/* the last attempt exited 0 */
+	CH_FAILED,		/* the last allowed attempt failed */
+	CH_CANCELLED,		/* mv active/NAME failed/: killed, failed */
+	CH_REMOVED		/* rm: forgotten (a running attempt killed) */
+};
+struct change {
+	const struct job	*job;
+	enum change_kind	 kind;
+	enum job_state		 prev;
+	int			 submitted;	/* first queued (not a rerun) */
+	int64_t			 time;		/* the record's time, ns */
+	unsigned		 attempt;	/* the attempt concerned, or 0 */
+	const struct attempt	*a;		/* the attempt that ended */
+	int64_t			 retry_at;	/* CH_RETRY */
+};
+void		 watch_change(const struct change *);
+const char	*watch_state(enum change_kind);
+
+/* wait.c: wait/NAME, a read that blocks until the job is final */
+struct fuse_req;
+struct fuse_pollhandle;
+struct wait;
+int		 wait_open(struct job *, struct wait **);
+void		 wait_read(struct fuse_req *, struct wait *, size_t, uint64_t);
+void		 wait_release(struct wait *);
+void		 wait_change(const struct change *);
+void		 wait_stop(void);
+unsigned	 wait_parked(void);
+
+/* events.c: the events stream, one line per change */
+struct events_reader;
+struct events_reader *events_open(void);
+void		 events_read(struct fuse_req *, struct events_reader *,
+		    size_t);
+void		 events_poll(struct fuse_req *, struct events_reader *,
+		    struct fuse_pollhandle *);
+void		 events_release(struct events_reader *);
+void		 events_change(const struct change *);
+void		 events_stop(void);
+unsigned	 events_parked(void);
+
+/* stats.c: the stats file, Prometheus text format */
+void		 stats_init(const struct conf *, struct journal *);
+void		 stats_change(const struct change *);
+void		 stats_render(struct buf *);
+
 /* text.c: the text of a job while it is written, shared by its writers */
 void		 text_attach(struct job *, int);
 void		 text_detach(struct job *);
@@ -520,6 +580,8 @@ void		 view_build(struct view *, const struct job *, unsigned, int,
 		    uint64_t);
 void		 view_free(struct view *);
 void		 view_marker(struct buf *, unsigned, const struct attempt *);
+const char	*view_reason(const struct attempt *);
+const char	*view_signame(int, char *, size_t);
 
 /* space.c: disk space held back for accepted jobs */
 void		 space_init(const char *);
@@ -532,6 +594,7 @@ void		 space_lend(void);
 /* fsops.c: the mount tree */
 void		 fsops_init(struct uv_loop_s *, const char *, struct conf *);
 unsigned	 fsops_parked(void);
+void		 fsops_stopping(void);
 void		 fsops_free(void);
 const void	*fsops_table(void);
 

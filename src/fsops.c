@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@
 
 enum hkind {
 	H_DIR,		/* a directory listing, snapshot at opendir */
+	H_WAIT,		/* wait/NAME (wait.c) */
+	H_EVENTS,	/* events (events.c) */
+	H_STATS,	/* stats: a snapshot taken at open (stats.c) */
 	H_TEXT,		/* read a pending job's or draft's script */
 	H_WRITER,	/* write a new job or edit a draft */
 	H_LOG,		/* read active/, failed/, complete/ */
@@ -74,6 +78,8 @@ struct handle {
 	struct job	*job;
 	int		 refs;
 	struct logref	*lr;		/* H_LOG: the log, or NULL */
+	struct wait	*wait;		/* H_WAIT */
+	struct events_reader *events;	/* H_EVENTS */
 	int		 all;		/* H_LOG: failed/ view */
 	unsigned	 attempt;	/* H_LOG: 0 = last */
 	int		 writing;	/* H_CONFIG opened for writing */
@@ -153,6 +159,8 @@ static void	 op_retry(void *);
 static void	 op_done(void *, int);
 static void	 op_run(struct op *);
 static struct job *dir_lookup(fuse_ino_t, const char *);
+static struct job *wait_job(fuse_ino_t);
+static void	 wait_attr(struct job *, struct stat *);
 static void	 do_flush(struct op *);
 static void	 flush_or_fsync(enum opkind, fuse_req_t,
 		    struct fuse_file_info *);
@@ -182,7 +190,18 @@ fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 unsigned
 fsops_parked(void)
 {
-	return fs.parked;
+	return fs.parked + wait_parked() + events_parked();
+}
+
+/*
+ * filed stops: answer the reads that wait for something to happen (of
+ * wait/NAME and events), which nothing will any more.
+ */
+void
+fsops_stopping(void)
+{
+	wait_stop();
+	events_stop();
 }
 
 /* Release what fsops_init took. */
@@ -197,6 +216,10 @@ fsops_free(void)
 	 */
 	while ((h = TAILQ_FIRST(&fs.handles)) != NULL) {
 		TAILQ_REMOVE(&fs.handles, h, hentry);
+		if (h->wait != NULL)
+			wait_release(h->wait);
+		if (h->events != NULL)
+			events_release(h->events);
 		if (h->lr != NULL)
 			logref_put(h->job, h->lr);
 		if (h->kind == H_WRITER)
@@ -377,6 +400,12 @@ reply_entry(fuse_req_t req, fuse_ino_t ino)
 
 	memset(&e, 0, sizeof e);
 	e.ino = ino;
+	if ((job = wait_job(ino)) != NULL) {
+		wait_attr(job, &e.attr);
+		if (fuse_reply_entry(req, &e) == 0)
+			queue_lookup(job);
+		return;
+	}
 	if ((job = queue_by_ino(ino)) != NULL) {
 		job_attr(job, &e.attr);
 		if (fuse_reply_entry(req, &e) == 0)
@@ -387,6 +416,29 @@ reply_entry(fuse_req_t req, fuse_ino_t ino)
 	e.attr_timeout = FIXED_TIMEOUT;
 	e.entry_timeout = FIXED_TIMEOUT;
 	fuse_reply_entry(req, &e);
+}
+
+/* The job whose wait/NAME file ino is, or NULL. */
+static struct job *
+wait_job(fuse_ino_t ino)
+{
+	if ((ino & INO_WAIT_BIT) == 0)
+		return NULL;
+	return queue_by_id(ino & ~INO_WAIT_BIT);
+}
+
+/*
+ * Fill the attributes of wait/NAME: the job's owner, group and read bits
+ * (waiting for a job is reading it), its times, and no size.
+ */
+static void
+wait_attr(struct job *job, struct stat *st)
+{
+	job_attr(job, st);
+	st->st_ino = INO_WAIT_BIT | job->id;
+	st->st_mode = S_IFREG | (st->st_mode & 0444);
+	st->st_size = 0;
+	st->st_blocks = 0;
 }
 
 /* Find the job called name in directory ino. */
@@ -455,6 +507,10 @@ handle_unref(struct handle *h)
 			text_detach(h->job);
 	}
 	creating_end(h);
+	if (h->wait != NULL)
+		wait_release(h->wait);
+	if (h->events != NULL)
+		events_release(h->events);
 	if (h->lr != NULL)
 		logref_put(h->job, h->lr);
 	if (h->job != NULL)
@@ -709,7 +765,7 @@ static void
 fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	static const char *top[] = { "pending", "active", "failed",
-	    "complete", "new-id", "config.json" };
+	    "complete", "new-id", "config.json", "wait", "events", "stats" };
 	struct job	*job;
 	size_t		 i;
 
@@ -721,6 +777,15 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			}
 		}
 		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (parent == INO_WAIT) {
+		/* Any job, wherever it is; a name nobody has: ENOENT. */
+		if ((job = queue_by_name(name)) == NULL) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		reply_entry(req, INO_WAIT_BIT | job->id);
 		return;
 	}
 	if ((job = dir_lookup(parent, name)) == NULL) {
@@ -737,7 +802,7 @@ forget_one(fuse_ino_t ino, uint64_t n)
 {
 	struct job	*job;
 
-	if ((job = queue_by_ino(ino)) == NULL)
+	if ((job = wait_job(ino)) == NULL && (job = queue_by_ino(ino)) == NULL)
 		return;
 	job->nlookup = n >= job->nlookup ? 0 : job->nlookup - n;
 	queue_unref(job);
@@ -769,6 +834,11 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct stat	 st;
 	struct job	*job;
 
+	if ((job = wait_job(ino)) != NULL) {
+		wait_attr(job, &st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if ((job = queue_by_ino(ino)) != NULL) {
 		job_attr(job, &st);
 		fuse_reply_attr(req, &st, 0);
@@ -817,6 +887,10 @@ do_setattr(struct op *op)
 	uid_t		 uid;
 	gid_t		 gid;
 
+	if (wait_job(op->ino) != NULL) {
+		error = EPERM;		/* wait/NAME is the job's, read-only */
+		goto fail;
+	}
 	if ((job = queue_by_ino(op->ino)) == NULL) {
 		if ((n = queue_node(op->ino)) == NULL) {
 			error = ENOENT;
@@ -1035,7 +1109,7 @@ do_unlink(struct op *op)
 {
 	struct job	*job;
 
-	if (op->parent == INO_ROOT) {
+	if (op->parent == INO_ROOT || op->parent == INO_WAIT) {
 		log_warnx("rm '%s' refused: the tree itself cannot be removed",
 		    op->name);
 		fuse_reply_err(op->req, EPERM);
@@ -1090,7 +1164,8 @@ do_rename(struct op *op)
 		error = EINVAL;
 		goto fail;
 	}
-	if (from == INO_ROOT || to == INO_ROOT) {
+	if (from == INO_ROOT || to == INO_ROOT || from == INO_WAIT ||
+	    to == INO_WAIT) {
 		log_warnx("mv '%s' refused: the tree itself cannot be renamed",
 		    op->name);
 		error = EPERM;
@@ -1181,6 +1256,37 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		op->fi = *fi;
 		do_newid(op);
 		return;
+	}
+	if (ino == INO_EVENTS || ino == INO_STATS) {
+		if (wr) {
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		if (ino == INO_STATS) {
+			h = handle_new(H_STATS, NULL);
+			stats_render(&h->buf);
+		} else {
+			h = handle_new(H_EVENTS, NULL);
+			h->events = events_open();
+		}
+		goto reply;
+	}
+	if ((job = wait_job(ino)) != NULL) {
+		if (wr) {
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		if (job->gone) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		h = handle_new(H_WAIT, job);
+		if ((error = wait_open(job, &h->wait)) != 0) {
+			handle_unref(h);
+			fuse_reply_err(req, -error);
+			return;
+		}
+		goto reply;
 	}
 	if (ino == INO_CONFIG) {
 		h = handle_new(H_CONFIG, NULL);
@@ -1409,9 +1515,16 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	switch (h->kind) {
 	case H_NEWID:
 	case H_CONFIG:
+	case H_STATS:
 		data = h->buf.data;
 		len = h->buf.len;
 		break;
+	case H_WAIT:
+		wait_read(req, h->wait, size, (uint64_t)off);
+		return;
+	case H_EVENTS:
+		events_read(req, h->events, size);
+		return;
 	case H_WRITER:
 	case H_TEXT:
 		/* A draft's readers see what its writers wrote (text.c). */
@@ -1709,7 +1822,8 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle	*h;
 	struct job	*job;
 
-	if (ino != INO_ROOT && (ino < INO_PENDING || ino > INO_COMPLETE)) {
+	if (ino != INO_ROOT && ino != INO_WAIT &&
+	    (ino < INO_PENDING || ino > INO_COMPLETE)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
@@ -1723,6 +1837,11 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		dir_add(h, INO_COMPLETE, S_IFDIR, "complete");
 		dir_add(h, INO_NEWID, S_IFREG, "new-id");
 		dir_add(h, INO_CONFIG, S_IFREG, "config.json");
+		dir_add(h, INO_WAIT, S_IFDIR, "wait");
+		dir_add(h, INO_EVENTS, S_IFREG, "events");
+		dir_add(h, INO_STATS, S_IFREG, "stats");
+	} else if (ino == INO_WAIT) {
+		/* wait/NAME exists for every job; the listing shows none. */
 	} else {
 		TAILQ_FOREACH(job, queue_dir_jobs(ino), all)
 			dir_add(h, queue_ino(job), S_IFREG, job->name);
@@ -1824,6 +1943,25 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	buf_free(&b);
 }
 
+/*
+ * poll(2): events is readable when a line waits for its reader (events.c);
+ * every other file always is, as a regular file.
+ */
+static void
+fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct fuse_pollhandle *ph)
+{
+	struct handle	*h = (struct handle *)(uintptr_t)fi->fh;
+
+	if (h != NULL && h->kind == H_EVENTS) {
+		events_poll(req, h->events, ph);
+		return;
+	}
+	if (ph != NULL)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+}
+
 /* listxattr. */
 static void
 fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -1872,6 +2010,7 @@ static const struct fuse_lowlevel_ops fsops = {
 	.listxattr	= fs_listxattr,
 	.removexattr	= fs_removexattr,
 	.create		= fs_create,
+	.poll		= fs_poll,
 };
 
 /* The operations table, for fuse_session_new. */

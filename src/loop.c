@@ -179,6 +179,7 @@ loop_stop(int hard)
 		return;
 	lp.stopping = 1;
 	queue_log_unreleased();
+	fsops_stopping();
 	uv_timer_start(&lp.stop_timer, loop_stop_check, 0, 20);
 }
 
@@ -271,6 +272,7 @@ loop_run(struct options *opts)
 	journal_set_lazy(lp.journal, loop_push_soon, NULL);
 	queue_keep_unreleased();
 	queue_boot_start(orphan_boot_id());
+	stats_init(&lp.conf, lp.journal);
 	run_init(lp.loop, opts->statedir, &lp.conf);
 	config_init(lp.loop, &lp.conf, lp.config_path);
 	fsops_init(lp.loop, opts->statedir, &lp.conf);

@@ -109,6 +109,8 @@ static void	 commit_done(void *, int);
 static void	 commit_settled(struct job *);
 
 static int	 queue_apply(struct rec *, int, const char **);
+static void	 announce(int, const struct job *, enum change_kind,
+		    enum job_state, int, int64_t, const struct attempt *, int64_t);
 static int	 get_job(struct rec *, struct job **, const char **);
 static int	 get_unreleased(struct rec *, struct job **, const char **);
 static void	 ended_retry(void *);
@@ -157,6 +159,8 @@ queue_init(size_t max_line)
 	q.nodes[INO_ROOT].mode = S_IFDIR | 0755;
 	q.nodes[INO_NEWID].mode = S_IFREG | 0440;
 	q.nodes[INO_CONFIG].mode = S_IFREG | 0640;
+	q.nodes[INO_EVENTS].mode = S_IFREG | 0640;
+	q.nodes[INO_STATS].mode = S_IFREG | 0644;
 }
 
 /* Set the journal that live changes are written to, after replay. */
@@ -1043,6 +1047,31 @@ queue_disk_full(void)
 		log_debug("disk full: no compaction now");
 }
 
+/*
+ * Announce a change of job that a live record made (watch.c): kind, from
+ * state prev, at time t; a is the attempt concerned, if any.
+ */
+static void
+announce(int live, const struct job *job, enum change_kind kind,
+    enum job_state prev, int submitted, int64_t t, const struct attempt *a,
+    int64_t retry_at)
+{
+	struct change	c;
+
+	if (!live)
+		return;
+	memset(&c, 0, sizeof c);
+	c.job = job;
+	c.kind = kind;
+	c.prev = prev;
+	c.submitted = submitted;
+	c.time = t;
+	c.a = a;
+	c.attempt = a != NULL ? job->natt : 0;
+	c.retry_at = retry_at;
+	watch_change(&c);
+}
+
 /* Find the job a record names. */
 static int
 get_job(struct rec *r, struct job **jobp, const char **why)
@@ -1176,6 +1205,7 @@ apply_new(struct rec *r, int live, int64_t t, const char **why)
 	else {
 		job_set_state(job, JOB_PENDING);
 		job_enqueue(job);
+		announce(live, job, CH_PENDING, JOB_NEW, 1, t, NULL, 0);
 	}
 	return 0;
 }
@@ -1196,6 +1226,7 @@ apply_queue(struct rec *r, int live, int64_t t, const char **why)
 	job_set_state(job, JOB_PENDING);
 	job_enqueue(job);
 	job->mtime = t;
+	announce(live, job, CH_PENDING, JOB_DRAFT, 1, t, NULL, 0);
 	return 0;
 }
 
@@ -1274,16 +1305,19 @@ apply_name(struct rec *r, int live, int64_t t, const char **why)
 		*why = "job name in use";
 		return -1;
 	}
-	if (other != NULL)
+	if (other != NULL) {
+		announce(live, other, CH_REMOVED, JOB_DRAFT, 0, t, NULL, 0);
 		job_forget(other);
+	}
 	job_set_name(job, name);
 	job->unreleased = 0;
+	job->mtime = t;
 	if (other == NULL && job->state == JOB_DRAFT &&
 	    !queue_is_draft_name(name)) {
 		job_set_state(job, JOB_PENDING);
 		job_enqueue(job);
+		announce(live, job, CH_PENDING, JOB_DRAFT, 1, t, NULL, 0);
 	}
-	job->mtime = t;
 	return 0;
 }
 
@@ -1299,9 +1333,11 @@ apply_start(struct rec *r, int live, int64_t t, const char **why)
 	struct job_live	*l;
 	struct attempt	*a;
 	uint64_t	 attempt, off, u;
+	enum job_state	 prev;
 
 	if (get_job(r, &job, why) != 0)
 		return -1;
+	prev = job->state;
 	if ((job->state != JOB_PENDING &&
 	    (job->state != JOB_DRAFT || !job->unreleased)) ||
 	    rec_get_u64(r, "attempt", &attempt) != 0 ||
@@ -1328,6 +1364,7 @@ apply_start(struct rec *r, int live, int64_t t, const char **why)
 	l->retry_at = 0;
 	job->mtime = t;
 	job_dequeue(job);
+	announce(live, job, CH_ACTIVE, prev, prev == JOB_DRAFT, t, a, 0);
 	return 0;
 }
 
@@ -1391,11 +1428,13 @@ apply_end(struct rec *r, int live, int64_t t, const char **why)
 	l = queue_live(job);
 	l->pid = 0;
 	job->mtime = t;
-	if (strcmp(s, "complete") == 0)
+	if (strcmp(s, "complete") == 0) {
 		job_set_state(job, JOB_COMPLETE);
-	else if (strcmp(s, "failed") == 0)
+		announce(live, job, CH_COMPLETE, JOB_ACTIVE, 0, t, a, 0);
+	} else if (strcmp(s, "failed") == 0) {
 		job_set_state(job, JOB_FAILED);
-	else {
+		announce(live, job, CH_FAILED, JOB_ACTIVE, 0, t, a, 0);
+	} else {
 		job_set_state(job, JOB_PENDING);
 		if (rec_get_i64(r, "retry_at", &i) != 0)
 			i = 0;
@@ -1406,7 +1445,10 @@ apply_end(struct rec *r, int live, int64_t t, const char **why)
 			job_enqueue(job);
 		else if (live)
 			run_arm_retry(job);
+		announce(live, job, a->how == HOW_INTERRUPTED ?
+		    CH_INTERRUPTED : CH_RETRY, JOB_ACTIVE, 0, t, a, i);
 	}
+	/* a points into the attempts, which packing may move. */
 	job_settle(job);
 	return 0;
 }
@@ -1416,9 +1458,11 @@ static int
 apply_move(struct rec *r, int live, int64_t t, const char **why)
 {
 	struct job	*job;
-	struct attempt	*a;
+	struct attempt	*a = NULL;
 	const char	*s, *name;
 	size_t		 len;
+	enum job_state	 prev;
+	enum change_kind kind;
 
 	if (get_job(r, &job, why) != 0)
 		return -1;
@@ -1431,12 +1475,14 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 		*why = "bad move record";
 		return -1;
 	}
+	prev = job->state;
 	if (strcmp(s, "pending") == 0 &&
 	    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
 		job_clear_attempts(job);
 		queue_live(job)->retry_at = 0;
 		job_set_state(job, JOB_PENDING);
 		job_enqueue(job);
+		kind = CH_PENDING;
 	} else if (strcmp(s, "failed") == 0 &&
 	    job->state == JOB_ACTIVE && job->natt > 0) {
 		job_unpack(job);
@@ -1447,6 +1493,7 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 		queue_live(job)->pid = 0;
 		if (live)
 			run_kill(job);
+		kind = CH_CANCELLED;
 	} else {
 		*why = "move not allowed from this state";
 		return -1;
@@ -1454,6 +1501,8 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 	if (strcmp(job->name, name) != 0)
 		job_set_name(job, name);
 	job->mtime = t;
+	announce(live, job, kind, prev, 0, t, kind == CH_CANCELLED ? a : NULL,
+	    0);
 	job_settle(job);
 	return 0;
 }
@@ -1475,6 +1524,7 @@ apply_rm(struct rec *r, int live, int64_t t, const char **why)
 		run_disarm_retry(job);
 		run_log_removed(job);
 	}
+	announce(live, job, CH_REMOVED, job->state, 0, t, NULL, 0);
 	job_forget(job);
 	return 0;
 }

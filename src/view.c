@@ -15,6 +15,7 @@
  */
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,42 @@ view_add(struct view *v, int mem, uint64_t off, uint64_t len)
 	v->seg[v->nseg].len = len;
 	v->nseg++;
 	v->size += len;
+}
+
+/*
+ * How an attempt ended, in one word: exit, signal, timeout, cancelled or
+ * interrupted; NULL while it runs. The events stream and user.filed.reason
+ * use it.
+ */
+const char *
+view_reason(const struct attempt *a)
+{
+	switch (a->how) {
+	case HOW_EXIT:
+		return "exit";
+	case HOW_SIGNAL:
+		return "signal";
+	case HOW_TIMEOUT:
+		return "timeout";
+	case HOW_CANCELLED:
+		return "cancelled";
+	case HOW_INTERRUPTED:
+		return "interrupted";
+	}
+	return NULL;
+}
+
+/* The name of signal sig, e.g. "SIGKILL", into buf. */
+const char *
+view_signame(int sig, char *buf, size_t size)
+{
+	const char	*abbrev = sigabbrev_np(sig);
+
+	if (abbrev != NULL)
+		snprintf(buf, size, "SIG%s", abbrev);
+	else
+		snprintf(buf, size, "%d", sig);
+	return buf;
 }
 
 /* Format the line that precedes attempt n in failed/NAME. */

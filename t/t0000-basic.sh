@@ -90,20 +90,24 @@ test_expect_success 'filed mounts and is ready when the mount is up' '
 	mountpoint -q mnt
 '
 
-test_expect_success 'the mount shows the four directories, new-id and config.json' '
+test_expect_success 'the mount shows the four directories, new-id, config.json, wait/, events and stats' '
 	cat >expect <<-\EOF &&
 	active
 	complete
 	config.json
+	events
 	failed
 	new-id
 	pending
+	stats
+	wait
 	EOF
 	listing mnt >actual &&
 	test_cmp expect actual &&
 	test -d mnt/pending && test -d mnt/active &&
-	test -d mnt/failed && test -d mnt/complete &&
-	test -f mnt/new-id && test -f mnt/config.json
+	test -d mnt/failed && test -d mnt/complete && test -d mnt/wait &&
+	test -f mnt/new-id && test -f mnt/config.json &&
+	test -f mnt/events && test -f mnt/stats
 '
 
 test_expect_success 'the mount is type fuse.filed with fsname filed' '

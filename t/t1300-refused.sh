@@ -64,14 +64,14 @@ test_expect_success 'hard link anywhere: EPERM' '
 	path_is_missing mnt/pending/done2
 '
 
-test_expect_success 'renaming the four directories, new-id, config.json: EPERM' '
-	for f in pending active failed complete new-id config.json
+test_expect_success 'renaming the directories and files of the root: EPERM' '
+	for f in pending active failed complete new-id config.json wait events stats
 	do
 		test "$(errno_of rename mnt/$f mnt/$f.moved)" = EPERM || return 1
 	done &&
 	test "$(errno_of rename mnt/new-id mnt/pending/new-id)" = EPERM &&
 	listing mnt >actual &&
-	printf "active\ncomplete\nconfig.json\nfailed\nnew-id\npending\n" >expect &&
+	printf "active\ncomplete\nconfig.json\nevents\nfailed\nnew-id\npending\nstats\nwait\n" >expect &&
 	test_cmp expect actual
 '
 
