@@ -2,6 +2,11 @@
  * xattr.c: the user.filed.* extended attributes of job files, so that
  * `getfattr -d` shows a job's metadata. They are read-only; values are
  * plain text without a trailing newline, times in RFC 3339 UTC.
+ *
+ * An attribute exists only while it means something: ended, reason,
+ * exit and signal once the last attempt has ended, pid while it runs,
+ * retry_at while the job waits for a retry. fsops.c answers ENODATA for
+ * one that does not exist, and applies the size protocol of getxattr(2).
  */
 
 #include <errno.h>
@@ -11,24 +16,44 @@
 
 #define XATTR_PREFIX	"user.filed."
 
+static void	xattr_duration(const struct attempt *, struct buf *);
 static int	xattr_value(const struct job *, const char *, struct buf *);
 
 static const char *xattr_names[] = {
 	"id", "state", "attempts", "uid", "created", "changed", "started",
-	"ended", "exit", "signal", "pid", "retry_at"
+	"ended", "duration", "reason", "exit", "signal", "pid", "retry_at"
 };
+
+/*
+ * The length of attempt a in seconds, to the millisecond: "1.234". One
+ * that runs has run for as long as it has so far, so the value grows
+ * while the job is in active/ and is final once it ended. A wall clock
+ * set back makes no negative length: it reads 0.000.
+ */
+static void
+xattr_duration(const struct attempt *a, struct buf *b)
+{
+	int64_t	end, ms;
+
+	end = a->how == HOW_RUNNING ? util_now() : a->ended;
+	ms = end > a->started ? (end - a->started) / 1000000 : 0;
+	buf_printf(b, "%lld.%03d", (long long)(ms / 1000), (int)(ms % 1000));
+}
 
 /* Put the value of attribute key (without prefix) into b; -1 if unset. */
 static int
 xattr_value(const struct job *job, const char *key, struct buf *b)
 {
 	const struct job_live	*l = job->live;
-	const struct attempt	*a = NULL;
+	const struct attempt	*a = NULL, *done = NULL;
 	struct attempt		 last;
 	char			 t[64];
 
-	if (queue_attempt(job, job->natt, &last) == 0)
+	if (queue_attempt(job, job->natt, &last) == 0) {
 		a = &last;
+		if (a->how != HOW_RUNNING)
+			done = a;
+	}
 	if (strcmp(key, "id") == 0)
 		buf_printf(b, "%llu", (unsigned long long)job->id);
 	else if (strcmp(key, "state") == 0)
@@ -43,16 +68,20 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 		buf_adds(b, util_rfc3339(job->mtime, t, sizeof t));
 	else if (strcmp(key, "started") == 0 && a != NULL)
 		buf_adds(b, util_rfc3339(a->started, t, sizeof t));
-	else if (strcmp(key, "ended") == 0 && a != NULL &&
-	    a->how != HOW_RUNNING)
-		buf_adds(b, util_rfc3339(a->ended, t, sizeof t));
-	else if (strcmp(key, "exit") == 0 && a != NULL &&
-	    (a->how == HOW_EXIT ||
-	    (a->how == HOW_TIMEOUT && a->signal == 0)))
-		buf_printf(b, "%d", a->status);
-	else if (strcmp(key, "signal") == 0 && a != NULL && a->signal != 0 &&
-	    a->how != HOW_RUNNING)
-		buf_printf(b, "%d", a->signal);
+	else if (strcmp(key, "ended") == 0 && done != NULL)
+		buf_adds(b, util_rfc3339(done->ended, t, sizeof t));
+	else if (strcmp(key, "duration") == 0 && a != NULL)
+		xattr_duration(a, b);
+	else if (strcmp(key, "reason") == 0 && done != NULL &&
+	    view_reason(done) != NULL)
+		buf_adds(b, view_reason(done));
+	else if (strcmp(key, "exit") == 0 && done != NULL &&
+	    (done->how == HOW_EXIT ||
+	    (done->how == HOW_TIMEOUT && done->signal == 0)))
+		buf_printf(b, "%d", done->status);
+	else if (strcmp(key, "signal") == 0 && done != NULL &&
+	    done->signal != 0)
+		buf_adds(b, view_signame(done->signal, t, sizeof t));
 	else if (strcmp(key, "pid") == 0 && job->state == JOB_ACTIVE &&
 	    l != NULL && l->pid > 0)
 		buf_printf(b, "%ld", (long)l->pid);

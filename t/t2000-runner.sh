@@ -205,7 +205,7 @@ test_expect_success 'a timeout sends SIGTERM to the job, then SIGKILL after kill
 	test_cmp expect actual &&
 	grep -x "got TERM" mnt/failed/stubborn &&
 	test $(grep -c "^=== filed:" mnt/failed/stubborn) = 1 &&
-	test "$(xattr mnt/failed/stubborn signal)" = 9
+	test "$(xattr mnt/failed/stubborn signal)" = SIGKILL
 '
 
 test_expect_success 'a job that dies of the SIGTERM is marked timed out by 15' '
