@@ -564,6 +564,9 @@ int		 run_log_fd(struct job *);
 int		 xattr_get(const struct job *, const char *, struct buf *);
 void		 xattr_list(const struct job *, struct buf *);
 
+/* status.c: filed --status, a table of a mount's jobs (a client: libc only) */
+int		 status_main(int, char **);
+
 /* view.c: what a read of a job file returns */
 struct view_seg {
 	int		 mem;		/* in marks (1) or in the log (0) */

@@ -1,6 +1,7 @@
 /*
- * main.c: options and defaults; everything else lives in loop.c, so that
- * every other object links into the unit tests.
+ * main.c: options and defaults, and the dispatch of the binary's other
+ * modes (--exec-as here, --status to status.c); everything else lives in
+ * loop.c, so that every other object links into the unit tests.
  */
 
 #include <sys/resource.h>
@@ -29,6 +30,7 @@ usage(FILE *f, int status)
 	fprintf(f,
 	    "usage: filed [-s STATEDIR] [-c CONFIG] [-o FUSEOPT,...] [-f] [-d] "
 	    "MOUNTPOINT\n"
+	    "       filed --status [-n ROWS] [DIR] MOUNTPOINT\n"
 	    "       filed --help | --version\n"
 	    "\n"
 	    "  -s STATEDIR   where the state lives (default $FILED_STATE_DIR,\n"
@@ -161,6 +163,15 @@ main(int argc, char **argv)
 	 */
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		exec_as(argc, argv);
+
+	/*
+	 * filed --status is a client of a mount (status.c), not a daemon.
+	 * It is an option and not a word: "filed status" already means a
+	 * daemon on the mount point ./status. It comes first, as --exec-as
+	 * does, so that the daemon's options never mix with its own.
+	 */
+	if (argc > 1 && strcmp(argv[1], "--status") == 0)
+		return status_main(argc - 1, argv + 1);
 
 	/* What filed was given, its jobs must not inherit (util.c). */
 	util_cloexec_from(3);
