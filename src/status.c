@@ -255,14 +255,15 @@ status_row(struct slist *l, const char *name, time_t now, struct srow *row)
 		"state", "attempts", "reason", "exit", "signal", "started",
 		"duration"
 	};
-	enum { STATE, ATTEMPTS, REASON, EXIT, SIGNAL, STARTED, DURATION };
-	char			 val[7][STATUS_VAL], out[STATUS_VAL];
+	enum { STATE, ATTEMPTS, REASON, EXIT, SIGNAL, STARTED, DURATION,
+	    NKEYS };
+	char			 val[NKEYS][STATUS_VAL], out[STATUS_VAL];
 	char			*path;
 	size_t			 i;
 	int			 rv = 0;
 
 	path = xasprintf("%s/%s", l->path, name);
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < NKEYS; i++) {
 		val[i][0] = '\0';
 		/* Only pending/ holds jobs of more than one state. */
 		if (i == STATE && strcmp(l->dir, "pending") != 0) {
