@@ -93,6 +93,7 @@ struct handle {
 	struct buf	 buf;		/* H_DIR names; H_NEWID, H_CONFIG text */
 	struct dent	*ents;
 	size_t		 nents;
+	size_t		 entcap;
 };
 
 enum opkind {
@@ -1804,7 +1805,11 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 dir_add(struct handle *h, fuse_ino_t ino, mode_t type, const char *name)
 {
-	h->ents = xreallocarray(h->ents, h->nents + 1, sizeof *h->ents);
+	if (h->nents == h->entcap) {
+		/* Doubled, not grown by one: a listing of 100,000 jobs. */
+		h->entcap = h->entcap == 0 ? 16 : h->entcap * 2;
+		h->ents = xreallocarray(h->ents, h->entcap, sizeof *h->ents);
+	}
 	h->ents[h->nents].ino = ino;
 	h->ents[h->nents].type = type;
 	h->ents[h->nents].name = h->buf.len;
