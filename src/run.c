@@ -743,9 +743,16 @@ run_start(struct job *job)
 	queue_started(job, r->pid, orphan_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
 	    job->natt + 1, r->pid);
-	if (rs.conf->timeout > 0)
+	if (rs.conf->timeout > 0) {
+		/*
+		 * The loop's clock is the time its iteration began, which a
+		 * busy loop leaves behind: a timeout counted from it would
+		 * fire early.
+		 */
+		uv_update_time(rs.loop);
 		uv_timer_start(&r->timer, run_timer_fired,
 		    (uint64_t)(rs.conf->timeout * 1000), 0);
+	}
 	return 0;
 
 unavailable:
