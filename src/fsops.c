@@ -617,6 +617,13 @@ new_released(struct job *job)
 	const char	*text;
 	size_t		 len;
 
+	/*
+	 * Its save at an earlier release is in flight (the creator let go,
+	 * then another open file of the draft came and went): that one
+	 * makes it a draft, or drops it.
+	 */
+	if (queue_inflight(job) != 0)
+		return;
 	text = text_data(job, &len);
 	if (job->live->refused) {
 		queue_abandon(job);

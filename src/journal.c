@@ -584,7 +584,7 @@ fail:
 static int
 journal_upgrade(struct journal *j, int fd, char **cause)
 {
-	if (io_pwrite(fd, JOURNAL_HEADER + JOURNAL_VERSION_OFF, 1,
+	if (io_pwrite(fd, &JOURNAL_HEADER[JOURNAL_VERSION_OFF], 1,
 	    JOURNAL_VERSION_OFF) != 1 || io_fsync(fd) == -1) {
 		*cause = xasprintf("%s: upgrading to format version 2: %s",
 		    j->path, strerror(errno));

@@ -217,6 +217,39 @@ test_expect_success 'a job with no text is not queued; an empty draft is kept' '
 	rm mnt/pending/.nothing
 '
 
+# An empty draft is saved as its last open file is released; another open
+# of it that comes and goes while that save is in flight saves nothing
+# more (filed once wrote the draft twice and refused its own record).
+test_expect_success 'opens of an empty draft while it is being saved' '
+	cat >race.py <<-\EOF &&
+	import os, sys, threading
+	d, n = sys.argv[1], int(sys.argv[2])
+	for i in range(n):
+	    p = os.path.join(d, ".race%d" % i)
+	    stop = []
+	    def opener():
+	        while not stop:
+	            try:
+	                os.close(os.open(p, os.O_RDONLY))
+	            except OSError:
+	                pass
+	    t = threading.Thread(target=opener)
+	    t.start()
+	    os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
+	    for k in range(20):
+	        try:
+	            os.close(os.open(p, os.O_RDONLY))
+	        except OSError:
+	            pass
+	    stop.append(1)
+	    t.join()
+	EOF
+	"$FILED_PYTHON" race.py mnt/pending 200 &&
+	pid_alive "$filed_pid" &&
+	test "$(ls -A mnt/pending | grep -c "^\.race")" = 200 &&
+	rm mnt/pending/.race*
+'
+
 test_expect_success 'stop filed' '
 	filed_stop
 '
