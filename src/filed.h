@@ -2,8 +2,9 @@
  * filed.h: the private header. Shared types, and every file's functions
  * listed under the name of the file that owns them.
  *
- * Only fuse_uv.c and fsops.c include fuse_lowlevel.h; only loop.c, run.c,
- * journal.c, config.c, fuse_uv.c and fsops.c include uv.h. The state
+ * Only the FUSE glue includes fuse_lowlevel.h: fuse_uv.c, fsops.c, and
+ * wait.c for the file it serves (it parks and answers reads). Only loop.c,
+ * run.c, journal.c, config.c, fuse_uv.c and fsops.c include uv.h. The state
  * machine (queue.c) and the codecs (rec.c, conf.c) depend on neither, so
  * they link into the unit tests without a mount.
  */
@@ -503,7 +504,10 @@ struct change {
 void		 watch_change(const struct change *);
 const char	*watch_state(enum change_kind);
 
-/* wait.c: wait/NAME, a read that blocks until the job is final */
+/*
+ * wait.c: wait/NAME, a read that blocks until the job is final, then reads
+ * one line: complete, failed or removed. wait_open returns 0 or -errno.
+ */
 struct fuse_req;
 struct fuse_pollhandle;
 struct wait;

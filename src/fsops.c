@@ -1249,6 +1249,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle	*h;
 	struct job	*job;
+	struct wait	*w;
 	struct op	*op;
 	char		*json;
 	int		 error;
@@ -1288,12 +1289,17 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
-		h = handle_new(H_WAIT, job);
-		if ((error = wait_open(job, &h->wait)) != 0) {
-			handle_unref(h);
+		/*
+		 * wait_open first: a refused open takes no handle. Dropping
+		 * one could be the last release of a job never saved, which
+		 * handle_unref takes for its creator's (new_released).
+		 */
+		if ((error = wait_open(job, &w)) != 0) {
 			fuse_reply_err(req, -error);
 			return;
 		}
+		h = handle_new(H_WAIT, job);
+		h->wait = w;
 		goto reply;
 	}
 	if (ino == INO_CONFIG) {
