@@ -416,6 +416,7 @@ void		 queue_set_journal(struct journal *);
 int		 queue_writable(void);
 uint64_t	 queue_unfinished(void);
 uint64_t	 queue_count(void);
+uint64_t	 queue_count_state(enum job_state);
 void		 queue_disk_full(void);
 void		 queue_cork(int);
 void		 queue_push(void);
