@@ -305,7 +305,8 @@ stats_render(struct buf *b)
 	stats_one(b, "filed_max_jobs", "gauge",
 	    "Attempts that may run at once (setting max_jobs).",
 	    (uint64_t)cf->max_jobs);
-	stats_one(b, "filed_max_jobs_total", "gauge",
+	/* Not filed_max_jobs_total: only a counter's name ends in _total. */
+	stats_one(b, "filed_max_existing_jobs", "gauge",
 	    "Jobs that may exist at once, drafts included (setting "
 	    "max_jobs_total).", (uint64_t)cf->max_jobs_total);
 	stats_one(b, "filed_max_retries", "gauge",
