@@ -32,6 +32,11 @@
 
 #define NS	1000000000ULL
 
+/* The Makefile gives the version; t/fuzz.sh builds the sources without. */
+#ifndef FILED_VERSION
+#define FILED_VERSION	"unknown"
+#endif
+
 /* fdatasync: 100 us to 1 s; a disk slower than that is failing. */
 static const uint64_t le_sync[] = {
 	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
