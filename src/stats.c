@@ -165,6 +165,14 @@ stats_change(const struct change *c)
 		if (c->submitted)
 			st.submitted++;
 		st.started++;
+		/*
+		 * The wait is counted from the job's creation: a job keeps
+		 * no time of its queueing, and keeping one would cost every
+		 * live job memory for this alone. For a new job the two are
+		 * a moment apart; for a draft queued later, or a job run
+		 * again with mv, the wait includes the time before (the man
+		 * page says so).
+		 */
 		if (c->attempt == 1)
 			stats_hist_add(&st.wait, c->time - c->job->ctime);
 		break;
