@@ -202,6 +202,20 @@ int	 rec_get_i64(const struct rec *, const char *, int64_t *);
 /* journal.c: the append-only journal, replay, group commit, compaction */
 #define JOURNAL_EXIT	2	/* exit status: a failed batch not cut back */
 struct journal;
+struct stats_hist;
+/* What the journal did since filed started, for stats (journal_counters). */
+struct journal_counters {
+	uint64_t	 size;		/* committed bytes in the file now */
+	uint64_t	 records;	/* records committed */
+	uint64_t	 commits;	/* batches committed */
+	uint64_t	 bytes;		/* bytes those batches appended */
+	uint64_t	 failed;	/* batches refused (write, sync, broken) */
+	uint64_t	 compactions;	/* compactions done */
+	uint64_t	 compact_failed; /* compactions given up */
+	uint64_t	 compact_bytes;	/* bytes they wrote to PATH.new */
+	int		 broken;	/* refusing changes after a failed sync */
+	const struct stats_hist *sync;	/* how long each fdatasync took */
+};
 typedef int	(*journal_apply_cb)(void *, struct rec *, const char **);
 typedef void	(*journal_done_cb)(void *, int);
 typedef void	(*journal_snapshot_cb)(void *, struct buf *);
@@ -224,6 +238,7 @@ void		 journal_set_snapshot(struct journal *, journal_snapshot_cb,
 		    void *);
 void		 journal_set_compact_min(struct journal *, uint64_t);
 int		 journal_compact(struct journal *);
+void		 journal_counters(struct journal *, struct journal_counters *);
 void		 journal_close(struct journal *);
 
 /* conf.c: settings, INI (inih) <-> struct <-> JSON (jansson) */
@@ -417,6 +432,7 @@ void		 queue_set_journal(struct journal *);
 int		 queue_writable(void);
 uint64_t	 queue_unfinished(void);
 uint64_t	 queue_count(void);
+uint64_t	 queue_count_state(enum job_state);
 void		 queue_disk_full(void);
 void		 queue_cork(int);
 void		 queue_push(void);
@@ -530,10 +546,29 @@ void		 events_change(const struct change *);
 void		 events_stop(void);
 unsigned	 events_parked(void);
 
-/* stats.c: the stats file, Prometheus text format */
+/*
+ * stats.c: the stats file, Prometheus text format. A histogram counts
+ * durations (in ns) into fixed buckets, chosen by kind; the journal keeps
+ * one of its own for its fdatasyncs.
+ */
+#define STATS_HIST_MAX	20		/* buckets at most, without +Inf */
+enum stats_hist_kind {
+	STATS_HIST_SYNC,		/* 100 us .. 1 s */
+	STATS_HIST_RUN			/* 1 ms .. 1 h */
+};
+struct stats_hist {
+	const uint64_t	*le;		/* upper bounds, ns, ascending */
+	unsigned	 nle;
+	uint64_t	 bucket[STATS_HIST_MAX + 1]; /* per bucket; last: +Inf */
+	uint64_t	 count;
+	uint64_t	 sum_s;		/* the sum: whole seconds */
+	uint64_t	 sum_ns;	/* and ns, below 1e9 */
+};
 void		 stats_init(const struct conf *, struct journal *);
 void		 stats_change(const struct change *);
 void		 stats_render(struct buf *);
+void		 stats_hist_init(struct stats_hist *, enum stats_hist_kind);
+void		 stats_hist_add(struct stats_hist *, int64_t);
 
 /* text.c: the text of a job while it is written, shared by its writers */
 void		 text_attach(struct job *, int);

@@ -29,6 +29,12 @@
  *   only once it has been renamed, so journal_open removes one it finds: at
  *   every step a crash leaves PATH either the old or the new journal, each
  *   complete.
+ * - The journal counts what it does (records, batches, bytes, failures,
+ *   compactions) and times each fdatasync, from its submission to its
+ *   completion on the loop, with uv_hrtime: the time a commit waits for
+ *   the disk, queueing on the thread pool included. journal_counters()
+ *   hands these to stats.c; counting adds a few additions and two clock
+ *   reads to a batch, nothing to a record.
  * - Every open, write, sync, rename, truncate, unlink and close of the
  *   journal's files goes through io.c (io_* blocking, io_fs_* on the
  *   thread pool), so that t/unit-crash.c can simulate a power loss at each
@@ -141,6 +147,11 @@ struct journal {
 	size_t			 coff;		/* of which written */
 	uint64_t		 csize;		/* bytes synced in PATH.new */
 	uv_fs_t			 creq;
+
+	struct journal_counters	 ctr;		/* for stats (journal_counters) */
+	struct stats_hist	 hsync;		/* fdatasync latency */
+	uint64_t		 sync_t0;	/* uv_hrtime: batch sync submitted */
+	uint64_t		 csync_t0;	/* and a compaction's */
 };
 
 /* Streaming line reader for replay. */
@@ -626,6 +637,7 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 	j->cfd = j->dfd = j->oldfd = -1;
 	buf_init(&j->tail);
 	buf_init(&j->cout);
+	stats_hist_init(&j->hsync, STATS_HIST_SYNC);
 
 	/*
 	 * PATH.new is only ever complete once renamed to PATH: one still
@@ -880,6 +892,7 @@ journal_write_done(uv_fs_t *req)
 	if (n >= 0 && (size_t)n == j->out.len) {
 		j->state = JOURNAL_SYNC;
 		j->req.data = j;
+		j->sync_t0 = uv_hrtime();
 		r = io_fs_fdatasync(j->loop, &j->req, j->fd,
 		    journal_sync_done);
 		if (r != 0)
@@ -910,6 +923,7 @@ journal_sync_done(uv_fs_t *req)
 	int		 r = (int)req->result;
 
 	uv_fs_req_cleanup(req);
+	stats_hist_add(&j->hsync, (int64_t)(uv_hrtime() - j->sync_t0));
 	if (r < 0) {
 		journal_break(j, "fdatasync", r);
 		j->error = -EIO;
@@ -919,6 +933,9 @@ journal_sync_done(uv_fs_t *req)
 	j->size += j->out.len;
 	j->next_seq += j->nrecords;
 	j->grown += j->out.len;
+	j->ctr.records += j->nrecords;
+	j->ctr.commits++;
+	j->ctr.bytes += j->out.len;
 
 	/* Committed after the snapshot was taken: they go into its tail. */
 	if (j->cstate >= COMPACT_OPEN && j->cstate <= COMPACT_WAIT) {
@@ -1082,6 +1099,8 @@ journal_finish(struct journal *j, int error)
 	struct jentries	 done;
 	struct jentry	*e;
 
+	if (error != 0)
+		j->ctr.failed++;
 	TAILQ_INIT(&done);
 	TAILQ_CONCAT(&done, &j->batch, entry);
 	j->state = JOURNAL_DONE;
@@ -1128,6 +1147,16 @@ uint64_t
 journal_size(struct journal *j)
 {
 	return j->size;
+}
+
+/* Fill c with what the journal did since it was opened, and its size. */
+void
+journal_counters(struct journal *j, struct journal_counters *c)
+{
+	*c = j->ctr;
+	c->size = j->size;
+	c->broken = j->broken;
+	c->sync = &j->hsync;
 }
 
 /* Return the sequence number the next committed record will get. */
@@ -1371,6 +1400,7 @@ journal_compact_done(uv_fs_t *req)
 			return;
 		}
 		j->coff += (size_t)n;
+		j->ctr.compact_bytes += (uint64_t)n;
 		if (j->coff < j->cout.len) {
 			journal_compact_write(j);
 			return;
@@ -1381,10 +1411,13 @@ journal_compact_done(uv_fs_t *req)
 			j->cstate = COMPACT_SNAP_SYNC;
 		else
 			j->cstate = COMPACT_TAIL_SYNC;
+		j->csync_t0 = uv_hrtime();
 		r = io_fs_fdatasync(j->loop, &j->creq, j->cfd,
 		    journal_compact_done);
 		break;
 	case COMPACT_SNAP_SYNC:
+		stats_hist_add(&j->hsync, (int64_t)(uv_hrtime() -
+		    j->csync_t0));
 		if (n < 0) {
 			journal_compact_fail(j, "fdatasync", (int)n);
 			return;
@@ -1396,6 +1429,8 @@ journal_compact_done(uv_fs_t *req)
 			journal_compact_tail(j);
 		return;
 	case COMPACT_TAIL_SYNC:
+		stats_hist_add(&j->hsync, (int64_t)(uv_hrtime() -
+		    j->csync_t0));
 		if (n < 0) {
 			journal_compact_fail(j, "fdatasync", (int)n);
 			return;
@@ -1469,6 +1504,7 @@ journal_compact_switch(struct journal *j)
 	j->base = j->csize;
 	j->grown = 0;
 	j->held = 0;
+	j->ctr.compactions++;
 	log_info("journal: compacted %llu bytes to %llu",
 	    (unsigned long long)old, (unsigned long long)j->size);
 	if (j->broken) {
@@ -1522,6 +1558,7 @@ journal_compact_fail(struct journal *j, const char *what, int err)
 	j->ntail = 0;
 	j->grown = 0;
 	j->held = 0;
+	j->ctr.compact_failed++;
 	journal_compact_step(j, "failed");
 	journal_compact_cleanup(j);
 	journal_kick(j);

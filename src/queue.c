@@ -71,6 +71,7 @@ static struct {
 	uint64_t	 ids_upto;	/* numbers below this are reserved */
 	uint64_t	 nunfinished;	/* pending or active jobs */
 	uint64_t	 nall;		/* jobs in the namespace */
+	uint64_t	 nstate[JOB_COMPLETE + 1]; /* of them, by job_counted */
 	struct pool	 pool;		/* where struct job comes from */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
@@ -90,6 +91,8 @@ static void	 job_forget(struct job *);
 static void	 job_store(struct job *, const char *, size_t, const char *,
 		    size_t);
 static void	 job_set_name(struct job *, const char *);
+static enum job_state job_counted(const struct job *);
+static void	 job_set_unreleased(struct job *, int);
 static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
@@ -190,6 +193,19 @@ uint64_t
 queue_count(void)
 {
 	return q.nall;
+}
+
+/*
+ * The number of jobs in the namespace counted in state (see job_counted):
+ * what stats shows. The counts are kept where a job comes, goes, or
+ * changes state, so that a reader of stats costs nothing per job.
+ */
+uint64_t
+queue_count_state(enum job_state state)
+{
+	if ((unsigned)state > JOB_COMPLETE)
+		return 0;
+	return q.nstate[state];
 }
 
 /* Count the unfinished jobs (after replay); later commits keep count. */
@@ -354,6 +370,19 @@ queue_dir_jobs(uint64_t dir)
 }
 
 /*
+ * The state job is counted in (queue_count_state): its own, except that
+ * a job being written whose text was saved at a close, a draft until its
+ * creator lets go, is counted as new, as user.filed.state shows it.
+ */
+static enum job_state
+job_counted(const struct job *job)
+{
+	if (job->state == JOB_DRAFT && job->unreleased)
+		return JOB_NEW;
+	return job->state;
+}
+
+/*
  * Set job's state, moving it to the tail of its new directory's list if
  * the state change moves it: a directory lists its jobs in the order they
  * came into it, and a listing reads only its own.
@@ -363,11 +392,26 @@ job_set_state(struct job *job, enum job_state state)
 {
 	int	from = queue_dir_of(job);
 
+	if (!job->gone)
+		q.nstate[job_counted(job)]--;
 	job->state = state;
+	if (!job->gone)
+		q.nstate[job_counted(job)]++;
 	if (queue_dir_of(job) == from || job->gone)
 		return;
 	TAILQ_REMOVE(queue_dir_jobs(from), job, all);
 	TAILQ_INSERT_TAIL(queue_dir_jobs(queue_dir_of(job)), job, all);
+}
+
+/* Mark job as being written by its creator (1) or not (0), keeping count. */
+static void
+job_set_unreleased(struct job *job, int on)
+{
+	if (!job->gone)
+		q.nstate[job_counted(job)]--;
+	job->unreleased = on != 0;
+	if (!job->gone)
+		q.nstate[job_counted(job)]++;
 }
 
 /* Find a job by id, even one out of the namespace but still referenced. */
@@ -524,6 +568,7 @@ job_alloc(uint64_t id, const char *name)
 	job_store(job, name, strlen(name), "", 0);
 	TAILQ_INSERT_TAIL(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall++;
+	q.nstate[job_counted(job)]++;
 	hash_insert(job);
 	if (id >= q.next_id)
 		q.next_id = id + 1;
@@ -555,6 +600,7 @@ job_forget(struct job *job)
 	hash_remove_name(job);
 	TAILQ_REMOVE(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall--;
+	q.nstate[job_counted(job)]--;
 	job->gone = 1;
 	queue_unref(job);
 }
@@ -1198,7 +1244,7 @@ apply_new(struct rec *r, int live, int64_t t, const char **why)
 	job->ctime = job->mtime = t;
 	if (rec_get_u64(r, "open", &u) == 0 && u != 0) {
 		job_set_state(job, JOB_DRAFT);
-		job->unreleased = 1;
+		job_set_unreleased(job, 1);
 	} else if (queue_is_draft_name(job->name) ||
 	    (rec_get_u64(r, "draft", &u) == 0 && u != 0))
 		job_set_state(job, JOB_DRAFT);
@@ -1221,7 +1267,7 @@ apply_queue(struct rec *r, int live, int64_t t, const char **why)
 
 	if (get_unreleased(r, &job, why) != 0)
 		return -1;
-	job->unreleased = 0;
+	job_set_unreleased(job, 0);
 	queue_live(job)->releasing = 0;
 	job_set_state(job, JOB_PENDING);
 	job_enqueue(job);
@@ -1241,7 +1287,7 @@ apply_draft(struct rec *r, int live, int64_t t, const char **why)
 
 	if (get_unreleased(r, &job, why) != 0)
 		return -1;
-	job->unreleased = 0;
+	job_set_unreleased(job, 0);
 	job->mtime = t;
 	return 0;
 }
@@ -1310,7 +1356,7 @@ apply_name(struct rec *r, int live, int64_t t, const char **why)
 		job_forget(other);
 	}
 	job_set_name(job, name);
-	job->unreleased = 0;
+	job_set_unreleased(job, 0);
 	job->mtime = t;
 	if (other == NULL && job->state == JOB_DRAFT &&
 	    !queue_is_draft_name(name)) {
@@ -1354,7 +1400,7 @@ apply_start(struct rec *r, int live, int64_t t, const char **why)
 	a->how = HOW_RUNNING;
 	a->eol = 1;
 	job->natt = (unsigned)attempt;
-	job->unreleased = 0;
+	job_set_unreleased(job, 0);
 	l = queue_live(job);
 	l->releasing = 0;
 	l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
@@ -1698,8 +1744,8 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 	if (rec_get_u64(r, "mode", &u) == 0)
 		job->mode = (unsigned)(u & 0777);
 	job->grpset = rec_get_u64(r, "grp", &u) == 0 && u != 0;
-	job->unreleased = job->state == JOB_DRAFT &&
-	    rec_get_u64(r, "open", &u) == 0 && u != 0;
+	job_set_unreleased(job, job->state == JOB_DRAFT &&
+	    rec_get_u64(r, "open", &u) == 0 && u != 0);
 	job->ctime = rec_get_i64(r, "ctime", &v) == 0 ? v : 0;
 	job->mtime = rec_get_i64(r, "time", &v) == 0 ? v : 0;
 	if (parse_attempts(job, att) != 0 ||
