@@ -163,7 +163,7 @@ queue_init(size_t max_line)
 	q.nodes[INO_NEWID].mode = S_IFREG | 0440;
 	q.nodes[INO_CONFIG].mode = S_IFREG | 0640;
 	q.nodes[INO_EVENTS].mode = S_IFREG | 0640;
-	q.nodes[INO_STATS].mode = S_IFREG | 0644;
+	q.nodes[INO_STATS].mode = S_IFREG | 0444;
 }
 
 /* Set the journal that live changes are written to, after replay. */
