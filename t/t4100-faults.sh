@@ -99,6 +99,17 @@ calls_upto() {
 	' "$TRASH/strace.out"
 }
 
+# released NAME: the journal holds the record that says the creator of job
+# NAME let go of it. Waiting for it keeps that record out of the batch of the
+# next change, so that the dry run and the fault run count the same syncs.
+released() {
+	rel_id=$(sed -n "s/.* new id=\([0-9]*\) name=$1 .*/\1/p" \
+		"$TRASH/state/journal" | tail -n 1) &&
+	test -n "$rel_id" &&
+	grep -q -e " queue id=$rel_id " -e " start id=$rel_id attempt=1 " \
+		"$TRASH/state/journal"
+}
+
 # fresh_state KEY=VALUE...: an empty state dir with these settings. A filed
 # left running by a failed test is killed first, so that one failure does not
 # fail every later test.
@@ -138,6 +149,7 @@ test_expect_success 'dry run: count the journal syncs up to job a' '
 	gate g1 >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	traced_stop &&
 	nsync=$(calls_upto fdatasync a) &&
 	echo "job a was committed by journal fdatasync #$nsync" &&
@@ -150,6 +162,7 @@ test_expect_success 'EIO from the fdatasync of job b: its close() fails' '
 	gate g2 >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	test_must_fail dd if=job.txt of=mnt/pending/b status=none 2>dd.err &&
 	cat dd.err &&
 	grep "closing output file.*Input/output error" dd.err &&
@@ -203,6 +216,7 @@ test_expect_success 'dry run: count the journal writes up to job a' '
 	gate g3 >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	traced_stop &&
 	nwrite=$(calls_upto write a) &&
 	echo "job a was the journal write #$nwrite" &&
@@ -215,6 +229,7 @@ test_expect_success 'ENOSPC from the write of job b: close() fails with ENOSPC' 
 	gate g4 >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	test_must_fail dd if=job.txt of=mnt/pending/b status=none 2>dd.err &&
 	cat dd.err &&
 	grep "closing output file.*No space left on device" dd.err &&
@@ -261,7 +276,8 @@ rename_setup() {
 	wait_job_in failed f &&
 	gate "$2" >mnt/pending/blocker &&
 	wait_job_in active blocker &&
-	dd if=job.txt of=mnt/pending/p status=none
+	dd if=job.txt of=mnt/pending/p status=none &&
+	wait_for 10 "released p"
 }
 
 test_expect_success 'dry run: count the journal syncs up to job p' '
@@ -347,6 +363,7 @@ test_expect_success 'dry run: count the syncs up to job a, journal.new traced' '
 	gate g10 >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	traced_stop &&
 	nsync_a=$(calls_upto fdatasync a) &&
 	echo "job a was committed by journal fdatasync #$nsync_a" &&
@@ -360,6 +377,7 @@ test_expect_success 'every fdatasync from the next on fails: creating ghost gets
 	gate g11 >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	test "$(errno_of write mnt/pending/ghost "echo ghost ran")" = EIO &&
 	path_is_missing mnt/pending/ghost &&
 	test "$(in_journal ghost)" = 0 &&
@@ -476,6 +494,7 @@ cut_fails() {
 	gate "$2" >mnt/pending/blocker &&
 	wait_job_in active blocker &&
 	dd if=job.txt of=mnt/pending/a status=none &&
+	wait_for 10 "released a" &&
 	errno_of write mnt/pending/ghost "echo ghost ran" >ghost.errno &&
 	filed_wait_stale &&
 	open_gate "$2" &&
