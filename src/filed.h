@@ -92,6 +92,7 @@ void	 fatalx_now(int, const char *, ...);
 /* util.c */
 int64_t	 util_now(void);
 char	*util_rfc3339(int64_t, char *, size_t);
+char	*util_rfc3339_ms(int64_t, char *, size_t);
 int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
 const char *util_printable(const char *, char *, size_t);
