@@ -2,10 +2,11 @@
  * filed.h: the private header. Shared types, and every file's functions
  * listed under the name of the file that owns them.
  *
- * Only fuse_uv.c and fsops.c include fuse_lowlevel.h; only loop.c, run.c,
- * journal.c, config.c, fuse_uv.c and fsops.c include uv.h. The state
- * machine (queue.c) and the codecs (rec.c, conf.c) depend on neither, so
- * they link into the unit tests without a mount.
+ * Only fuse_uv.c, fsops.c and events.c (the FUSE glue of its file)
+ * include fuse_lowlevel.h; only loop.c, run.c, journal.c, config.c,
+ * fuse_uv.c and fsops.c include uv.h. The state machine (queue.c) and the
+ * codecs (rec.c, conf.c) depend on neither, so they link into the unit
+ * tests without a mount.
  */
 
 #ifndef FILED_H

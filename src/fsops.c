@@ -1266,8 +1266,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			h = handle_new(H_STATS, NULL);
 			stats_render(&h->buf);
 		} else {
+			/* A stream, like a pipe: reads ignore offsets. */
 			h = handle_new(H_EVENTS, NULL);
 			h->events = events_open();
+			fi->nonseekable = 1;
 		}
 		goto reply;
 	}
