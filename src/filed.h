@@ -4,7 +4,7 @@
  *
  * Only fuse_uv.c, fsops.c and events.c (the FUSE glue of its file)
  * include fuse_lowlevel.h; only loop.c, run.c, journal.c, config.c,
- * fuse_uv.c and fsops.c include uv.h. The state machine (queue.c) and the
+ * fuse_uv.c, fsops.c and events.c include uv.h. The state machine (queue.c) and the
  * codecs (rec.c, conf.c) depend on neither, so they link into the unit
  * tests without a mount.
  */
@@ -518,6 +518,7 @@ unsigned	 wait_parked(void);
 
 /* events.c: the events stream, one line per change */
 struct events_reader;
+void		 events_init(struct uv_loop_s *);
 struct events_reader *events_open(void);
 void		 events_read(struct fuse_req *, struct events_reader *,
 		    size_t);

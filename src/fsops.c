@@ -184,6 +184,7 @@ fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	fs.conf = conf;
 	fs.uid = getuid();
 	fs.gid = getgid();
+	events_init(loop);
 }
 
 /* Return the number of requests still waiting for an answer. */
