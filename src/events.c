@@ -44,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <fuse_lowlevel.h>
 #include <uv.h>
@@ -53,7 +52,7 @@
 
 #define EVENTS_LINES	4096		/* lines the ring holds */
 #define EVENTS_BYTES	(1024 * 1024)	/* bytes the ring holds */
-#define EVENTS_LINGER	1000000000LL	/* ns: a stop waits for readers */
+#define EVENTS_LINGER	1000000000ULL	/* ns: a stop waits for readers */
 #define EVENTS_BATCH_MS	1		/* readers waiting are answered after */
 
 /*
@@ -97,7 +96,7 @@ static struct {
 	unsigned	 nreaders;
 	unsigned	 parked;
 	int		 stopped;
-	int64_t		 stopped_at;	/* CLOCK_MONOTONIC, ns */
+	uint64_t	 stopped_at;	/* uv_hrtime() */
 	struct readers	 waiting;	/* with a parked read or a handle */
 	struct buf	 line;		/* the line being formatted */
 	struct buf	 out;		/* the answer to a read */
@@ -119,7 +118,6 @@ static void	 events_update(struct events_reader *);
 static void	 events_notify(struct events_reader *);
 static void	 events_wake(void);
 static void	 events_batch(uv_timer_t *);
-static int64_t	 events_clock(void);
 
 /*
  * Write a job's name so that it stays one field of one line: a backslash
@@ -597,22 +595,12 @@ events_change(const struct change *c)
 		uv_timer_start(&ev.batch, events_batch, EVENTS_BATCH_MS, 0);
 }
 
-/* Return CLOCK_MONOTONIC in ns. */
-static int64_t
-events_clock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* filed stops: every parked read gets end of file, and every poll wakes. */
 void
 events_stop(void)
 {
 	ev.stopped = 1;
-	ev.stopped_at = events_clock();
+	ev.stopped_at = uv_hrtime();
 	if (ev.init)
 		uv_timer_stop(&ev.batch);
 	events_wake();
@@ -635,7 +623,7 @@ unsigned
 events_parked(void)
 {
 	if (ev.stopped && ev.nreaders > 0 &&
-	    events_clock() - ev.stopped_at < EVENTS_LINGER)
+	    uv_hrtime() - ev.stopped_at < EVENTS_LINGER)
 		return ev.parked + ev.nreaders;
 	return ev.parked;
 }
