@@ -3,10 +3,11 @@
  * listed under the name of the file that owns them.
  *
  * Only the FUSE glue includes fuse_lowlevel.h: fuse_uv.c, fsops.c, and
- * wait.c for the file it serves (it parks and answers reads). Only loop.c,
- * run.c, journal.c, config.c, fuse_uv.c and fsops.c include uv.h. The state
- * machine (queue.c) and the codecs (rec.c, conf.c) depend on neither, so
- * they link into the unit tests without a mount.
+ * wait.c and events.c for the files they serve (they park and answer
+ * reads). Only loop.c, run.c, journal.c, config.c, fuse_uv.c, fsops.c and
+ * events.c (its batch timer) include uv.h. The state machine (queue.c) and
+ * the codecs (rec.c, conf.c) depend on neither, so they link into the unit
+ * tests without a mount.
  */
 
 #ifndef FILED_H
@@ -93,6 +94,7 @@ void	 fatalx_now(int, const char *, ...);
 /* util.c */
 int64_t	 util_now(void);
 char	*util_rfc3339(int64_t, char *, size_t);
+char	*util_rfc3339_ms(int64_t, char *, size_t);
 int	 util_valid_name(const char *, size_t);
 int	 util_fsync_dir(const char *);
 const char *util_printable(const char *, char *, size_t);
@@ -536,6 +538,7 @@ unsigned	 wait_parked(void);
 
 /* events.c: the events stream, one line per change */
 struct events_reader;
+void		 events_init(struct uv_loop_s *);
 struct events_reader *events_open(void);
 void		 events_read(struct fuse_req *, struct events_reader *,
 		    size_t);

@@ -185,6 +185,7 @@ fsops_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	fs.conf = conf;
 	fs.uid = getuid();
 	fs.gid = getgid();
+	events_init(loop);
 }
 
 /* Return the number of requests still waiting for an answer. */
@@ -1275,8 +1276,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			h = handle_new(H_STATS, NULL);
 			stats_render(&h->buf);
 		} else {
+			/* A stream, like a pipe: reads ignore offsets. */
 			h = handle_new(H_EVENTS, NULL);
 			h->events = events_open();
+			fi->nonseekable = 1;
 		}
 		goto reply;
 	}

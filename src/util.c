@@ -55,6 +55,26 @@ util_rfc3339(int64_t ns, char *out, size_t size)
 }
 
 /*
+ * Format a time in ns as RFC 3339 UTC with milliseconds into out, e.g.
+ * 2026-12-06T23:41:07.123Z (the events stream's times).
+ */
+char *
+util_rfc3339_ms(int64_t ns, char *out, size_t size)
+{
+	time_t		t = (time_t)(ns / 1000000000);
+	struct tm	tm;
+	char		s[32];
+
+	if (ns < 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		snprintf(out, size, "%lld", (long long)t);
+	else
+		snprintf(out, size, "%s.%03dZ", s,
+		    (int)(ns % 1000000000 / 1000000));
+	return out;
+}
+
+/*
  * Return 0 if name (len bytes) is a valid job name, or a negative errno:
  * 1..255 bytes, no '/', no control character, not "." or "..".
  */
