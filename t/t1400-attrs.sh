@@ -151,7 +151,7 @@ test_expect_success 'a complete job says it ended by exit, and how long it ran' 
 	absent mnt/complete/q signal pid retry_at
 '
 
-test_expect_success 'duration is the length of the last attempt, in ms' '
+test_expect_success 'duration is the length of the last attempt, in seconds' '
 	echo "sleep 1" >mnt/pending/second &&
 	wait_job_in complete second &&
 	longer mnt/complete/second 0.9 &&
