@@ -193,6 +193,7 @@ config_reload(void)
 		return;
 	}
 	log_info("SIGHUP: reloading %s", cf.path);
+	notify_reloading();
 	cf.reload = config_change_new(CONFIG_RELOAD);
 	TAILQ_INSERT_TAIL(&cf.queue, cf.reload, entry);
 	config_next();
@@ -315,9 +316,11 @@ config_reloaded(struct config_change *ch)
 {
 	if (ch->outcome != CONFIG_DONE) {
 		log_warnx("%s; keeping the running settings", ch->cause);
+		notify_ready();
 		return;
 	}
 	*cf.conf = ch->new;
 	log_info("settings reloaded");
 	run_schedule();
+	notify_ready();
 }

@@ -4,10 +4,10 @@
  *
  * Only the FUSE glue includes fuse_lowlevel.h: fuse_uv.c, fsops.c, and
  * wait.c and events.c for the files they serve (they park and answer
- * reads). Only loop.c, run.c, journal.c, config.c, fuse_uv.c, fsops.c and
- * events.c (its batch timer) include uv.h. The state machine (queue.c) and
- * the codecs (rec.c, conf.c) depend on neither, so they link into the unit
- * tests without a mount.
+ * reads). Only loop.c, run.c, journal.c, config.c, fuse_uv.c, fsops.c,
+ * events.c (its batch timer) and notify.c (its timers) include uv.h. The
+ * state machine (queue.c) and the codecs (rec.c, conf.c) depend on
+ * neither, so they link into the unit tests without a mount.
  */
 
 #ifndef FILED_H
@@ -647,6 +647,14 @@ const void	*fsops_table(void);
 int		 fuse_uv_start(struct uv_loop_s *, const char *, const char *,
 		    void (*)(void));
 void		 fuse_uv_stop(void);
+
+/* notify.c: the service manager's readiness protocol (NOTIFY_SOCKET) */
+void	 notify_init(struct uv_loop_s *, const char *);
+void	 notify_ready(void);
+void	 notify_reloading(void);
+void	 notify_stopping(void);
+void	 notify_change(void);
+void	 notify_free(void);
 
 /* loop.c: startup order, signals, shutdown */
 struct options {

@@ -178,6 +178,7 @@ loop_stop(int hard)
 	if (lp.stopping)
 		return;
 	lp.stopping = 1;
+	notify_stopping();
 	queue_log_unreleased();
 	fsops_stopping();
 	uv_timer_start(&lp.stop_timer, loop_stop_check, 0, 20);
@@ -266,6 +267,7 @@ loop_run(struct options *opts)
 		return rv;
 
 	lp.loop = uv_default_loop();
+	notify_init(lp.loop, opts->mountpoint);
 	journal_attach(lp.journal, lp.loop);
 	journal_set_snapshot(lp.journal, queue_snapshot, NULL);
 	uv_timer_init(lp.loop, &lp.push);
@@ -291,6 +293,7 @@ loop_run(struct options *opts)
 
 	run_recover();
 	run_schedule();
+	notify_ready();
 	uv_run(lp.loop, UV_RUN_DEFAULT);
 
 	if (uv_loop_close(lp.loop) != 0)
@@ -299,6 +302,7 @@ loop_run(struct options *opts)
 	fsops_free();
 	queue_free();
 	config_free();
+	notify_free();
 	space_free();
 	free(lp.config_path);
 	close(lp.lockfd);

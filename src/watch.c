@@ -6,11 +6,12 @@
  * started, retried, interrupted, finished, cancelled, removed. Everything
  * that reacts to such a change hangs off this call, and nothing else: the
  * readers of the events stream (events.c), the readers of wait/NAME
- * (wait.c) and the counters of stats (stats.c). So the three never
- * disagree, and a change the journal did not take is never announced: the
- * call comes after the record was committed and applied. Replay announces
- * nothing (nobody is listening before the mount, and a replayed change
- * happened in an earlier run).
+ * (wait.c), the counters of stats (stats.c) and the service manager's
+ * status line (notify.c). So they never disagree, and a change the
+ * journal did not take is never announced: the call comes after the
+ * record was committed and applied. Replay announces nothing (nobody is
+ * listening before the mount, and a replayed change happened in an
+ * earlier run).
  */
 
 #include "filed.h"
@@ -22,6 +23,7 @@ watch_change(const struct change *c)
 	stats_change(c);
 	events_change(c);
 	wait_change(c);
+	notify_change();
 }
 
 /* The word for a change, as the events stream writes it. */
