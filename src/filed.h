@@ -242,6 +242,20 @@ void		 journal_set_compact_min(struct journal *, uint64_t);
 int		 journal_compact(struct journal *);
 void		 journal_counters(struct journal *, struct journal_counters *);
 void		 journal_close(struct journal *);
+/* What journal_check found. */
+struct journal_check {
+	uint64_t	 size;		/* bytes of whole records (and header) */
+	uint64_t	 records;
+	uint64_t	 next_seq;
+	uint64_t	 torn_off;	/* a torn tail starts here, if torn_bytes */
+	uint64_t	 torn_bytes;
+	uint64_t	 dev, ino;	/* of the file read */
+	int		 version;
+	int		 fresh;		/* missing, empty, or a partial header */
+	char		 torn_why[128];
+};
+int		 journal_check(const char *, size_t, journal_apply_cb, void *,
+		    struct journal_check *, char **);
 
 /* conf.c: settings, INI (inih) <-> struct <-> JSON (jansson) */
 struct conf {
@@ -608,6 +622,9 @@ void		 xattr_list(const struct job *, struct buf *);
 
 /* status.c: filed --status, a table of a mount's jobs (a client: libc only) */
 int		 status_main(int, char **);
+
+/* check.c: filed --check, a read-only look at a state directory */
+int		 check_main(int, char **, char *(*)(void));
 
 /* view.c: what a read of a job file returns */
 struct view_seg {

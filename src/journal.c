@@ -110,6 +110,7 @@ struct journal {
 	uint64_t		 next_seq;	/* last committed seq + 1 */
 	int			 broken;	/* fdatasync failed */
 	int			 v1;		/* replayed a version 1 journal */
+	struct journal_check	*check;		/* read-only: journal_check */
 
 	struct uv_loop_s	*loop;
 	enum jstate		 state;
@@ -445,6 +446,11 @@ journal_header(struct journal *j, struct jread *rd, char **cause)
 	if (n == 0 || (!l.nl && !l.toolong && l.len < JOURNAL_HEADER_LEN &&
 	    (memcmp(l.data, JOURNAL_HEADER, l.len) == 0 ||
 	    memcmp(l.data, JOURNAL_HEADER_V1, l.len) == 0))) {
+		if (j->check != NULL) {
+			j->check->fresh = 1;
+			j->check->size = (uint64_t)l.len;
+			return 1;
+		}
 		if (n != 0)
 			log_warnx("journal: %s: rewriting partial header",
 			    j->path);
@@ -533,6 +539,8 @@ journal_replay(struct journal *j, int fd, journal_apply_cb apply, void *arg,
 		}
 		prev = r.seq;
 		j->size = l.off + l.len + 1;
+		if (j->check != NULL)
+			j->check->records++;
 	}
 	j->next_seq = prev + 1;
 	jread_free(&rd);
@@ -559,6 +567,17 @@ damaged:
 	}
 	if (n == -1)
 		goto readerr;
+	if (j->check != NULL) {
+		/* Read-only: say what the next start would cut. */
+		j->check->torn_off = doff;
+		j->check->torn_bytes = rd.off - doff;
+		snprintf(j->check->torn_why, sizeof j->check->torn_why, "%s",
+		    reason);
+		j->size = doff;
+		j->next_seq = prev + 1;
+		jread_free(&rd);
+		return 0;
+	}
 	if (io_ftruncate(fd, (off_t)doff) == -1) {
 		*cause = xasprintf("%s: ftruncate: %s", j->path,
 		    strerror(errno));
@@ -695,6 +714,52 @@ fail:
 	free(j->path);
 	free(j);
 	return NULL;
+}
+
+/*
+ * Replay the journal at path through apply as journal_open does, changing
+ * nothing: no file is created, cut, upgraded or removed, and no lock is
+ * taken, so it may run beside a filed that appends to it. What it found
+ * goes to *jc: a missing or empty journal is fresh, a torn tail is
+ * reported (the next start cuts it), and damage with valid records after
+ * it, or a record refused, is -1 with *cause as the daemon says it.
+ */
+int
+journal_check(const char *path, size_t max_line, journal_apply_cb apply,
+    void *arg, struct journal_check *jc, char **cause)
+{
+	struct journal	 j;
+	struct stat	 st;
+	int		 fd, rv;
+
+	*cause = NULL;
+	memset(jc, 0, sizeof *jc);
+	memset(&j, 0, sizeof j);
+	j.path = (char *)path;
+	j.max_line = max_line < JOURNAL_MIN_LINE ? JOURNAL_MIN_LINE :
+	    max_line;
+	j.check = jc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT) {
+			jc->fresh = 1;
+			return 0;
+		}
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0) {
+		jc->dev = (uint64_t)st.st_dev;
+		jc->ino = (uint64_t)st.st_ino;
+	}
+	rv = journal_replay(&j, fd, apply, arg, cause);
+	close(fd);
+	if (rv != 0)
+		return -1;
+	if (!jc->fresh)
+		jc->size = j.size;
+	jc->version = j.v1 ? 1 : 2;
+	jc->next_seq = j.next_seq;
+	return 0;
 }
 
 /* Give the journal its loop; needed before the first append. */

@@ -31,6 +31,7 @@ usage(FILE *f, int status)
 	    "usage: filed [-s STATEDIR] [-c CONFIG] [-o FUSEOPT,...] [-f] [-d] "
 	    "MOUNTPOINT\n"
 	    "       filed --status [-n ROWS] [DIR] MOUNTPOINT\n"
+	    "       filed --check [-s STATEDIR] [-c CONFIG]\n"
 	    "       filed --help | --version\n"
 	    "\n"
 	    "  -s STATEDIR   where the state lives (default $FILED_STATE_DIR,\n"
@@ -172,6 +173,13 @@ main(int argc, char **argv)
 	 */
 	if (argc > 1 && strcmp(argv[1], "--status") == 0)
 		return status_main(argc - 1, argv + 1);
+
+	/*
+	 * filed --check reads a state directory and changes nothing: no
+	 * lock, no mount, no log but its report on stdout.
+	 */
+	if (argc > 1 && strcmp(argv[1], "--check") == 0)
+		return check_main(argc - 1, argv + 1, default_statedir);
 
 	/* What filed was given, its jobs must not inherit (util.c). */
 	util_cloexec_from(3);
