@@ -12,6 +12,32 @@ max_jobs_total caps the number of jobs; a create from a caller that FUSE
 cannot name (another pid namespace) is refused; a filed that does not run
 as root refuses run_as = submitter.'
 
+# An unprivileged filed needs /dev/fuse readable and writable by its user,
+# as Debian makes it (0666). Where it is not (0600 on some machines), run
+# this file in a private mount namespace with a 0666 node of the same
+# device bound over /dev/fuse there: the machine's own /dev/fuse stays as
+# it is, and nothing of the namespace outlives the test. Mounts made here
+# are then seen only by this test's processes, which is all it needs.
+if test "$(id -u)" = 0 && test -z "$FILED_T5000_NS" && test -c /dev/fuse &&
+	test "$(stat -c %a /dev/fuse)" != 666 &&
+	command -v unshare >/dev/null 2>&1
+then
+	FILED_T5000_NS=$(mktemp -d "$(pwd)/.t5000-fuse.XXXXXX") || exit 1
+	export FILED_T5000_NS
+	# shellcheck disable=SC2016
+	t5000_bind='mknod "$FILED_T5000_NS/fuse" c 10 229 &&
+		chmod 0666 "$FILED_T5000_NS/fuse" &&
+		mount --bind "$FILED_T5000_NS/fuse" /dev/fuse'
+	if unshare -m --propagation private sh -c "$t5000_bind" 2>/dev/null
+	then
+		rm -f "$FILED_T5000_NS/fuse"
+		exec unshare -m --propagation private sh -c \
+			"$t5000_bind"' && rm -rf "$FILED_T5000_NS" && exec sh "$0" "$@"' \
+			"$0" "$@"
+	fi
+	rm -rf "$FILED_T5000_NS"
+fi
+
 # The users must be able to reach the mount and the gate files in the trash
 # directory. If the test directory is not reachable by other users (a build
 # tree under a 0700 home), put the trash directory in a fresh 0755 directory
