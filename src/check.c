@@ -89,40 +89,41 @@ check_outputs(const char *dir, struct check_out *co)
 	char		*end, path[64];
 	size_t		 i;
 	DIR		*d;
-	int		 dfd;
+	int		 dfd, ddup;
 
 	memset(co, 0, sizeof *co);
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			goto jobs;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1 && errno != ENOENT) {
 		fprintf(stderr, "filed: %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
-	if ((d = fdopendir(dfd)) == NULL) {
-		fprintf(stderr, "filed: %s: %s\n", dir, strerror(errno));
-		close(dfd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;	/* ., .., and the spare files */
-		errno = 0;
-		id = strtoull(de->d_name, &end, 10);
-		if (errno != 0 || *end != '\0' ||
-		    (job = queue_by_id(id)) == NULL) {
-			co->extra++;
-			continue;
+	/* No output directory: no job has written anything yet. */
+	if (dfd != -1) {
+		if ((ddup = dup(dfd)) == -1 || (d = fdopendir(ddup)) == NULL) {
+			fprintf(stderr, "filed: %s: %s\n", dir,
+			    strerror(errno));
+			if (ddup != -1)
+				close(ddup);
+			close(dfd);
+			return -1;
 		}
-		co->files++;
-		if (fstatat(dfd, de->d_name, &st, 0) == 0)
-			co->bytes += (uint64_t)st.st_size;
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;	/* ., .., and the spares */
+			errno = 0;
+			id = strtoull(de->d_name, &end, 10);
+			if (errno != 0 || *end != '\0' ||
+			    queue_by_id(id) == NULL) {
+				co->extra++;
+				continue;
+			}
+			co->files++;
+			if (fstatat(dfd, de->d_name, &st, 0) == 0)
+				co->bytes += (uint64_t)st.st_size;
+		}
+		closedir(d);
 	}
-	closedir(d);
-	dfd = -1;
 
-jobs:
-	if (dfd == -1)
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
 		TAILQ_FOREACH(job, queue_dir_jobs(dirs[i]), all) {
 			if ((want = check_expected(job)) == 0)
