@@ -17,6 +17,7 @@ import os, socket, sys, time
 name, out, mnt = sys.argv[1:4]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("\0" + name[1:] if name.startswith("@") else name)
+s.settimeout(300)
 open(out + ".ready", "w").close()
 with open(out, "a", buffering=1) as f:
     while True:
@@ -29,12 +30,22 @@ with open(out, "a", buffering=1) as f:
                                  extra))
 EOF
 
-# listen NAME OUT: a listener on NAME writing to OUT, until the test ends.
+# listen NAME OUT: a listener on NAME writing to OUT, until it is killed
+# (stop_listeners) or hears nothing for 5 minutes. It must not hold the
+# test's standard output: the harness reads that until its end.
 listen() {
-	rm -f "$1" "$2" "$2.ready" &&
-	"$FILED_PYTHON" listen.py "$1" "$2" "$ABS_TRASH/mnt" &
+	rm -f "$1" "$2" "$2.ready" || return 1
+	"$FILED_PYTHON" listen.py "$1" "$2" "$ABS_TRASH/mnt" \
+		</dev/null >/dev/null 2>&1 &
 	listen_pid=$!
+	echo "$listen_pid" >>listeners
 	wait_for 10 "test -e $2.ready"
+}
+
+# stop_listeners: kill every listener started.
+stop_listeners() {
+	test -f listeners && kill $(cat listeners) 2>/dev/null
+	rm -f listeners
 }
 
 # notified OUT PATTERN: OUT has a line matching PATTERN (grep -E).
@@ -201,6 +212,10 @@ test_expect_success 'a NOTIFY_SOCKET that is no socket name: a warning, and file
 	echo true >mnt/pending/served &&
 	wait_job_in complete served &&
 	filed_stop
+'
+
+test_expect_success 'stop the listeners' '
+	stop_listeners
 '
 
 test_done

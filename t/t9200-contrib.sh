@@ -94,10 +94,10 @@ test_expect_success RUNIT 'runit: the service mounts, runs a job, reloads' '
 	FILED_MOUNTPOINT="$ABS_TRASH/mnt"
 	FILED_BIN="$ABS_BIN"
 	EOF2
-	filed_ini max_jobs=1 max_retries=0 &&
-	runsv "$ABS_TRASH/sv" >runsv.out 2>&1 &
-	runsv_pid=$! &&
-	echo "$runsv_pid" >runsv.pid &&
+	filed_ini max_jobs=1 max_retries=0 || return 1
+	# Not in the && list: that would put the whole list in the background.
+	runsv "$ABS_TRASH/sv" </dev/null >runsv.out 2>&1 &
+	echo $! >runsv.pid &&
 	wait_for 15 "mountpoint -q mnt && test -d mnt/pending" &&
 	sv status "$ABS_TRASH/sv" | grep "^run: " &&
 	echo "echo under runit" >mnt/pending/r &&
@@ -128,5 +128,13 @@ test_expect_success RUNIT 'runit: stop runsv' '
 	sv exit "$ABS_TRASH/sv" || kill "$(cat runsv.pid)"
 	wait_for 10 "! pid_alive $(cat runsv.pid)"
 '
+
+# Whatever failed above, leave no runsv and no filed of it behind.
+if test -f runsv.pid && pid_alive "$(cat runsv.pid)"
+then
+	kill -9 "$(cat runsv.pid)" 2>/dev/null
+	test -f state/lock && kill -9 "$(cat state/lock)" 2>/dev/null
+	fusermount3 -u -z mnt 2>/dev/null
+fi
 
 test_done
