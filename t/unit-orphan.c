@@ -398,6 +398,12 @@ main(int argc, char **argv)
 
 	log_init(0);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
+		/* Linux has it since 3.4; qemu-user does not emulate it. */
+		if (errno == EINVAL) {
+			printf("1..0 # SKIP PR_SET_CHILD_SUBREAPER is not "
+			    "supported here\n");
+			return 0;
+		}
 		perror("unit-orphan: PR_SET_CHILD_SUBREAPER");
 		return 99;
 	}
