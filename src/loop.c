@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -52,6 +53,9 @@ static struct {
 	int		 lockfd;
 } lp;
 
+static void	loop_pool(uv_loop_t *);
+static void	loop_pool_noop(uv_work_t *);
+static void	loop_pool_done(uv_work_t *, int);
 static void	loop_lock(const char *);
 static int	loop_check_mountpoint(const char *);
 static void	loop_signal(uv_signal_t *, int);
@@ -92,6 +96,55 @@ loop_lock(const char *statedir)
 		log_warn("write %s", path);
 	lp.lockfd = fd;
 	free(path);
+}
+
+/*
+ * Start libuv's thread pool (journal writes and syncs, settings saves,
+ * compaction) with one thread per CPU this process may run on, at most
+ * libuv's default of 4, unless UV_THREADPOOL_SIZE says otherwise: a
+ * one-CPU board gets one thread beside the loop's. libuv reads the
+ * variable when the pool starts, at the first work queued, which is
+ * queued here; the variable is then taken back out of the environment, so
+ * that jobs (a Node.js job, say) never inherit it from filed.
+ */
+static void
+loop_pool(uv_loop_t *loop)
+{
+	static uv_work_t	 w;
+	cpu_set_t		 set;
+	char			 n[16];
+	int			 cpus = 4, mine = 0;
+
+	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+		if (sched_getaffinity(0, sizeof set, &set) == 0)
+			cpus = CPU_COUNT(&set);
+		if (cpus < 1)
+			cpus = 1;
+		if (cpus > 4)
+			cpus = 4;
+		snprintf(n, sizeof n, "%d", cpus);
+		if (setenv("UV_THREADPOOL_SIZE", n, 1) == -1)
+			fatal("setenv");
+		mine = 1;
+	}
+	if (uv_queue_work(loop, &w, loop_pool_noop, loop_pool_done) != 0)
+		fatalx("cannot start the thread pool");
+	if (mine) {
+		unsetenv("UV_THREADPOOL_SIZE");
+		log_debug("thread pool: %d threads", cpus);
+	}
+}
+
+/* The work that starts the pool: nothing. */
+static void
+loop_pool_noop(uv_work_t *w)
+{
+}
+
+/* Its end, on the loop: nothing either. */
+static void
+loop_pool_done(uv_work_t *w, int status)
+{
 }
 
 /*
@@ -267,6 +320,7 @@ loop_run(struct options *opts)
 		return rv;
 
 	lp.loop = uv_default_loop();
+	loop_pool(lp.loop);
 	notify_init(lp.loop, opts->mountpoint);
 	journal_attach(lp.journal, lp.loop);
 	journal_set_snapshot(lp.journal, queue_snapshot, NULL);
