@@ -34,6 +34,19 @@
  *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
  *   run queue when their time comes.
+ * - What every attempt shares is made once per change of the settings
+ *   (run_reconf), not once per attempt: the environment (filed's, then
+ *   [env], with three slots left for each attempt's FILED_* variables),
+ *   the file actions that enter workdir, and the umask, which is filed's
+ *   own too (it only masks group and other bits, and filed makes its own
+ *   files 0600 and directories 0700, so it never changes them).
+ * - The working directory: posix_spawn enters it in the child, with
+ *   posix_spawn_file_actions_addchdir_np. Where libc lacks that, and
+ *   always for run_as = submitter (the directory is then entered with the
+ *   submitter's rights, and defaults to their home), the child is the
+ *   filed binary itself (--exec-in, --exec-as in main.c), which enters it
+ *   and then runs the interpreter. filed never changes its own directory:
+ *   the thread pool resolves paths against it.
  */
 
 #include <dirent.h>
@@ -59,6 +72,9 @@ extern char **environ;
 
 /* Spare log files kept at most. */
 #define RUN_SPARES	64
+
+/* The variables filed sets for each attempt, at the end of rs.env. */
+#define RUN_ENV_OWN	3
 
 enum {
 	REASON_NONE,
@@ -108,8 +124,15 @@ static struct {
 	int		 outslot;	/* where a child's stdout is put */
 	int		 memslot;	/* where a child's script is put */
 	posix_spawn_file_actions_t fa;
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	posix_spawn_file_actions_t fadir; /* fa, then enter workdir */
+	int		 fadir_made;
+#endif
 	posix_spawnattr_t attr;
 	struct conf	*conf;
+	char		**env;		/* the attempts' environment */
+	size_t		 nenv;		/* its entries before FILED_JOB's */
+	struct conf_map	 envmap;	/* [env] as env was built from it */
 	unsigned	 nrunning;	/* attempts whose process runs */
 	unsigned	 nlive;		/* attempts not yet released */
 	unsigned	 recovering;	/* interrupted attempts being recorded */
@@ -134,6 +157,12 @@ static void	 run_timer_fired(uv_timer_t *);
 static void	 run_synced(uv_fs_t *);
 static void	 run_dir_synced(uv_fs_t *);
 static int	 run_env_kept(const char *);
+static int	 run_env_own(const char *);
+static int	 run_env_set(const struct conf_map *, const char *);
+static void	 run_env_build(void);
+static void	 run_fa_fds(posix_spawn_file_actions_t *);
+static void	 run_apply(void);
+static int	 run_submitter(void);
 static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static void	 run_freed(uv_handle_t *);
@@ -181,12 +210,7 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	    (rs.memslot = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1)
 		fatal("open /dev/null");
 	close(fd);
-	if (posix_spawn_file_actions_init(&rs.fa) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.devnull, 0) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.outslot, 1) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.outslot, 2) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.memslot, 3) != 0)
-		fatalx("posix_spawn_file_actions");
+	run_fa_fds(&rs.fa);
 	/*
 	 * The child starts a session of its own (its process group is the
 	 * attempt), with every signal at its default and none blocked:
@@ -208,6 +232,119 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	uv_timer_init(loop, &rs.blocked);
 	uv_signal_init(loop, &rs.sigchld);
 	uv_signal_start(&rs.sigchld, run_sigchld, SIGCHLD);
+	run_apply();
+}
+
+/* Make fa: the descriptors 0 to 3 of a child, from the slots. */
+static void
+run_fa_fds(posix_spawn_file_actions_t *fa)
+{
+	if (posix_spawn_file_actions_init(fa) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.devnull, 0) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.outslot, 1) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.outslot, 2) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.memslot, 3) != 0)
+		fatalx("posix_spawn_file_actions");
+}
+
+/* Do attempts run as their submitter (through filed --exec-as)? */
+static int
+run_submitter(void)
+{
+	return rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0;
+}
+
+/* Is this one of the variables filed sets for each attempt? */
+static int
+run_env_own(const char *var)
+{
+	return strncmp(var, "FILED_JOB=", 10) == 0 ||
+	    strncmp(var, "FILED_ATTEMPT=", 14) == 0 ||
+	    strncmp(var, "FILED_RUN=", 10) == 0;
+}
+
+/* Does the map set the variable var ("NAME=value") names? */
+static int
+run_env_set(const struct conf_map *m, const char *var)
+{
+	size_t		n = strcspn(var, "=");
+	unsigned	e;
+
+	for (e = 0; e < m->n; e++) {
+		if (strncmp(m->ent[e], var, n) == 0 && m->ent[e][n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Build the attempts' environment: filed's own (with run_as = submitter
+ * only PATH and the locale of it) but the variables filed sets for each
+ * attempt, then [env], which wins over filed's own; then three empty
+ * slots for each attempt's FILED_JOB, FILED_ATTEMPT and FILED_RUN.
+ */
+static void
+run_env_build(void)
+{
+	size_t		n, i, k;
+	unsigned	e;
+	int		submitter = run_submitter();
+
+	rs.envmap = rs.conf->env;
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	free(rs.env);
+	rs.env = xcalloc(n + rs.envmap.n + RUN_ENV_OWN + 1, sizeof *rs.env);
+	for (i = k = 0; i < n; i++) {
+		/*
+		 * A job run as its submitter gets no more of filed's (root's)
+		 * environment than PATH and the locale; filed --exec-as
+		 * adds HOME, USER, LOGNAME and SHELL from the submitter's
+		 * passwd where [env] does not set them.
+		 */
+		if (run_env_own(environ[i]) ||
+		    (submitter && !run_env_kept(environ[i])) ||
+		    run_env_set(&rs.envmap, environ[i]))
+			continue;
+		rs.env[k++] = environ[i];
+	}
+	for (e = 0; e < rs.envmap.n; e++)
+		rs.env[k++] = rs.envmap.ent[e];
+	rs.nenv = k;
+}
+
+/*
+ * Take on the settings in force: the umask, the environment and the
+ * directory of attempts that start from now on.
+ */
+static void
+run_apply(void)
+{
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	const char	*dir = rs.conf->workdir;
+#endif
+
+	umask((mode_t)rs.conf->umask);
+	run_env_build();
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	if (rs.fadir_made)
+		posix_spawn_file_actions_destroy(&rs.fadir);
+	run_fa_fds(&rs.fadir);
+	if (posix_spawn_file_actions_addchdir_np(&rs.fadir,
+	    *dir != '\0' ? dir : "/") != 0)
+		fatalx("posix_spawn_file_actions_addchdir_np");
+	rs.fadir_made = 1;
+#endif
+}
+
+/* The settings changed: take them on, and start what may start now. */
+void
+run_reconf(void)
+{
+	if (rs.loop == NULL)
+		return;
+	run_apply();
+	run_schedule();
 }
 
 /* Try to start jobs again after the journal refused changes. */
@@ -600,11 +737,12 @@ static int
 run_start(struct job *job)
 {
 	struct run		*r;
-	char			*argv[4], line[256], **env, *ebuf[3];
-	char			*xargv[9], ids[2][24], *file, **args;
+	char			*argv[4], line[256], *ebuf[RUN_ENV_OWN];
+	char			*xargv[10], ids[2][24], *file, **args, *dir;
 	char			 lname[32];
 	const char		*why = NULL, *what;
-	size_t			 nenv, i, k;
+	posix_spawn_file_actions_t *fa = &rs.fa;
+	size_t			 i, k;
 	int			 memfd = -1, outfd, error, e;
 
 	/*
@@ -665,46 +803,46 @@ run_start(struct job *job)
 		error = -EPERM;
 		goto failed;
 	}
-	if (rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0) {
-		/* filed --exec-as UID GID takes on the creator's identity. */
+	/*
+	 * The directory the attempt starts in: workdir, else / (with
+	 * run_as = submitter: "~", the submitter's home, found by
+	 * --exec-as). Only the trampolines take it as an argument.
+	 */
+	dir = rs.conf->workdir;
+	k = 0;
+	if (run_submitter()) {
+		/* filed --exec-as UID GID DIR takes on the creator's identity. */
 		snprintf(ids[0], sizeof ids[0], "%lu", (unsigned long)job->uid);
 		snprintf(ids[1], sizeof ids[1], "%lu", (unsigned long)job->gid);
-		xargv[0] = "/proc/self/exe";
-		xargv[1] = "--exec-as";
-		xargv[2] = ids[0];
-		xargv[3] = ids[1];
+		xargv[k++] = "/proc/self/exe";
+		xargv[k++] = "--exec-as";
+		xargv[k++] = ids[0];
+		xargv[k++] = ids[1];
+		xargv[k++] = *dir != '\0' ? dir : "~";
+	} else {
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+		fa = &rs.fadir;
+#else
+		/* No chdir action in this libc: filed --exec-in DIR does it. */
+		xargv[k++] = "/proc/self/exe";
+		xargv[k++] = "--exec-in";
+		xargv[k++] = *dir != '\0' ? dir : "/";
+#endif
+	}
+	if (k > 0) {
 		for (i = 0; i < 4 && argv[i] != NULL; i++)
-			xargv[4 + i] = argv[i];
-		xargv[4 + i] = NULL;
+			xargv[k + i] = argv[i];
+		xargv[k + i] = NULL;
 	} else
 		xargv[0] = NULL;
 
-	for (nenv = 0; environ[nenv] != NULL; nenv++)
-		;
-	env = xcalloc(nenv + 4, sizeof *env);
-	for (i = k = 0; i < nenv; i++) {
-		if (strncmp(environ[i], "FILED_JOB=", 10) == 0 ||
-		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0 ||
-		    strncmp(environ[i], "FILED_RUN=", 10) == 0)
-			continue;
-		/*
-		 * A job run as its submitter gets no more of filed's (root's)
-		 * environment than PATH and the locale; filed --exec-as
-		 * adds HOME, USER and LOGNAME from the submitter's passwd.
-		 */
-		if (xargv[0] != NULL && !run_env_kept(environ[i]))
-			continue;
-		env[k++] = environ[i];
-	}
 	ebuf[0] = xasprintf("FILED_JOB=%s", job->name);
 	ebuf[1] = xasprintf("FILED_ATTEMPT=%u", job->natt + 1);
 	/* The mark a restarted filed kills orphans by (orphan.c). */
 	ebuf[2] = xasprintf("FILED_RUN=%s/%llu/%u", rs.mark,
 	    (unsigned long long)job->id, job->natt + 1);
-	env[k++] = ebuf[0];
-	env[k++] = ebuf[1];
-	env[k++] = ebuf[2];
-	env[k] = NULL;
+	for (i = 0; i < RUN_ENV_OWN; i++)
+		rs.env[rs.nenv + i] = ebuf[i];
 
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
 	args = xargv[0] != NULL ? xargv : argv;
@@ -713,12 +851,12 @@ run_start(struct job *job)
 	 * the kernel, never looked up on PATH.
 	 */
 	util_nofile_jobs(1);
-	error = -posix_spawn(&r->pid, file, &rs.fa, &rs.attr, args, env);
+	error = -posix_spawn(&r->pid, file, fa, &rs.attr, args, rs.env);
 	util_nofile_jobs(0);
-	free(ebuf[0]);
-	free(ebuf[1]);
-	free(ebuf[2]);
-	free(env);
+	for (i = 0; i < RUN_ENV_OWN; i++) {
+		rs.env[rs.nenv + i] = NULL;
+		free(ebuf[i]);
+	}
 	run_fd_slots_clear();
 	if (error == -EAGAIN || error == -ENOMEM) {
 		/* No process or no memory for one: not started at all. */
@@ -778,6 +916,14 @@ failed:
 	if (why != NULL) {
 		log_warnx("job '%s': not run: it %s", job->name, why);
 		run_log_line(r->logfd, "filed: job '%s' %s\n", job->name, why);
+	} else if (fa != &rs.fa) {
+		/* The error is the directory's or the interpreter's. */
+		dir = *dir != '\0' ? dir : "/";
+		log_warnx("job '%s': cannot start in %s: %s", job->name, dir,
+		    strerror(-error));
+		run_log_line(r->logfd, "filed: cannot run job '%s': %s "
+		    "(working directory %s)\n", job->name, strerror(-error),
+		    dir);
 	} else {
 		log_warnx("job '%s': cannot start: %s", job->name,
 		    strerror(-error));
@@ -1277,6 +1423,13 @@ run_shutdown(void)
 	close(rs.outslot);
 	close(rs.memslot);
 	posix_spawn_file_actions_destroy(&rs.fa);
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	if (rs.fadir_made)
+		posix_spawn_file_actions_destroy(&rs.fadir);
+	rs.fadir_made = 0;
+#endif
+	free(rs.env);
+	rs.env = NULL;
 	posix_spawnattr_destroy(&rs.attr);
 	if (rs.logdirfd != -1)
 		close(rs.logdirfd);
