@@ -82,19 +82,26 @@ mkdir_parents(const char *path)
  * below. PROGRAM is run with execv, not execvp: the interpreter of a #!
  * line is found as the kernel would find it, a relative path from the
  * working directory, never looked up on PATH. Errors go to the job's
- * output with status 127, as posix_spawn's own failures are counted.
+ * output with status 127, in the words filed uses when posix_spawn
+ * fails (run.c), as the job's FILED_JOB names it.
  */
 static void
 exec_in(const char *dir, char **argv)
 {
-	if (chdir(dir) == -1) {
+	const char	*job = getenv("FILED_JOB");
+	int		 entered;
+
+	if ((entered = chdir(dir) == 0))
+		execv(argv[0], argv);
+	if (job != NULL)
+		fprintf(stderr, "filed: cannot run job '%s': %s (working "
+		    "directory %s)\n", job, strerror(errno), dir);
+	else if (!entered)
 		fprintf(stderr, "filed: cannot enter the working directory "
 		    "%s: %s\n", dir, strerror(errno));
-		exit(127);
-	}
-	execv(argv[0], argv);
-	fprintf(stderr, "filed: cannot run %s: %s\n", argv[0],
-	    strerror(errno));
+	else
+		fprintf(stderr, "filed: cannot run %s: %s\n", argv[0],
+		    strerror(errno));
 	exit(127);
 }
 
