@@ -116,6 +116,9 @@ static const struct conf_key conf_keys[] = {
 	    " empty."),
 	CONF_KEY(umask, CONF_MODE, 0, 077,
 	    "umask of attempts, octal from 000 to 077; default 022."),
+	CONF_KEY(max_log_size, CONF_INT, 0, 1099511627776.0,
+	    "Bytes of output an attempt keeps; the rest is dropped and"
+	    " counted in its log; 0 = no limit; default 0."),
 	CONF_SECT(env, conf_check_env,
 	    "[env]: variables added to every job's environment, NAME = value"
 	    " (not FILED_JOB, FILED_ATTEMPT, FILED_RUN); at most 64."),

@@ -271,6 +271,7 @@ struct conf {
 	long		 max_jobs_total;
 	char		 workdir[CONF_PATH_MAX + 1];	/* "" = the default */
 	long		 umask;
+	long		 max_log_size;	/* bytes of an attempt's output; 0: all */
 	struct conf_map	 env;		/* added to every job's environment */
 };
 #define RUN_AS_FILED		0

@@ -30,6 +30,14 @@
  *   process has it open (a write lease is granted only then), so that a
  *   stray process of one job can never write into another job's log. An
  *   empty log and a missing log read the same.
+ * - With max_log_size set, an attempt writes into a pipe instead, and
+ *   filed splices what comes out of it into the log (at the offset the
+ *   attempt's output has reached: splice refuses O_APPEND files) up to
+ *   max_log_size bytes, then into /dev/null, counting; when the attempt
+ *   ends, the pipe is drained and a line saying how much was dropped ends
+ *   its output. The copy is the kernel's, from the pipe's pages, on the
+ *   loop thread; a full pipe holds the attempt up, as a slow disk would.
+ *   Without max_log_size nothing of this runs.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
  *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
@@ -73,6 +81,17 @@ extern char **environ;
 /* Spare log files kept at most. */
 #define RUN_SPARES	64
 
+/* Bytes a splice moves at most, and splices one wakeup makes at most. */
+#define RUN_CAP_CHUNK	(1U << 20)
+#define RUN_CAP_BURST	16
+
+/* What run_cap_drain found. */
+enum {
+	CAP_EMPTY,		/* nothing more for now */
+	CAP_MORE,		/* the burst is over, more may be there */
+	CAP_END			/* no writer is left */
+};
+
 /* The variables filed sets for each attempt, at the end of rs.env. */
 #define RUN_ENV_OWN	3
 
@@ -107,6 +126,13 @@ struct run {
 	int		 signal;
 	int		 termed;	/* SIGTERM has been sent */
 	int		 killed;	/* SIGKILL has been sent */
+	int		 pipefd;	/* max_log_size: its output, or -1 */
+	int		 capfd;		/* the log, for splice (not O_APPEND) */
+	uv_poll_t	*poll;		/* on pipefd */
+	uint64_t	 cap;		/* max_log_size when it started */
+	uint64_t	 woff;		/* where its next kept byte goes */
+	uint64_t	 room;		/* bytes it may still add to its log */
+	uint64_t	 dropped;	/* bytes beyond cap, thrown away */
 	struct attempt	 a;
 	LIST_ENTRY(run)	 entry;
 };
@@ -121,6 +147,7 @@ static struct {
 	char		*logdir;
 	int		 logdirfd;
 	int		 devnull;
+	int		 nullw;		/* /dev/null, where splice drops */
 	int		 outslot;	/* where a child's stdout is put */
 	int		 memslot;	/* where a child's script is put */
 	posix_spawn_file_actions_t fa;
@@ -162,6 +189,11 @@ static int	 run_env_set(const struct conf_map *, const char *);
 static void	 run_env_build(void);
 static void	 run_fa_fds(posix_spawn_file_actions_t *);
 static void	 run_apply(void);
+static int	 run_cap_open(struct run *, const char *);
+static int	 run_cap_drain(struct run *, unsigned);
+static void	 run_cap_readable(uv_poll_t *, int, int);
+static void	 run_cap_close(struct run *);
+static void	 run_cap_finish(struct run *);
 static int	 run_submitter(void);
 static void	 run_decide(void *);
 static void	 run_release(struct run *);
@@ -210,6 +242,8 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	    (rs.memslot = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1)
 		fatal("open /dev/null");
 	close(fd);
+	if ((rs.nullw = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		fatal("open /dev/null");
 	run_fa_fds(&rs.fa);
 	/*
 	 * The child starts a session of its own (its process group is the
@@ -752,7 +786,7 @@ run_start(struct job *job)
 	 * the job keeps its place and run_schedule tries again later.
 	 */
 	r = xcalloc(1, sizeof *r);
-	r->logfd = outfd = -1;
+	r->logfd = outfd = r->pipefd = r->capfd = -1;
 	what = "memfd_create";
 	if ((memfd = memfd_create("filed-job", MFD_CLOEXEC)) == -1)
 		goto unavailable;
@@ -769,10 +803,15 @@ run_start(struct job *job)
 	 * The child writes through an open file of its own, not a dup of
 	 * filed's: the kernel counts open files, not descriptors, when it
 	 * grants the lease that tells whether anyone still holds the log
-	 * (run_spare_give).
+	 * (run_spare_give). With max_log_size, into a pipe to filed.
 	 */
-	outfd = openat(rs.logdirfd, run_log_name(job, lname, sizeof lname),
-	    O_WRONLY | O_APPEND | O_CLOEXEC);
+	run_log_name(job, lname, sizeof lname);
+	if (rs.conf->max_log_size > 0) {
+		what = "pipe";
+		outfd = run_cap_open(r, lname);
+	} else
+		outfd = openat(rs.logdirfd, lname,
+		    O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (outfd == -1)
 		goto unavailable;
 	what = "dup3";
@@ -868,6 +907,9 @@ run_start(struct job *job)
 		rs.nlive--;
 		job->live->run = NULL;
 		close(r->logfd);
+		run_cap_close(r);
+		if (r->capfd != -1)
+			close(r->capfd);
 		uv_close((uv_handle_t *)&r->timer, run_freed);
 		log_warn("job '%s': cannot start now (%s), trying again in "
 		    "1 s", job->name, what);
@@ -881,6 +923,13 @@ run_start(struct job *job)
 	queue_started(job, r->pid, orphan_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
 	    job->natt + 1, r->pid);
+	if (r->pipefd != -1) {
+		r->poll = xmalloc(sizeof *r->poll);
+		if (uv_poll_init(rs.loop, r->poll, r->pipefd) != 0)
+			fatalx("uv_poll_init");
+		r->poll->data = r;
+		uv_poll_start(r->poll, UV_READABLE, run_cap_readable);
+	}
 	if (rs.conf->timeout > 0) {
 		/*
 		 * The loop's clock is the time its iteration began, which a
@@ -902,6 +951,9 @@ unavailable:
 		close(outfd);
 	if (r->logfd != -1)
 		close(r->logfd);
+	run_cap_close(r);
+	if (r->capfd != -1)
+		close(r->capfd);
 	free(r);
 	run_fd_slots_clear();
 	return -1;
@@ -935,6 +987,139 @@ failed:
 	run_reaped(r, why != NULL ? 126 << 8 : 127 << 8);
 	run_ended(r);
 	return 0;
+}
+
+/*
+ * max_log_size: make r's pipe and the open file of its log that filed
+ * splices into, at the end of its log now. Return the pipe's write end,
+ * for the child, or -1.
+ */
+static int
+run_cap_open(struct run *r, const char *name)
+{
+	int	p[2], e;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((r->capfd = openat(rs.logdirfd, name, O_WRONLY | O_CLOEXEC)) ==
+	    -1 || fcntl(p[0], F_SETFL, O_NONBLOCK) == -1) {
+		e = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = e;
+		return -1;
+	}
+	/* A larger pipe: fewer wakeups, and a fast writer waits less. */
+	(void)fcntl(p[0], F_SETPIPE_SZ, (int)RUN_CAP_CHUNK);
+	r->pipefd = p[0];
+	r->cap = (uint64_t)rs.conf->max_log_size;
+	r->room = r->cap;
+	r->woff = r->off;
+	return p[1];
+}
+
+/*
+ * Move what r wrote from its pipe into its log while it has room, and
+ * into /dev/null after, at most max splices. Return CAP_*.
+ */
+static int
+run_cap_drain(struct run *r, unsigned max)
+{
+	loff_t	 off;
+	ssize_t	 n;
+
+	while (max-- > 0) {
+		if (r->room > 0) {
+			off = (loff_t)r->woff;
+			n = splice(r->pipefd, NULL, r->capfd, &off,
+			    r->room < RUN_CAP_CHUNK ? r->room : RUN_CAP_CHUNK,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				r->woff += (uint64_t)n;
+				r->room -= (uint64_t)n;
+			}
+		} else {
+			n = splice(r->pipefd, NULL, rs.nullw, NULL,
+			    RUN_CAP_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0)
+				r->dropped += (uint64_t)n;
+		}
+		if (n == 0)
+			return CAP_END;
+		if (n > 0 || errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return CAP_EMPTY;
+		if (r->room == 0) {
+			log_warn("job '%s': splice from its output",
+			    r->job->name);
+			return CAP_END;
+		}
+		/* The log cannot grow (a full disk): the rest is dropped. */
+		log_warn("job '%s': splice into its log", r->job->name);
+		r->room = 0;
+	}
+	return CAP_MORE;
+}
+
+/* r's pipe is readable: move a bounded burst, and let go of it at its end. */
+static void
+run_cap_readable(uv_poll_t *h, int status, int events)
+{
+	struct run	*r = h->data;
+
+	if (status < 0 || run_cap_drain(r, RUN_CAP_BURST) == CAP_END)
+		run_cap_close(r);
+}
+
+/* Stop reading r's pipe and close it (its log stays open for the marker). */
+static void
+run_cap_close(struct run *r)
+{
+	if (r->poll != NULL) {
+		uv_poll_stop(r->poll);
+		uv_close((uv_handle_t *)r->poll, retry_closed);
+		r->poll = NULL;
+	}
+	if (r->pipefd != -1)
+		close(r->pipefd);
+	r->pipefd = -1;
+}
+
+/*
+ * The attempt's main process is gone, and with it its group: take what
+ * is left in its pipe (a process that escaped the group and writes later
+ * gets EPIPE), then end its output with the count of bytes dropped.
+ */
+static void
+run_cap_finish(struct run *r)
+{
+	char		line[160], c = '\n';
+	int		n;
+
+	if (r->capfd == -1)
+		return;
+	if (r->pipefd != -1) {
+		while (run_cap_drain(r, RUN_CAP_BURST) == CAP_MORE)
+			continue;
+		run_cap_close(r);
+	}
+	if (r->dropped > 0) {
+		if (r->woff > r->off && pread(r->logfd, &c, 1,
+		    (off_t)r->woff - 1) != 1)
+			c = '\n';
+		n = snprintf(line, sizeof line, "%sfiled: %llu bytes of output "
+		    "dropped: this attempt wrote more than max_log_size (%llu)\n",
+		    c == '\n' ? "" : "\n", (unsigned long long)r->dropped,
+		    (unsigned long long)r->cap);
+		if (pwrite(r->capfd, line, (size_t)n, (off_t)r->woff) != n)
+			log_warn("job '%s': write to log", r->job->name);
+		log_info("job '%s': %llu bytes of output dropped beyond "
+		    "max_log_size", r->job->name,
+		    (unsigned long long)r->dropped);
+	}
+	close(r->capfd);
+	r->capfd = -1;
 }
 
 /* A timeout or kill-grace timer fired for a running attempt. */
@@ -1123,6 +1308,7 @@ run_ended(struct run *r)
 	char		 c;
 
 	r->ended = 1;
+	run_cap_finish(r);
 	/* The log's end and whether it ends a line (page cache, no I/O). */
 	a->end = fstat(r->logfd, &sb) == 0 ? (uint64_t)sb.st_size : r->off;
 	a->eol = 1;
@@ -1381,7 +1567,7 @@ retry_fired(uv_timer_t *t)
 	run_schedule();
 }
 
-/* Free a retry timer. */
+/* Free a retry timer, or another handle of its own allocation. */
 static void
 retry_closed(uv_handle_t *h)
 {
@@ -1420,6 +1606,7 @@ run_shutdown(void)
 	while (rs.nspares > 0)
 		close(rs.spares[--rs.nspares].fd);
 	close(rs.devnull);
+	close(rs.nullw);
 	close(rs.outslot);
 	close(rs.memslot);
 	posix_spawn_file_actions_destroy(&rs.fa);

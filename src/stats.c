@@ -343,6 +343,9 @@ stats_render(struct buf *b)
 	stats_one(b, "filed_max_job_size_bytes", "gauge",
 	    "Bytes of job text a job may have (setting max_job_size).",
 	    (uint64_t)cf->max_job_size);
+	stats_one(b, "filed_max_log_size_bytes", "gauge",
+	    "Bytes of output an attempt keeps, 0 for no limit (setting "
+	    "max_log_size).", (uint64_t)cf->max_log_size);
 
 	stats_family(b, "filed_jobs", "gauge",
 	    "Jobs by state: new (being written), draft, pending (queued or "
