@@ -31,11 +31,15 @@
  *   stray process of one job can never write into another job's log. An
  *   empty log and a missing log read the same.
  * - With max_log_size set, an attempt writes into a pipe instead, and
- *   filed splices what comes out of it into the log (at the offset the
- *   attempt's output has reached: splice refuses O_APPEND files) up to
- *   max_log_size bytes, then into /dev/null, counting; when the attempt
- *   ends, the pipe is drained and a line saying how much was dropped ends
- *   its output. The copy is the kernel's, from the pipe's pages, on the
+ *   filed splices what comes out of it into the log up to max_log_size
+ *   bytes, then into /dev/null, counting; when the attempt ends, the pipe
+ *   is drained and a line saying how much was dropped ends its output.
+ *   splice refuses O_APPEND files, so the log's own open file loses
+ *   O_APPEND meanwhile (filed alone writes it, at the offset the output
+ *   has reached). It is that open file, and not another: one opened for
+ *   the splice could outlive its close for an instant in the child of the
+ *   next spawn (which closes its copies of filed's descriptors only after
+ *   posix_spawn has returned), and deny the lease run_spare_give needs. The copy is the kernel's, from the pipe's pages, on the
  *   loop thread; a full pipe holds the attempt up, as a slow disk would.
  *   Without max_log_size nothing of this runs.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
@@ -126,8 +130,8 @@ struct run {
 	int		 signal;
 	int		 termed;	/* SIGTERM has been sent */
 	int		 killed;	/* SIGKILL has been sent */
-	int		 pipefd;	/* max_log_size: its output, or -1 */
-	int		 capfd;		/* the log, for splice (not O_APPEND) */
+	int		 capped;	/* max_log_size: logfd without O_APPEND */
+	int		 pipefd;	/* its output, or -1 */
 	uv_poll_t	*poll;		/* on pipefd */
 	uint64_t	 cap;		/* max_log_size when it started */
 	uint64_t	 woff;		/* where its next kept byte goes */
@@ -189,7 +193,7 @@ static int	 run_env_set(const struct conf_map *, const char *);
 static void	 run_env_build(void);
 static void	 run_fa_fds(posix_spawn_file_actions_t *);
 static void	 run_apply(void);
-static int	 run_cap_open(struct run *, const char *);
+static int	 run_cap_open(struct run *);
 static int	 run_cap_drain(struct run *, unsigned);
 static void	 run_cap_readable(uv_poll_t *, int, int);
 static void	 run_cap_close(struct run *);
@@ -786,7 +790,7 @@ run_start(struct job *job)
 	 * the job keeps its place and run_schedule tries again later.
 	 */
 	r = xcalloc(1, sizeof *r);
-	r->logfd = outfd = r->pipefd = r->capfd = -1;
+	r->logfd = outfd = r->pipefd = -1;
 	what = "memfd_create";
 	if ((memfd = memfd_create("filed-job", MFD_CLOEXEC)) == -1)
 		goto unavailable;
@@ -808,7 +812,7 @@ run_start(struct job *job)
 	run_log_name(job, lname, sizeof lname);
 	if (rs.conf->max_log_size > 0) {
 		what = "pipe";
-		outfd = run_cap_open(r, lname);
+		outfd = run_cap_open(r);
 	} else
 		outfd = openat(rs.logdirfd, lname,
 		    O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -906,10 +910,8 @@ run_start(struct job *job)
 		rs.nrunning--;
 		rs.nlive--;
 		job->live->run = NULL;
+		run_cap_finish(r);
 		close(r->logfd);
-		run_cap_close(r);
-		if (r->capfd != -1)
-			close(r->capfd);
 		uv_close((uv_handle_t *)&r->timer, run_freed);
 		log_warn("job '%s': cannot start now (%s), trying again in "
 		    "1 s", job->name, what);
@@ -949,11 +951,9 @@ unavailable:
 		close(memfd);
 	if (outfd != -1)
 		close(outfd);
+	run_cap_finish(r);
 	if (r->logfd != -1)
 		close(r->logfd);
-	run_cap_close(r);
-	if (r->capfd != -1)
-		close(r->capfd);
 	free(r);
 	run_fd_slots_clear();
 	return -1;
@@ -965,6 +965,7 @@ failed:
 	 * run), with the reason in its log, so that retries and failed/ work
 	 * as usual.
 	 */
+	run_cap_finish(r);
 	if (why != NULL) {
 		log_warnx("job '%s': not run: it %s", job->name, why);
 		run_log_line(r->logfd, "filed: job '%s' %s\n", job->name, why);
@@ -990,25 +991,27 @@ failed:
 }
 
 /*
- * max_log_size: make r's pipe and the open file of its log that filed
- * splices into, at the end of its log now. Return the pipe's write end,
- * for the child, or -1.
+ * max_log_size: make r's pipe, and take O_APPEND off its log (r->logfd,
+ * at the end of the log) for splice. Return the pipe's write end, for
+ * the child, or -1.
  */
 static int
-run_cap_open(struct run *r, const char *name)
+run_cap_open(struct run *r)
 {
-	int	p[2], e;
+	int	p[2], e, fl;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return -1;
-	if ((r->capfd = openat(rs.logdirfd, name, O_WRONLY | O_CLOEXEC)) ==
-	    -1 || fcntl(p[0], F_SETFL, O_NONBLOCK) == -1) {
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    (fl = fcntl(r->logfd, F_GETFL)) == -1 ||
+	    fcntl(r->logfd, F_SETFL, fl & ~O_APPEND) == -1) {
 		e = errno;
 		close(p[0]);
 		close(p[1]);
 		errno = e;
 		return -1;
 	}
+	r->capped = 1;
 	/* A larger pipe: fewer wakeups, and a fast writer waits less. */
 	(void)fcntl(p[0], F_SETPIPE_SZ, (int)RUN_CAP_CHUNK);
 	r->pipefd = p[0];
@@ -1031,7 +1034,7 @@ run_cap_drain(struct run *r, unsigned max)
 	while (max-- > 0) {
 		if (r->room > 0) {
 			off = (loff_t)r->woff;
-			n = splice(r->pipefd, NULL, r->capfd, &off,
+			n = splice(r->pipefd, NULL, r->logfd, &off,
 			    r->room < RUN_CAP_CHUNK ? r->room : RUN_CAP_CHUNK,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -1087,18 +1090,20 @@ run_cap_close(struct run *r)
 }
 
 /*
- * The attempt's main process is gone, and with it its group: take what
- * is left in its pipe (a process that escaped the group and writes later
- * gets EPIPE), then end its output with the count of bytes dropped.
+ * The attempt's main process is gone, and with it its group (or it never
+ * started): take what is left in its pipe (a process that escaped the
+ * group and writes later gets EPIPE), end its output with the count of
+ * bytes dropped, and give its log O_APPEND back.
  */
 static void
 run_cap_finish(struct run *r)
 {
 	char		line[160], c = '\n';
-	int		n;
+	int		n, fl;
 
-	if (r->capfd == -1)
+	if (!r->capped)
 		return;
+	r->capped = 0;
 	if (r->pipefd != -1) {
 		while (run_cap_drain(r, RUN_CAP_BURST) == CAP_MORE)
 			continue;
@@ -1112,14 +1117,15 @@ run_cap_finish(struct run *r)
 		    "dropped: this attempt wrote more than max_log_size (%llu)\n",
 		    c == '\n' ? "" : "\n", (unsigned long long)r->dropped,
 		    (unsigned long long)r->cap);
-		if (pwrite(r->capfd, line, (size_t)n, (off_t)r->woff) != n)
+		if (pwrite(r->logfd, line, (size_t)n, (off_t)r->woff) != n)
 			log_warn("job '%s': write to log", r->job->name);
 		log_info("job '%s': %llu bytes of output dropped beyond "
 		    "max_log_size", r->job->name,
 		    (unsigned long long)r->dropped);
 	}
-	close(r->capfd);
-	r->capfd = -1;
+	if ((fl = fcntl(r->logfd, F_GETFL)) == -1 ||
+	    fcntl(r->logfd, F_SETFL, fl | O_APPEND) == -1)
+		fatal("fcntl O_APPEND");
 }
 
 /* A timeout or kill-grace timer fired for a running attempt. */

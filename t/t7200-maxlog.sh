@@ -74,6 +74,21 @@ test_expect_success 'the output grows up to the bound while the job runs' '
 	test_cmp expect last
 '
 
+test_expect_success 'attempts that write nothing leave no output file, two at a time' '
+	echo "{\"max_jobs\": 2}" >mnt/config.json &&
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20
+	do
+		echo true >mnt/pending/quiet$i || return 1
+	done &&
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20
+	do
+		wait_job_in complete quiet$i &&
+		test_must_be_empty mnt/complete/quiet$i &&
+		path_is_missing "$(log_of complete/quiet$i)" || return 1
+	done &&
+	echo "{\"max_jobs\": 1}" >mnt/config.json
+'
+
 test_expect_success 'each attempt is bounded on its own' '
 	{ cat job && echo "exit 1"; } >mnt/pending/twice &&
 	wait_job_in failed twice &&
