@@ -43,8 +43,8 @@ enum conf_type {
 	CONF_INT,			/* a long: integer in INI and JSON */
 	CONF_NUM,			/* a double: any finite number */
 	CONF_WORD,			/* a long: the index of one of words */
-	CONF_MODE,			/* a long: octal digits, a string in JSON */
-	CONF_STR,			/* char[max + 1]: text, a string in JSON */
+	CONF_MODE,			/* a long: octal, a string in JSON */
+	CONF_STR,			/* char[max + 1]: a string */
 	CONF_MAP			/* struct conf_map: a section [name] in
 					   INI, an object of strings in JSON */
 };
@@ -129,7 +129,8 @@ static const struct conf_key conf_keys[] = {
 #define CONF_CLEAN_MAX	64		/* bytes of a name quoted in a cause */
 #define CONF_BLANK	" \t\r\v\f"	/* whitespace other than newline */
 #define CONF_JSON_WS	" \t\r\n"	/* whitespace in JSON */
-#define CONF_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+#define CONF_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+			"abcdefghijklmnopqrstuvwxyz_"	/* and digits after */
 #define CONF_WHY	128		/* bytes of a reason */
 
 /* Where filed mounts, resolved (conf_set_mount); set before any load. */

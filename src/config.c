@@ -13,9 +13,10 @@
  *   when it is submitted (a bad one is EINVAL at once and never queued),
  *   but for what only the file system can say (that a workdir it sets is
  *   a directory), which is checked on the thread pool when its turn comes
- *   (EINVAL too, nothing changed); it is applied then, on top of the settings in force at
- *   that moment: two writers of different keys both take effect, and of
- *   two writers of the same key the one whose turn comes later wins.
+ *   (EINVAL too, nothing changed). It is applied then, on top of the
+ *   settings in force at that moment: two writers of different keys both
+ *   take effect, and of two writers of the same key the one whose turn
+ *   comes later wins.
  * - Memory, the INI file and the reply agree. The settings in memory
  *   change only after conf_save has made the new file durable, and only
  *   then is the close() answered 0. A save that fails before its rename

@@ -39,9 +39,10 @@
  *   has reached). It is that open file, and not another: one opened for
  *   the splice could outlive its close for an instant in the child of the
  *   next spawn (which closes its copies of filed's descriptors only after
- *   posix_spawn has returned), and deny the lease run_spare_give needs. The copy is the kernel's, from the pipe's pages, on the
- *   loop thread; a full pipe holds the attempt up, as a slow disk would.
- *   Without max_log_size nothing of this runs.
+ *   posix_spawn has returned), and deny the lease run_spare_give needs.
+ *   The copy is the kernel's, from the pipe's pages, on the loop thread;
+ *   a full pipe holds the attempt up, as a slow disk would. Without
+ *   max_log_size nothing of this runs.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
  *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
