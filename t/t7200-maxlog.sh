@@ -105,6 +105,19 @@ test_expect_success 'a timed-out attempt ends with the line too' '
 	echo "{\"timeout\": 0}" >mnt/config.json
 '
 
+test_expect_success 'a process that escaped the group does not hold the attempt open' '
+	cat >esc <<-EOF &&
+	setsid sh -c "sleep 5; echo late; touch \"$TRASH/late\"" &
+	echo early
+	EOF
+	cat esc >mnt/pending/esc &&
+	wait_job_in complete esc 2 &&
+	echo early >expect &&
+	test_cmp expect mnt/complete/esc &&
+	! wait_for 6 "test -e \"\$TRASH/late\"" 2>/dev/null &&
+	test_cmp expect mnt/complete/esc
+'
+
 test_expect_success 'max_log_size survives a restart' '
 	filed_stop &&
 	filed_start &&
