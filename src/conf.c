@@ -13,11 +13,17 @@
  *   struct untouched and returns a malloc'd cause that names the file and
  *   line (INI) or line and column (JSON).
  * - Numbers are written so that they read back as the identical double.
+ * - Text (workdir) and maps ([env]) are values like the numbers, kept in
+ *   fixed room in struct conf, so a struct conf is copied whole and owns
+ *   no memory. Each must fit one line of the INI file and read back the
+ *   same through inih, which strips blanks and cuts comments: the checks
+ *   refuse what would not (conf_text_ok).
  * - conf_save blocks and runs on the thread pool, so nothing here touches
  *   state shared with the loop, and strerror_r replaces strerror.
  */
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,7 +42,11 @@
 enum conf_type {
 	CONF_INT,			/* a long: integer in INI and JSON */
 	CONF_NUM,			/* a double: any finite number */
-	CONF_WORD			/* a long: the index of one of words */
+	CONF_WORD,			/* a long: the index of one of words */
+	CONF_MODE,			/* a long: octal, a string in JSON */
+	CONF_STR,			/* char[max + 1]: a string */
+	CONF_MAP			/* struct conf_map: a section [name] in
+					   INI, an object of strings in JSON */
 };
 
 struct conf_key {
@@ -44,24 +54,40 @@ struct conf_key {
 	enum conf_type	 type;
 	size_t		 off;		/* of the field in struct conf */
 	double		 min;		/* inclusive range */
-	double		 max;
+	double		 max;		/* CONF_STR: bytes */
 	const char	*help;		/* one line, over the key in the INI */
 	const char *const *words;	/* CONF_WORD: the values, in order */
+	/* CONF_STR: the value, CONF_MAP: a name; NULL if fine, or why not */
+	const char	*(*check)(const char *);
+	/* CONF_STR: what only the file system can say (blocks); malloc'd */
+	char		*(*probe)(const char *);
 };
 
 #define CONF_KEY(name, type, min, max, help) \
-	{ #name, type, offsetof(struct conf, name), min, max, help, NULL }
+	{ #name, type, offsetof(struct conf, name), min, max, help, NULL, \
+	    NULL, NULL }
 #define CONF_WORDS(name, words, nwords, help) \
 	{ #name, CONF_WORD, offsetof(struct conf, name), 0, (nwords) - 1, \
-	    help, words }
+	    help, words, NULL, NULL }
+#define CONF_TEXT(name, check, probe, help) \
+	{ #name, CONF_STR, offsetof(struct conf, name), 0, \
+	    sizeof(((struct conf *)0)->name) - 1, help, NULL, check, probe }
+#define CONF_SECT(name, check, help) \
+	{ #name, CONF_MAP, offsetof(struct conf, name), 0, CONF_MAP_MAX, \
+	    help, NULL, check, NULL }
 
 static const char *const conf_run_as[] = { "filed", "submitter" };
+
+static const char *conf_check_workdir(const char *);
+static char	*conf_probe_workdir(const char *);
+static const char *conf_check_env(const char *);
 
 static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_retries, CONF_INT, 0, 1000000,
 	    "Retries after the first attempt before a job fails; default 3."),
-	CONF_KEY(max_jobs, CONF_INT, 1, 4096,
-	    "Jobs running at once; default: the number of CPUs."),
+	CONF_KEY(max_jobs, CONF_INT, 0, 4096,
+	    "Jobs running at once, 0 = paused (none start); default: the"
+	    " number of CPUs."),
 	CONF_KEY(backoff_base, CONF_NUM, 0, 1e9,
 	    "Seconds before a retry: backoff_base * backoff_mult ^ attempts;"
 	    " default 1."),
@@ -84,6 +110,18 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_jobs_total, CONF_INT, 1, 10000000,
 	    "Jobs that may exist in all four directories; more get ENOSPC;"
 	    " default 100000."),
+	CONF_TEXT(workdir, conf_check_workdir, conf_probe_workdir,
+	    "Directory attempts start in, an absolute path; empty: / (with"
+	    " run_as = submitter: the home of the job's creator); default"
+	    " empty."),
+	CONF_KEY(umask, CONF_MODE, 0, 077,
+	    "umask of attempts, octal from 000 to 077; default 022."),
+	CONF_KEY(max_log_size, CONF_INT, 0, 1099511627776.0,
+	    "Bytes of output an attempt keeps; the rest is dropped and"
+	    " counted in its log; 0 = no limit; default 0."),
+	CONF_SECT(env, conf_check_env,
+	    "[env]: variables added to every job's environment, NAME = value"
+	    " (not FILED_JOB, FILED_ATTEMPT, FILED_RUN); at most 64."),
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
 
@@ -91,6 +129,12 @@ static const struct conf_key conf_keys[] = {
 #define CONF_CLEAN_MAX	64		/* bytes of a name quoted in a cause */
 #define CONF_BLANK	" \t\r\v\f"	/* whitespace other than newline */
 #define CONF_JSON_WS	" \t\r\n"	/* whitespace in JSON */
+#define CONF_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+			"abcdefghijklmnopqrstuvwxyz_"	/* and digits after */
+#define CONF_WHY	128		/* bytes of a reason */
+
+/* Where filed mounts, resolved (conf_set_mount); set before any load. */
+static char	*conf_mount;
 
 /* The state of one INI parse. */
 struct conf_ini {
@@ -108,6 +152,19 @@ static const struct conf_key *conf_find(const char *);
 static double	 conf_get(const struct conf *, const struct conf_key *);
 static void	 conf_put(struct conf *, const struct conf_key *, double);
 static int	 conf_valid(const struct conf_key *, double);
+static int	 conf_text_ok(const char *, size_t, char *, size_t);
+static char	*conf_str_put(struct conf *, const struct conf_key *,
+		     const char *);
+static int	 conf_map_cmp(const char *, const char *);
+static char	*conf_map_put(struct conf *, const struct conf_key *,
+		     const char *, const char *);
+static int	 conf_section(const char *);
+static char	*conf_ini_value(const char *);
+static void	 conf_json_str(struct buf *, const char *);
+static void	 conf_json_value(struct buf *, const struct conf *,
+		     const struct conf_key *);
+static char	*conf_json_put(struct conf *, const struct conf_key *,
+		     json_t *);
 static char	*conf_range(const struct conf_key *);
 static const char *conf_check(const struct conf *);
 static const char *conf_strerror(int, char *, size_t);
@@ -173,6 +230,212 @@ conf_valid(const struct conf_key *k, double v)
 	return isfinite(v) && v >= k->min && v <= k->max;
 }
 
+/*
+ * A text value must fit one line of the INI file and read back the same
+ * through inih: at most max bytes of UTF-8 (so config.json can show it),
+ * no control character, no blank at either end (inih strips them), no ';'
+ * or '#' after a blank (a comment). Return 0, or -1 with why written.
+ */
+static int
+conf_text_ok(const char *s, size_t max, char *why, size_t size)
+{
+	const char	*p;
+	size_t		 len = strlen(s);
+	json_t		*j;
+
+	if (len > max) {
+		snprintf(why, size, "longer than %zu bytes", max);
+		return -1;
+	}
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			snprintf(why, size, "holds a control character");
+			return -1;
+		}
+		if ((*p == ';' || *p == '#') && p > s && p[-1] == ' ') {
+			snprintf(why, size, "holds \" %c\", which starts a "
+			    "comment in the INI file", *p);
+			return -1;
+		}
+	}
+	if (len > 0 && (s[0] == ' ' || s[len - 1] == ' ')) {
+		snprintf(why, size, "starts or ends with a blank");
+		return -1;
+	}
+	if ((j = json_stringn(s, len)) == NULL) {
+		snprintf(why, size, "is not UTF-8");
+		return -1;
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* workdir: empty (the default) or an absolute path. */
+static const char *
+conf_check_workdir(const char *s)
+{
+	if (*s != '\0' && *s != '/')
+		return "must be an absolute path, or empty for the default";
+	return NULL;
+}
+
+/*
+ * workdir, as it is loaded: a directory, and not in filed's own mount,
+ * where an attempt could never start (the child enters its directory
+ * while posix_spawn holds filed's only thread, which alone could answer
+ * for the mount). It blocks (stat, realpath): never on the loop.
+ */
+static char *
+conf_probe_workdir(const char *dir)
+{
+	struct stat	 sb;
+	char		 eb[128], *real;
+	size_t		 n;
+	int		 inside;
+
+	if (*dir == '\0')
+		return NULL;
+	if (stat(dir, &sb) == -1)
+		return xasprintf("%s: %s", dir,
+		    conf_strerror(errno, eb, sizeof eb));
+	if (!S_ISDIR(sb.st_mode))
+		return xasprintf("%s: not a directory", dir);
+	if (conf_mount == NULL || (real = realpath(dir, NULL)) == NULL)
+		return NULL;
+	n = strlen(conf_mount);
+	inside = strncmp(real, conf_mount, n) == 0 &&
+	    (real[n] == '\0' || real[n] == '/');
+	free(real);
+	if (inside)
+		return xasprintf("%s: inside filed's own mount %s", dir,
+		    conf_mount);
+	return NULL;
+}
+
+/* A name of [env]: a portable shell name that filed does not set. */
+static const char *
+conf_check_env(const char *s)
+{
+	static const char *const own[] = { "FILED_JOB", "FILED_ATTEMPT",
+	    "FILED_RUN" };
+	size_t	i;
+
+	if (*s == '\0' || strchr(CONF_NAME_CHARS, *s) == NULL ||
+	    s[strspn(s, CONF_NAME_CHARS "0123456789")] != '\0')
+		return "not a portable name (letters, digits and '_', not "
+		    "starting with a digit)";
+	if (strlen(s) > CONF_MAP_NAME)
+		return "longer than 64 bytes";
+	for (i = 0; i < sizeof own / sizeof own[0]; i++) {
+		if (strcmp(s, own[i]) == 0)
+			return "filed sets it for each attempt";
+	}
+	return NULL;
+}
+
+/* Set the text key k of c to s: NULL, or why not (malloc'd). */
+static char *
+conf_str_put(struct conf *c, const struct conf_key *k, const char *s)
+{
+	char		*p = (char *)c + k->off, why[CONF_WHY];
+	const char	*w;
+
+	if (conf_text_ok(s, (size_t)k->max, why, sizeof why) != 0)
+		return xasprintf("%s: %s", k->name, why);
+	if (k->check != NULL && (w = k->check(s)) != NULL)
+		return xasprintf("%s: %s", k->name, w);
+	/* The whole field, so that equal settings are equal bytes. */
+	memset(p, 0, (size_t)k->max + 1);
+	memcpy(p, s, strlen(s));
+	return NULL;
+}
+
+/* Compare the name of a map entry ("NAME=value") with a name. */
+static int
+conf_map_cmp(const char *ent, const char *name)
+{
+	size_t	el = strcspn(ent, "="), nl = strlen(name);
+	int	r;
+
+	if ((r = memcmp(ent, name, el < nl ? el : nl)) != 0)
+		return r;
+	return (el > nl) - (el < nl);
+}
+
+/*
+ * Add name = value to the map of key k in c, in name order: NULL, or why
+ * not (malloc'd).
+ */
+static char *
+conf_map_put(struct conf *c, const struct conf_key *k, const char *name,
+    const char *value)
+{
+	struct conf_map	*m = (struct conf_map *)((char *)c + k->off);
+	char		 n[CONF_CLEAN_MAX], why[CONF_WHY];
+	const char	*w;
+	unsigned	 i;
+	int		 r = 1;
+
+	if ((w = k->check(name)) != NULL)
+		return xasprintf("%s: '%s': %s", k->name,
+		    util_printable(name, n, sizeof n), w);
+	for (i = 0; i < m->n && (r = conf_map_cmp(m->ent[i], name)) < 0; i++)
+		continue;
+	if (i < m->n && r == 0)
+		return xasprintf("%s: %s: set twice", k->name, name);
+	if (conf_text_ok(value, CONF_MAP_ENTRY - strlen(name) - 1, why,
+	    sizeof why) != 0)
+		return xasprintf("%s: %s: the value is %s%s", k->name, name,
+		    strncmp(why, "longer", 6) == 0 ? "" : "refused: it ", why);
+	if (m->n == CONF_MAP_MAX)
+		return xasprintf("%s: more than %d entries", k->name,
+		    CONF_MAP_MAX);
+	memmove(m->ent[i + 1], m->ent[i], (m->n - i) * sizeof m->ent[0]);
+	memset(m->ent[i], 0, sizeof m->ent[i]);
+	snprintf(m->ent[i], sizeof m->ent[i], "%s=%s", name, value);
+	m->n++;
+	return NULL;
+}
+
+/*
+ * Say where filed mounts (resolved), so that no workdir is put inside it.
+ * Called before the first load, never while one runs on the thread pool.
+ */
+void
+conf_set_mount(const char *path)
+{
+	free(conf_mount);
+	conf_mount = path != NULL ? xstrdup(path) : NULL;
+}
+
+/*
+ * Check what only the file system can say of settings from config.json,
+ * as they are saved (it blocks: on the thread pool): the text keys they
+ * change from old (workdir: a directory now). 0, or -1 with *cause.
+ */
+int
+conf_check_dirs(const struct conf *c, const struct conf *old, char **cause)
+{
+	const struct conf_key	*k;
+	const char		*v;
+	char			*why;
+	size_t			 i;
+
+	for (i = 0; i < CONF_NKEYS; i++) {
+		k = &conf_keys[i];
+		if (k->type != CONF_STR || k->probe == NULL)
+			continue;
+		v = (const char *)c + k->off;
+		if (strcmp(v, (const char *)old + k->off) == 0 ||
+		    (why = k->probe(v)) == NULL)
+			continue;
+		*cause = xasprintf("config.json: %s: %s", k->name, why);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Describe a key's type and range, as every bad value is reported. */
 static char *
 conf_range(const struct conf_key *k)
@@ -180,6 +443,14 @@ conf_range(const struct conf_key *k)
 	if (k->type == CONF_WORD)
 		return xasprintf("%s: must be %s or %s", k->name, k->words[0],
 		    k->words[1]);
+	if (k->type == CONF_MODE)
+		return xasprintf("%s: must be octal digits from %03lo to %03lo"
+		    " (a string in config.json)", k->name,
+		    (unsigned long)k->min, (unsigned long)k->max);
+	if (k->type == CONF_STR)
+		return xasprintf("%s: must be a string", k->name);
+	if (k->type == CONF_MAP)
+		return xasprintf("%s: must be an object of strings", k->name);
 	return xasprintf("%s: must be %s from %.15g to %.15g", k->name,
 	    k->type == CONF_INT ? "an integer" : "a number", k->min, k->max);
 }
@@ -200,11 +471,21 @@ static void
 conf_fmt(const struct conf *c, const struct conf_key *k, char *out,
     size_t size)
 {
-	double	v = conf_get(c, k);
+	double	v;
 	int	prec;
+
+	if (k->type == CONF_STR) {
+		snprintf(out, size, "%s", (const char *)c + k->off);
+		return;
+	}
+	v = conf_get(c, k);
 
 	if (k->type == CONF_WORD) {
 		snprintf(out, size, "%s", k->words[(long)v]);
+		return;
+	}
+	if (k->type == CONF_MODE) {
+		snprintf(out, size, "%03lo", (unsigned long)v);
 		return;
 	}
 	if ((v < 0 ? -v : v) < 9007199254740992.0 &&
@@ -222,8 +503,9 @@ conf_fmt(const struct conf *c, const struct conf_key *k, char *out,
 
 /*
  * Parse an INI value for key k into *vp. Integers are plain decimal; numbers
- * are decimal with an optional fraction and exponent (no hex, inf or nan).
- * The whole string must be used and the result must be in range.
+ * are decimal with an optional fraction and exponent (no hex, inf or nan);
+ * modes are one to four octal digits. The whole string must be used and
+ * the result must be in range.
  */
 static int
 conf_parse_value(const struct conf_key *k, const char *s, double *vp)
@@ -244,7 +526,11 @@ conf_parse_value(const struct conf_key *k, const char *s, double *vp)
 		return -1;
 	}
 	errno = 0;
-	if (k->type == CONF_INT) {
+	if (k->type == CONF_MODE) {
+		if (strlen(s) > 4 || s[strspn(s, "01234567")] != '\0')
+			return -1;
+		v = (double)strtol(s, NULL, 8);
+	} else if (k->type == CONF_INT) {
 		if (s[strspn(s, "+-0123456789")] != '\0')
 			return -1;
 		ll = strtoll(s, &end, 10);
@@ -288,6 +574,7 @@ conf_defaults(struct conf *c)
 	c->run_as = RUN_AS_FILED;
 	c->allow_root = 0;
 	c->max_jobs_total = 100000;
+	c->umask = 022;
 }
 
 /*
@@ -329,8 +616,9 @@ conf_ini_error(struct conf_ini *ci, const char *fmt, ...)
  *   comment (inih would otherwise read its tail as another line);
  * - strips leading blanks, so an indented line is never taken as the
  *   continuation of the previous value (inih's multi-line values);
- * - reports a section other than [queue] even when it has no keys, and
- *   text after a section header, which inih ignores.
+ * - reports a section other than [queue] and the maps' (conf_section)
+ *   even when it has no keys, and text after a section header, which inih
+ *   ignores.
  */
 static char *
 conf_ini_read(char *str, int num, void *arg)
@@ -378,19 +666,52 @@ conf_ini_read(char *str, int num, void *arg)
 	if (ci->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3 + strspn(p + 3, CONF_BLANK);
 	if (*p == '[' && (q = strchr(p, ']')) != NULL) {
-		if ((size_t)(q - p - 1) != strlen(CONF_SECTION) ||
-		    strncmp(p + 1, CONF_SECTION, strlen(CONF_SECTION)) != 0) {
-			s = xstrndup(p + 1, (size_t)(q - p - 1));
+		s = xstrndup(p + 1, (size_t)(q - p - 1));
+		if (!conf_section(s))
 			conf_ini_error(ci, "unknown section [%s]",
 			    util_printable(s, name, sizeof name));
-			free(s);
-		}
+		free(s);
 		q++;
 		q += strspn(q, CONF_BLANK);
 		if (*q != '\n' && *q != ';' && *q != '#')
 			conf_ini_error(ci, "syntax error");
 	}
 	return str;
+}
+
+/* Is name a section of the INI file: [queue], or a map's? */
+static int
+conf_section(const char *name)
+{
+	const struct conf_key	*k;
+
+	if (strcmp(name, CONF_SECTION) == 0)
+		return 1;
+	return (k = conf_find(name)) != NULL && k->type == CONF_MAP;
+}
+
+/*
+ * The value inih gives, as a new string without its comment: inih cuts
+ * inline comments that start with ';'; those starting with '#' are cut
+ * here, by the same rule (after whitespace).
+ */
+static char *
+conf_ini_value(const char *value)
+{
+	char	*v;
+	size_t	 i;
+
+	v = xstrdup(value);
+	for (i = 0; v[i] != '\0'; i++) {
+		if (v[i] == '#' && i > 0 && isspace((unsigned char)v[i - 1])) {
+			v[i] = '\0';
+			break;
+		}
+	}
+	i = strlen(v);
+	while (i > 0 && isspace((unsigned char)v[i - 1]))
+		v[--i] = '\0';
+	return v;
 }
 
 /*
@@ -405,7 +726,6 @@ conf_ini_handler(void *arg, const char *section, const char *name,
 	struct conf_ini		*ci = arg;
 	const struct conf_key	*k;
 	char			 n[CONF_CLEAN_MAX], *v, *msg;
-	size_t			 i;
 	double			 d;
 
 	if (*section == '\0') {
@@ -414,13 +734,25 @@ conf_ini_handler(void *arg, const char *section, const char *name,
 		return 1;
 	}
 	if (strcmp(section, CONF_SECTION) != 0) {
-		conf_ini_error(ci, "unknown section [%s]",
-		    util_printable(section, n, sizeof n));
+		if (!conf_section(section)) {
+			conf_ini_error(ci, "unknown section [%s]",
+			    util_printable(section, n, sizeof n));
+			return 1;
+		}
+		/* A map's section: every line is an entry. */
+		v = conf_ini_value(value);
+		if ((msg = conf_map_put(&ci->c, conf_find(section), name,
+		    v)) != NULL) {
+			conf_ini_error(ci, "%s", msg);
+			free(msg);
+		}
+		free(v);
 		return 1;
 	}
-	if ((k = conf_find(name)) == NULL) {
-		conf_ini_error(ci, "unknown key '%s' in [" CONF_SECTION "]",
-		    util_printable(name, n, sizeof n));
+	if ((k = conf_find(name)) == NULL || k->type == CONF_MAP) {
+		conf_ini_error(ci, "unknown key '%s' in [" CONF_SECTION "]%s",
+		    util_printable(name, n, sizeof n), k != NULL ?
+		    "; it is a section of its own" : "");
 		return 1;
 	}
 	if (ci->seen[k - conf_keys]) {
@@ -429,22 +761,18 @@ conf_ini_handler(void *arg, const char *section, const char *name,
 	}
 	ci->seen[k - conf_keys] = 1;
 
-	/*
-	 * inih cuts inline comments that start with ';'. Those starting with
-	 * '#' are cut here, by the same rule: after whitespace.
-	 */
-	v = xstrdup(value);
-	for (i = 0; v[i] != '\0'; i++) {
-		if (v[i] == '#' && i > 0 && isspace((unsigned char)v[i - 1])) {
-			v[i] = '\0';
-			break;
+	v = conf_ini_value(value);
+	if (k->type == CONF_STR) {
+		if ((msg = conf_str_put(&ci->c, k, v)) == NULL &&
+		    k->probe != NULL && (msg = k->probe(v)) != NULL) {
+			/* The value is fine; its directory is not. */
+			conf_ini_error(ci, "%s: %s", k->name, msg);
+			free(msg);
+		} else if (msg != NULL) {
+			conf_ini_error(ci, "%s", msg);
+			free(msg);
 		}
-	}
-	i = strlen(v);
-	while (i > 0 && isspace((unsigned char)v[i - 1]))
-		v[--i] = '\0';
-
-	if (conf_parse_value(k, v, &d) != 0) {
+	} else if (conf_parse_value(k, v, &d) != 0) {
 		msg = conf_range(k);
 		conf_ini_error(ci, "%s", msg);
 		free(msg);
@@ -513,13 +841,18 @@ conf_load(const char *path, struct conf *out, char **cause)
 	return 0;
 }
 
-/* Render the INI file: a header, then each key under its comment. */
+/*
+ * Render the INI file: a header, then each key of [queue] under its
+ * comment, then each map as a section under its comment.
+ */
 static void
 conf_render(const struct conf *c, struct buf *b)
 {
 	const struct conf_key	*k;
-	char			 v[64];
-	size_t			 i;
+	const struct conf_map	*m;
+	char			 v[CONF_PATH_MAX + 64];
+	size_t			 i, nl;
+	unsigned		 e;
 
 	buf_adds(b,
 	    "# filed's settings.\n"
@@ -532,8 +865,23 @@ conf_render(const struct conf *c, struct buf *b)
 	    "[" CONF_SECTION "]\n");
 	for (i = 0; i < CONF_NKEYS; i++) {
 		k = &conf_keys[i];
+		if (k->type == CONF_MAP)
+			continue;
 		conf_fmt(c, k, v, sizeof v);
-		buf_printf(b, "\n# %s\n%s = %s\n", k->help, k->name, v);
+		buf_printf(b, "\n# %s\n%s =%s%s\n", k->help, k->name,
+		    *v != '\0' ? " " : "", v);
+	}
+	for (i = 0; i < CONF_NKEYS; i++) {
+		k = &conf_keys[i];
+		if (k->type != CONF_MAP)
+			continue;
+		m = (const struct conf_map *)((const char *)c + k->off);
+		buf_printf(b, "\n# %s\n[%s]\n", k->help, k->name);
+		for (e = 0; e < m->n; e++) {
+			nl = strcspn(m->ent[e], "=");
+			buf_printf(b, "%.*s = %s\n", (int)nl, m->ent[e],
+			    m->ent[e] + nl + 1);
+		}
 	}
 }
 
@@ -647,6 +995,63 @@ fail:
 }
 
 /*
+ * Add s to b as a JSON string. s is valid UTF-8 without control
+ * characters (conf_text_ok), so only '"' and '\\' need an escape; the
+ * others get one all the same.
+ */
+static void
+conf_json_str(struct buf *b, const char *s)
+{
+	buf_addc(b, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\') {
+			buf_addc(b, '\\');
+			buf_addc(b, *s);
+		} else if ((unsigned char)*s < 0x20)
+			buf_printf(b, "\\u%04x", (unsigned char)*s);
+		else
+			buf_addc(b, *s);
+	}
+	buf_addc(b, '"');
+}
+
+/* Add the value of key k to b as JSON: a map one entry a line. */
+static void
+conf_json_value(struct buf *b, const struct conf *c,
+    const struct conf_key *k)
+{
+	const struct conf_map	*m;
+	char			 v[64];
+	size_t			 nl;
+	unsigned		 e;
+
+	switch (k->type) {
+	case CONF_STR:
+		conf_json_str(b, (const char *)c + k->off);
+		break;
+	case CONF_MAP:
+		m = (const struct conf_map *)((const char *)c + k->off);
+		buf_adds(b, m->n == 0 ? "{}" : "{\n");
+		for (e = 0; e < m->n; e++) {
+			nl = strcspn(m->ent[e], "=");
+			buf_printf(b, "    \"%.*s\": ", (int)nl, m->ent[e]);
+			conf_json_str(b, m->ent[e] + nl + 1);
+			buf_adds(b, e + 1 < m->n ? ",\n" : "\n  }");
+		}
+		break;
+	case CONF_WORD:
+	case CONF_MODE:
+		conf_fmt(c, k, v, sizeof v);
+		buf_printf(b, "\"%s\"", v);
+		break;
+	default:
+		conf_fmt(c, k, v, sizeof v);
+		buf_adds(b, v);
+		break;
+	}
+}
+
+/*
  * Render the settings as config.json reads: a JSON object with two-space
  * indent, the keys in table order, and a newline at the end.
  */
@@ -654,17 +1059,14 @@ char *
 conf_to_json(const struct conf *c)
 {
 	struct buf	b;
-	char		v[64];
 	size_t		i;
 
 	buf_init(&b);
 	buf_adds(&b, "{\n");
 	for (i = 0; i < CONF_NKEYS; i++) {
-		conf_fmt(c, &conf_keys[i], v, sizeof v);
-		buf_printf(&b, "  \"%s\": %s%s%s%s\n", conf_keys[i].name,
-		    conf_keys[i].type == CONF_WORD ? "\"" : "", v,
-		    conf_keys[i].type == CONF_WORD ? "\"" : "",
-		    i + 1 < CONF_NKEYS ? "," : "");
+		buf_printf(&b, "  \"%s\": ", conf_keys[i].name);
+		conf_json_value(&b, c, &conf_keys[i]);
+		buf_adds(&b, i + 1 < CONF_NKEYS ? ",\n" : "\n");
 	}
 	buf_adds(&b, "}\n");
 	return b.data;
@@ -715,6 +1117,38 @@ conf_json_truncated(const char *buf, size_t len)
 	}
 	free(p);
 	return found;
+}
+
+/*
+ * Set the text or map key k of c from the JSON value v: NULL, or why not
+ * (malloc'd). A map is replaced as a whole.
+ */
+static char *
+conf_json_put(struct conf *c, const struct conf_key *k, json_t *v)
+{
+	struct conf_map	*m;
+	const char	*name;
+	char		 n[CONF_CLEAN_MAX], *msg;
+	json_t		*e;
+
+	if (k->type == CONF_STR) {
+		if (!json_is_string(v))
+			return conf_range(k);
+		return conf_str_put(c, k, json_string_value(v));
+	}
+	if (!json_is_object(v))
+		return conf_range(k);
+	m = (struct conf_map *)((char *)c + k->off);
+	memset(m, 0, sizeof *m);
+	json_object_foreach(v, name, e) {
+		if (!json_is_string(e))
+			return xasprintf("%s: '%s': must be a string", k->name,
+			    util_printable(name, n, sizeof n));
+		if ((msg = conf_map_put(c, k, name,
+		    json_string_value(e))) != NULL)
+			return msg;
+	}
+	return NULL;
 }
 
 /*
@@ -784,11 +1218,20 @@ conf_json_decode(const char *buf, size_t len, const struct conf *base,
 			json_decref(j);
 			return -1;
 		}
+		if (k->type == CONF_STR || k->type == CONF_MAP) {
+			if ((msg = conf_json_put(&c, k, v)) == NULL)
+				continue;
+			*cause = xasprintf("config.json: %s", msg);
+			free(msg);
+			json_decref(j);
+			return -1;
+		}
 		if (k->type == CONF_INT && json_is_integer(v))
 			d = (double)json_integer_value(v);
 		else if (k->type == CONF_NUM && json_is_number(v))
 			d = json_number_value(v);
-		else if (k->type == CONF_WORD && json_is_string(v) &&
+		else if ((k->type == CONF_WORD || k->type == CONF_MODE) &&
+		    json_is_string(v) &&
 		    conf_parse_value(k, json_string_value(v), &d) == 0)
 			;
 		else

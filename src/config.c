@@ -11,9 +11,12 @@
  *   merged into it.
  * - A document may hold any subset of the keys. It is validated in full
  *   when it is submitted (a bad one is EINVAL at once and never queued),
- *   and applied when its turn comes, on top of the settings in force at
- *   that moment: two writers of different keys both take effect, and of
- *   two writers of the same key the one whose turn comes later wins.
+ *   but for what only the file system can say (that a workdir it sets is
+ *   a directory), which is checked on the thread pool when its turn comes
+ *   (EINVAL too, nothing changed). It is applied then, on top of the
+ *   settings in force at that moment: two writers of different keys both
+ *   take effect, and of two writers of the same key the one whose turn
+ *   comes later wins.
  * - Memory, the INI file and the reply agree. The settings in memory
  *   change only after conf_save has made the new file durable, and only
  *   then is the close() answered 0. A save that fails before its rename
@@ -41,6 +44,7 @@ enum config_kind {
 
 enum config_outcome {
 	CONFIG_DONE,			/* saved or loaded: apply it */
+	CONFIG_INVALID,			/* refused by conf_check_dirs */
 	CONFIG_KEPT,			/* failed; the file is as it was */
 	CONFIG_RESTORED,		/* failed after the rename; put back */
 	CONFIG_LOST			/* and putting it back failed too */
@@ -231,9 +235,10 @@ config_next(void)
 }
 
 /*
- * On the thread pool: save the new settings (temp file, fsync, rename,
- * directory fsync), and if that failed after the rename, save the old
- * ones again the same way; or, for a reload, read the INI file.
+ * On the thread pool: check the new settings against the file system,
+ * save them (temp file, fsync, rename, directory fsync), and if that
+ * failed after the rename, save the old ones again the same way; or, for
+ * a reload, read the INI file.
  */
 static void
 config_work(uv_work_t *w)
@@ -244,6 +249,10 @@ config_work(uv_work_t *w)
 	if (ch->kind == CONFIG_RELOAD) {
 		rv = conf_load(cf.path, &ch->new, &ch->cause);
 		ch->outcome = rv == 0 ? CONFIG_DONE : CONFIG_KEPT;
+		return;
+	}
+	if (conf_check_dirs(&ch->new, &ch->old, &ch->cause) != 0) {
+		ch->outcome = CONFIG_INVALID;
 		return;
 	}
 	rv = conf_save(cf.path, &ch->new, &ch->cause);
@@ -287,7 +296,11 @@ config_saved(struct config_change *ch)
 		*cf.conf = ch->new;
 		log_info("settings changed through config.json");
 		ch->done(ch->arg, 0);
-		run_schedule();
+		run_reconf();
+		break;
+	case CONFIG_INVALID:
+		log_warnx("%s", ch->cause);
+		ch->done(ch->arg, -EINVAL);
 		break;
 	case CONFIG_KEPT:
 		log_warnx("config.json: not applied: %s", ch->cause);
@@ -321,6 +334,6 @@ config_reloaded(struct config_change *ch)
 	}
 	*cf.conf = ch->new;
 	log_info("settings reloaded");
-	run_schedule();
+	run_reconf();
 	notify_ready();
 }

@@ -258,6 +258,20 @@ int		 journal_check(const char *, size_t, journal_apply_cb, void *,
 		    struct journal_check *, char **);
 
 /* conf.c: settings, INI (inih) <-> struct <-> JSON (jansson) */
+/*
+ * A map of names to values, a section of its own in the INI file and an
+ * object in config.json ([env]): entries "NAME=value", sorted by name, in
+ * fixed room, so that struct conf stays a value that is copied whole. Each
+ * fits one line of the INI file as NAME = value.
+ */
+#define CONF_MAP_MAX	64	/* entries */
+#define CONF_MAP_NAME	64	/* bytes of a name */
+#define CONF_MAP_ENTRY	192	/* bytes of a name and its value */
+struct conf_map {
+	unsigned	 n;
+	char		 ent[CONF_MAP_MAX][CONF_MAP_ENTRY + 2];
+};
+#define CONF_PATH_MAX	180	/* bytes of workdir */
 struct conf {
 	long		 max_retries;
 	long		 max_jobs;
@@ -269,6 +283,10 @@ struct conf {
 	long		 run_as;	/* RUN_AS_* */
 	long		 allow_root;	/* run jobs created by root */
 	long		 max_jobs_total;
+	char		 workdir[CONF_PATH_MAX + 1];	/* "" = the default */
+	long		 umask;
+	long		 max_log_size;	/* bytes of an attempt's output; 0: all */
+	struct conf_map	 env;		/* added to every job's environment */
 };
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1
@@ -281,6 +299,8 @@ char	*conf_to_json(const struct conf *);
 int	 conf_from_json(const char *, size_t, const struct conf *,
 	    struct conf *, char **);
 int	 conf_json_check(const char *, size_t, const struct conf *, char **);
+void	 conf_set_mount(const char *);
+int	 conf_check_dirs(const struct conf *, const struct conf *, char **);
 
 /* config.c: config.json and SIGHUP; one queue for every settings change */
 void	 config_init(struct uv_loop_s *, struct conf *, const char *);
@@ -600,6 +620,7 @@ void		 text_saved(struct job *, unsigned);
 
 /* run.c: spawning attempts, log files, timeouts, kills, retry timers */
 void		 run_init(struct uv_loop_s *, const char *, struct conf *);
+void		 run_reconf(void);
 void		 run_schedule(void);
 void		 run_released(struct job *);
 void		 run_recover(void);

@@ -298,6 +298,11 @@ loop_run(struct options *opts)
 
 	lp.config_path = opts->config != NULL ? xstrdup(opts->config) :
 	    xasprintf("%s/filed.ini", opts->statedir);
+	/* Before the mount is up: resolving it later could wait on filed. */
+	if ((path = realpath(opts->mountpoint, NULL)) != NULL) {
+		conf_set_mount(path);
+		free(path);
+	}
 	if (conf_load(lp.config_path, &lp.conf, &cause) != 0)
 		fatalx("%s", cause);
 
@@ -357,6 +362,7 @@ loop_run(struct options *opts)
 	queue_free();
 	config_free();
 	notify_free();
+	conf_set_mount(NULL);
 	space_free();
 	free(lp.config_path);
 	close(lp.lockfd);

@@ -21,6 +21,7 @@
 
 static void	usage(FILE *, int);
 static void	exec_as(int, char **) __attribute__((noreturn));
+static void	exec_in(const char *, char **) __attribute__((noreturn));
 static char	*default_statedir(void);
 
 /* Print the usage and exit. */
@@ -78,27 +79,56 @@ mkdir_parents(const char *path)
 }
 
 /*
- * filed --exec-as UID GID PROGRAM [ARG...]: the first step of an attempt
- * with run_as = submitter, in the child that posix_spawn made. Take on the
- * job creator's identity as at(1) does (supplementary groups from the
- * group database, then gid, then uid, with HOME, USER, LOGNAME and SHELL
- * from passwd) and exec the interpreter. libuv's own setuid option would
- * drop the supplementary groups. PROGRAM is run with execv, not execvp:
- * the interpreter of a #! line is found as the kernel would find it, a
- * relative path from the working directory, never looked up on PATH. The
- * job gets descriptors 0 to 3 and no more: filed's own are close-on-exec,
- * and so is anything an NSS module left open in the look-ups here. Errors
- * go to the job's output: status 126, or 127 if PROGRAM cannot be run.
+ * Enter dir and run argv[0] with argv: the last step of the trampolines
+ * below. PROGRAM is run with execv, not execvp: the interpreter of a #!
+ * line is found as the kernel would find it, a relative path from the
+ * working directory, never looked up on PATH. Errors go to the job's
+ * output with status 127, in the words filed uses when posix_spawn
+ * fails (run.c), as the job's FILED_JOB names it.
+ */
+static void
+exec_in(const char *dir, char **argv)
+{
+	const char	*job = getenv("FILED_JOB");
+	int		 entered;
+
+	if ((entered = chdir(dir) == 0))
+		execv(argv[0], argv);
+	if (job != NULL)
+		fprintf(stderr, "filed: cannot run job '%s': %s (working "
+		    "directory %s)\n", job, strerror(errno), dir);
+	else if (!entered)
+		fprintf(stderr, "filed: cannot enter the working directory "
+		    "%s: %s\n", dir, strerror(errno));
+	else
+		fprintf(stderr, "filed: cannot run %s: %s\n", argv[0],
+		    strerror(errno));
+	exit(127);
+}
+
+/*
+ * filed --exec-as UID GID DIR PROGRAM [ARG...]: the first step of an
+ * attempt with run_as = submitter, in the child that posix_spawn made.
+ * Take on the job creator's identity as at(1) does (supplementary groups
+ * from the group database, then gid, then uid, with HOME, USER, LOGNAME
+ * and SHELL from passwd unless [env] set them) and exec the interpreter
+ * in DIR, entered with the creator's rights; DIR "~" is the creator's
+ * home (/ if passwd has no entry). libuv's own setuid option would drop
+ * the supplementary groups. The job gets descriptors 0 to 3 and no more:
+ * filed's own are close-on-exec, and so is anything an NSS module left
+ * open in the look-ups here. Errors go to the job's output: status 126,
+ * or 127 if DIR cannot be entered or PROGRAM cannot be run.
  */
 static void
 exec_as(int argc, char **argv)
 {
 	struct passwd	*pw;
-	char		*end;
+	char		*end, *home = NULL;
+	const char	*dir;
 	uid_t		 uid;
 	gid_t		 gid;
 
-	if (argc < 5)
+	if (argc < 6)
 		goto usage;
 	errno = 0;
 	uid = (uid_t)strtoul(argv[2], &end, 10);
@@ -108,12 +138,12 @@ exec_as(int argc, char **argv)
 	if (errno != 0 || *end != '\0')
 		goto usage;
 	if ((pw = getpwuid(uid)) != NULL) {
-		if (initgroups(pw->pw_name, gid) == -1)
-			goto fail;
-		if (setenv("HOME", pw->pw_dir, 1) == -1 ||
-		    setenv("USER", pw->pw_name, 1) == -1 ||
-		    setenv("LOGNAME", pw->pw_name, 1) == -1 ||
-		    setenv("SHELL", pw->pw_shell, 1) == -1)
+		home = xstrdup(pw->pw_dir);
+		if (setenv("HOME", pw->pw_dir, 0) == -1 ||
+		    setenv("USER", pw->pw_name, 0) == -1 ||
+		    setenv("LOGNAME", pw->pw_name, 0) == -1 ||
+		    setenv("SHELL", pw->pw_shell, 0) == -1 ||
+		    initgroups(pw->pw_name, gid) == -1)
 			goto fail;
 	} else if (setgroups(1, &gid) == -1)
 		goto fail;
@@ -124,17 +154,17 @@ exec_as(int argc, char **argv)
 		goto fail;
 	}
 	util_cloexec_from(4);
-	execv(argv[4], argv + 4);
-	fprintf(stderr, "filed: cannot run %s: %s\n", argv[4],
-	    strerror(errno));
-	exit(127);
+	dir = argv[4];
+	if (strcmp(dir, "~") == 0)
+		dir = home != NULL ? home : "/";
+	exec_in(dir, argv + 5);
 
 fail:
 	fprintf(stderr, "filed: cannot run as uid %lu gid %lu: %s\n",
 	    (unsigned long)uid, (unsigned long)gid, strerror(errno));
 	exit(126);
 usage:
-	fprintf(stderr, "filed: --exec-as UID GID PROGRAM [ARG...]\n");
+	fprintf(stderr, "filed: --exec-as UID GID DIR PROGRAM [ARG...]\n");
 	exit(126);
 }
 
@@ -164,6 +194,9 @@ main(int argc, char **argv)
 	 */
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		exec_as(argc, argv);
+	/* filed --exec-in DIR PROGRAM [ARG...], where libc cannot chdir. */
+	if (argc > 3 && strcmp(argv[1], "--exec-in") == 0)
+		exec_in(argv[2], argv + 3);
 
 	/*
 	 * filed --status is a client of a mount (status.c), not a daemon.

@@ -30,10 +30,36 @@
  *   process has it open (a write lease is granted only then), so that a
  *   stray process of one job can never write into another job's log. An
  *   empty log and a missing log read the same.
+ * - With max_log_size set, an attempt writes into a pipe instead, and
+ *   filed splices what comes out of it into the log up to max_log_size
+ *   bytes, then into /dev/null, counting; when the attempt ends, the pipe
+ *   is drained and a line saying how much was dropped ends its output.
+ *   splice refuses O_APPEND files, so the log's own open file loses
+ *   O_APPEND meanwhile (filed alone writes it, at the offset the output
+ *   has reached). It is that open file, and not another: one opened for
+ *   the splice could outlive its close for an instant in the child of the
+ *   next spawn (which closes its copies of filed's descriptors only after
+ *   posix_spawn has returned), and deny the lease run_spare_give needs.
+ *   The copy is the kernel's, from the pipe's pages, on the loop thread;
+ *   a full pipe holds the attempt up, as a slow disk would. Without
+ *   max_log_size nothing of this runs.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
  *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
  *   run queue when their time comes.
+ * - What every attempt shares is made once per change of the settings
+ *   (run_reconf), not once per attempt: the environment (filed's, then
+ *   [env], with three slots left for each attempt's FILED_* variables),
+ *   the file actions that enter workdir, and the umask, which is filed's
+ *   own too (it only masks group and other bits, and filed makes its own
+ *   files 0600 and directories 0700, so it never changes them).
+ * - The working directory: posix_spawn enters it in the child, with
+ *   posix_spawn_file_actions_addchdir_np. Where libc lacks that, and
+ *   always for run_as = submitter (the directory is then entered with the
+ *   submitter's rights, and defaults to their home), the child is the
+ *   filed binary itself (--exec-in, --exec-as in main.c), which enters it
+ *   and then runs the interpreter. filed never changes its own directory:
+ *   the thread pool resolves paths against it.
  */
 
 #include <dirent.h>
@@ -59,6 +85,20 @@ extern char **environ;
 
 /* Spare log files kept at most. */
 #define RUN_SPARES	64
+
+/* Bytes a splice moves at most, and splices one wakeup makes at most. */
+#define RUN_CAP_CHUNK	(1U << 20)
+#define RUN_CAP_BURST	16
+
+/* What run_cap_drain found. */
+enum {
+	CAP_EMPTY,		/* nothing more for now */
+	CAP_MORE,		/* the burst is over, more may be there */
+	CAP_END			/* no writer is left */
+};
+
+/* The variables filed sets for each attempt, at the end of rs.env. */
+#define RUN_ENV_OWN	3
 
 enum {
 	REASON_NONE,
@@ -91,6 +131,13 @@ struct run {
 	int		 signal;
 	int		 termed;	/* SIGTERM has been sent */
 	int		 killed;	/* SIGKILL has been sent */
+	int		 capped;	/* max_log_size: logfd without O_APPEND */
+	int		 pipefd;	/* its output, or -1 */
+	uv_poll_t	*poll;		/* on pipefd */
+	uint64_t	 cap;		/* max_log_size when it started */
+	uint64_t	 woff;		/* where its next kept byte goes */
+	uint64_t	 room;		/* bytes it may still add to its log */
+	uint64_t	 dropped;	/* bytes beyond cap, thrown away */
 	struct attempt	 a;
 	LIST_ENTRY(run)	 entry;
 };
@@ -105,11 +152,19 @@ static struct {
 	char		*logdir;
 	int		 logdirfd;
 	int		 devnull;
+	int		 nullw;		/* /dev/null, where splice drops */
 	int		 outslot;	/* where a child's stdout is put */
 	int		 memslot;	/* where a child's script is put */
 	posix_spawn_file_actions_t fa;
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	posix_spawn_file_actions_t fadir; /* fa, then enter workdir */
+	int		 fadir_made;
+#endif
 	posix_spawnattr_t attr;
 	struct conf	*conf;
+	char		**env;		/* the attempts' environment */
+	size_t		 nenv;		/* its entries before FILED_JOB's */
+	struct conf_map	 envmap;	/* [env] as env was built from it */
 	unsigned	 nrunning;	/* attempts whose process runs */
 	unsigned	 nlive;		/* attempts not yet released */
 	unsigned	 recovering;	/* interrupted attempts being recorded */
@@ -134,6 +189,17 @@ static void	 run_timer_fired(uv_timer_t *);
 static void	 run_synced(uv_fs_t *);
 static void	 run_dir_synced(uv_fs_t *);
 static int	 run_env_kept(const char *);
+static int	 run_env_own(const char *);
+static int	 run_env_set(const struct conf_map *, const char *);
+static void	 run_env_build(void);
+static void	 run_fa_fds(posix_spawn_file_actions_t *);
+static void	 run_apply(void);
+static int	 run_cap_open(struct run *);
+static int	 run_cap_drain(struct run *, unsigned);
+static void	 run_cap_readable(uv_poll_t *, int, int);
+static void	 run_cap_close(struct run *);
+static void	 run_cap_finish(struct run *);
+static int	 run_submitter(void);
 static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static void	 run_freed(uv_handle_t *);
@@ -181,12 +247,9 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	    (rs.memslot = fcntl(fd, F_DUPFD_CLOEXEC, 10)) == -1)
 		fatal("open /dev/null");
 	close(fd);
-	if (posix_spawn_file_actions_init(&rs.fa) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.devnull, 0) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.outslot, 1) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.outslot, 2) != 0 ||
-	    posix_spawn_file_actions_adddup2(&rs.fa, rs.memslot, 3) != 0)
-		fatalx("posix_spawn_file_actions");
+	if ((rs.nullw = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		fatal("open /dev/null");
+	run_fa_fds(&rs.fa);
 	/*
 	 * The child starts a session of its own (its process group is the
 	 * attempt), with every signal at its default and none blocked:
@@ -208,6 +271,119 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	uv_timer_init(loop, &rs.blocked);
 	uv_signal_init(loop, &rs.sigchld);
 	uv_signal_start(&rs.sigchld, run_sigchld, SIGCHLD);
+	run_apply();
+}
+
+/* Make fa: the descriptors 0 to 3 of a child, from the slots. */
+static void
+run_fa_fds(posix_spawn_file_actions_t *fa)
+{
+	if (posix_spawn_file_actions_init(fa) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.devnull, 0) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.outslot, 1) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.outslot, 2) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, rs.memslot, 3) != 0)
+		fatalx("posix_spawn_file_actions");
+}
+
+/* Do attempts run as their submitter (through filed --exec-as)? */
+static int
+run_submitter(void)
+{
+	return rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0;
+}
+
+/* Is this one of the variables filed sets for each attempt? */
+static int
+run_env_own(const char *var)
+{
+	return strncmp(var, "FILED_JOB=", 10) == 0 ||
+	    strncmp(var, "FILED_ATTEMPT=", 14) == 0 ||
+	    strncmp(var, "FILED_RUN=", 10) == 0;
+}
+
+/* Does the map set the variable var ("NAME=value") names? */
+static int
+run_env_set(const struct conf_map *m, const char *var)
+{
+	size_t		n = strcspn(var, "=");
+	unsigned	e;
+
+	for (e = 0; e < m->n; e++) {
+		if (strncmp(m->ent[e], var, n) == 0 && m->ent[e][n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Build the attempts' environment: filed's own (with run_as = submitter
+ * only PATH and the locale of it) but the variables filed sets for each
+ * attempt, then [env], which wins over filed's own; then three empty
+ * slots for each attempt's FILED_JOB, FILED_ATTEMPT and FILED_RUN.
+ */
+static void
+run_env_build(void)
+{
+	size_t		n, i, k;
+	unsigned	e;
+	int		submitter = run_submitter();
+
+	rs.envmap = rs.conf->env;
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	free(rs.env);
+	rs.env = xcalloc(n + rs.envmap.n + RUN_ENV_OWN + 1, sizeof *rs.env);
+	for (i = k = 0; i < n; i++) {
+		/*
+		 * A job run as its submitter gets no more of filed's (root's)
+		 * environment than PATH and the locale; filed --exec-as
+		 * adds HOME, USER, LOGNAME and SHELL from the submitter's
+		 * passwd where [env] does not set them.
+		 */
+		if (run_env_own(environ[i]) ||
+		    (submitter && !run_env_kept(environ[i])) ||
+		    run_env_set(&rs.envmap, environ[i]))
+			continue;
+		rs.env[k++] = environ[i];
+	}
+	for (e = 0; e < rs.envmap.n; e++)
+		rs.env[k++] = rs.envmap.ent[e];
+	rs.nenv = k;
+}
+
+/*
+ * Take on the settings in force: the umask, the environment and the
+ * directory of attempts that start from now on.
+ */
+static void
+run_apply(void)
+{
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	const char	*dir = rs.conf->workdir;
+#endif
+
+	umask((mode_t)rs.conf->umask);
+	run_env_build();
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	if (rs.fadir_made)
+		posix_spawn_file_actions_destroy(&rs.fadir);
+	run_fa_fds(&rs.fadir);
+	if (posix_spawn_file_actions_addchdir_np(&rs.fadir,
+	    *dir != '\0' ? dir : "/") != 0)
+		fatalx("posix_spawn_file_actions_addchdir_np");
+	rs.fadir_made = 1;
+#endif
+}
+
+/* The settings changed: take them on, and start what may start now. */
+void
+run_reconf(void)
+{
+	if (rs.loop == NULL)
+		return;
+	run_apply();
+	run_schedule();
 }
 
 /* Try to start jobs again after the journal refused changes. */
@@ -600,11 +776,12 @@ static int
 run_start(struct job *job)
 {
 	struct run		*r;
-	char			*argv[4], line[256], **env, *ebuf[3];
-	char			*xargv[9], ids[2][24], *file, **args;
+	char			*argv[4], line[256], *ebuf[RUN_ENV_OWN];
+	char			*xargv[10], ids[2][24], *file, **args, *dir;
 	char			 lname[32];
 	const char		*why = NULL, *what;
-	size_t			 nenv, i, k;
+	posix_spawn_file_actions_t *fa = &rs.fa;
+	size_t			 i, k;
 	int			 memfd = -1, outfd, error, e;
 
 	/*
@@ -614,7 +791,7 @@ run_start(struct job *job)
 	 * the job keeps its place and run_schedule tries again later.
 	 */
 	r = xcalloc(1, sizeof *r);
-	r->logfd = outfd = -1;
+	r->logfd = outfd = r->pipefd = -1;
 	what = "memfd_create";
 	if ((memfd = memfd_create("filed-job", MFD_CLOEXEC)) == -1)
 		goto unavailable;
@@ -631,10 +808,15 @@ run_start(struct job *job)
 	 * The child writes through an open file of its own, not a dup of
 	 * filed's: the kernel counts open files, not descriptors, when it
 	 * grants the lease that tells whether anyone still holds the log
-	 * (run_spare_give).
+	 * (run_spare_give). With max_log_size, into a pipe to filed.
 	 */
-	outfd = openat(rs.logdirfd, run_log_name(job, lname, sizeof lname),
-	    O_WRONLY | O_APPEND | O_CLOEXEC);
+	run_log_name(job, lname, sizeof lname);
+	if (rs.conf->max_log_size > 0) {
+		what = "pipe";
+		outfd = run_cap_open(r);
+	} else
+		outfd = openat(rs.logdirfd, lname,
+		    O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (outfd == -1)
 		goto unavailable;
 	what = "dup3";
@@ -665,46 +847,46 @@ run_start(struct job *job)
 		error = -EPERM;
 		goto failed;
 	}
-	if (rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0) {
-		/* filed --exec-as UID GID takes on the creator's identity. */
+	/*
+	 * The directory the attempt starts in: workdir, else / (with
+	 * run_as = submitter: "~", the submitter's home, found by
+	 * --exec-as). Only the trampolines take it as an argument.
+	 */
+	dir = rs.conf->workdir;
+	k = 0;
+	if (run_submitter()) {
+		/* filed --exec-as UID GID DIR takes on the creator's identity. */
 		snprintf(ids[0], sizeof ids[0], "%lu", (unsigned long)job->uid);
 		snprintf(ids[1], sizeof ids[1], "%lu", (unsigned long)job->gid);
-		xargv[0] = "/proc/self/exe";
-		xargv[1] = "--exec-as";
-		xargv[2] = ids[0];
-		xargv[3] = ids[1];
+		xargv[k++] = "/proc/self/exe";
+		xargv[k++] = "--exec-as";
+		xargv[k++] = ids[0];
+		xargv[k++] = ids[1];
+		xargv[k++] = *dir != '\0' ? dir : "~";
+	} else {
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+		fa = &rs.fadir;
+#else
+		/* No chdir action in this libc: filed --exec-in DIR does it. */
+		xargv[k++] = "/proc/self/exe";
+		xargv[k++] = "--exec-in";
+		xargv[k++] = *dir != '\0' ? dir : "/";
+#endif
+	}
+	if (k > 0) {
 		for (i = 0; i < 4 && argv[i] != NULL; i++)
-			xargv[4 + i] = argv[i];
-		xargv[4 + i] = NULL;
+			xargv[k + i] = argv[i];
+		xargv[k + i] = NULL;
 	} else
 		xargv[0] = NULL;
 
-	for (nenv = 0; environ[nenv] != NULL; nenv++)
-		;
-	env = xcalloc(nenv + 4, sizeof *env);
-	for (i = k = 0; i < nenv; i++) {
-		if (strncmp(environ[i], "FILED_JOB=", 10) == 0 ||
-		    strncmp(environ[i], "FILED_ATTEMPT=", 14) == 0 ||
-		    strncmp(environ[i], "FILED_RUN=", 10) == 0)
-			continue;
-		/*
-		 * A job run as its submitter gets no more of filed's (root's)
-		 * environment than PATH and the locale; filed --exec-as
-		 * adds HOME, USER and LOGNAME from the submitter's passwd.
-		 */
-		if (xargv[0] != NULL && !run_env_kept(environ[i]))
-			continue;
-		env[k++] = environ[i];
-	}
 	ebuf[0] = xasprintf("FILED_JOB=%s", job->name);
 	ebuf[1] = xasprintf("FILED_ATTEMPT=%u", job->natt + 1);
 	/* The mark a restarted filed kills orphans by (orphan.c). */
 	ebuf[2] = xasprintf("FILED_RUN=%s/%llu/%u", rs.mark,
 	    (unsigned long long)job->id, job->natt + 1);
-	env[k++] = ebuf[0];
-	env[k++] = ebuf[1];
-	env[k++] = ebuf[2];
-	env[k] = NULL;
+	for (i = 0; i < RUN_ENV_OWN; i++)
+		rs.env[rs.nenv + i] = ebuf[i];
 
 	file = xargv[0] != NULL ? xargv[0] : argv[0];
 	args = xargv[0] != NULL ? xargv : argv;
@@ -713,12 +895,12 @@ run_start(struct job *job)
 	 * the kernel, never looked up on PATH.
 	 */
 	util_nofile_jobs(1);
-	error = -posix_spawn(&r->pid, file, &rs.fa, &rs.attr, args, env);
+	error = -posix_spawn(&r->pid, file, fa, &rs.attr, args, rs.env);
 	util_nofile_jobs(0);
-	free(ebuf[0]);
-	free(ebuf[1]);
-	free(ebuf[2]);
-	free(env);
+	for (i = 0; i < RUN_ENV_OWN; i++) {
+		rs.env[rs.nenv + i] = NULL;
+		free(ebuf[i]);
+	}
 	run_fd_slots_clear();
 	if (error == -EAGAIN || error == -ENOMEM) {
 		/* No process or no memory for one: not started at all. */
@@ -729,6 +911,7 @@ run_start(struct job *job)
 		rs.nrunning--;
 		rs.nlive--;
 		job->live->run = NULL;
+		run_cap_finish(r);
 		close(r->logfd);
 		uv_close((uv_handle_t *)&r->timer, run_freed);
 		log_warn("job '%s': cannot start now (%s), trying again in "
@@ -743,6 +926,13 @@ run_start(struct job *job)
 	queue_started(job, r->pid, orphan_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
 	    job->natt + 1, r->pid);
+	if (r->pipefd != -1) {
+		r->poll = xmalloc(sizeof *r->poll);
+		if (uv_poll_init(rs.loop, r->poll, r->pipefd) != 0)
+			fatalx("uv_poll_init");
+		r->poll->data = r;
+		uv_poll_start(r->poll, UV_READABLE, run_cap_readable);
+	}
 	if (rs.conf->timeout > 0) {
 		/*
 		 * The loop's clock is the time its iteration began, which a
@@ -762,6 +952,7 @@ unavailable:
 		close(memfd);
 	if (outfd != -1)
 		close(outfd);
+	run_cap_finish(r);
 	if (r->logfd != -1)
 		close(r->logfd);
 	free(r);
@@ -775,9 +966,18 @@ failed:
 	 * run), with the reason in its log, so that retries and failed/ work
 	 * as usual.
 	 */
+	run_cap_finish(r);
 	if (why != NULL) {
 		log_warnx("job '%s': not run: it %s", job->name, why);
 		run_log_line(r->logfd, "filed: job '%s' %s\n", job->name, why);
+	} else if (fa != &rs.fa) {
+		/* The error is the directory's or the interpreter's. */
+		dir = *dir != '\0' ? dir : "/";
+		log_warnx("job '%s': cannot start in %s: %s", job->name, dir,
+		    strerror(-error));
+		run_log_line(r->logfd, "filed: cannot run job '%s': %s "
+		    "(working directory %s)\n", job->name, strerror(-error),
+		    dir);
 	} else {
 		log_warnx("job '%s': cannot start: %s", job->name,
 		    strerror(-error));
@@ -789,6 +989,144 @@ failed:
 	run_reaped(r, why != NULL ? 126 << 8 : 127 << 8);
 	run_ended(r);
 	return 0;
+}
+
+/*
+ * max_log_size: make r's pipe, and take O_APPEND off its log (r->logfd,
+ * at the end of the log) for splice. Return the pipe's write end, for
+ * the child, or -1.
+ */
+static int
+run_cap_open(struct run *r)
+{
+	int	p[2], e, fl;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    (fl = fcntl(r->logfd, F_GETFL)) == -1 ||
+	    fcntl(r->logfd, F_SETFL, fl & ~O_APPEND) == -1) {
+		e = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = e;
+		return -1;
+	}
+	r->capped = 1;
+	/* A larger pipe: fewer wakeups, and a fast writer waits less. */
+	(void)fcntl(p[0], F_SETPIPE_SZ, (int)RUN_CAP_CHUNK);
+	r->pipefd = p[0];
+	r->cap = (uint64_t)rs.conf->max_log_size;
+	r->room = r->cap;
+	r->woff = r->off;
+	return p[1];
+}
+
+/*
+ * Move what r wrote from its pipe into its log while it has room, and
+ * into /dev/null after, at most max splices. Return CAP_*.
+ */
+static int
+run_cap_drain(struct run *r, unsigned max)
+{
+	loff_t	 off;
+	ssize_t	 n;
+
+	while (max-- > 0) {
+		if (r->room > 0) {
+			off = (loff_t)r->woff;
+			n = splice(r->pipefd, NULL, r->logfd, &off,
+			    r->room < RUN_CAP_CHUNK ? r->room : RUN_CAP_CHUNK,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				r->woff += (uint64_t)n;
+				r->room -= (uint64_t)n;
+			}
+		} else {
+			n = splice(r->pipefd, NULL, rs.nullw, NULL,
+			    RUN_CAP_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0)
+				r->dropped += (uint64_t)n;
+		}
+		if (n == 0)
+			return CAP_END;
+		if (n > 0 || errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return CAP_EMPTY;
+		if (r->room == 0) {
+			log_warn("job '%s': splice from its output",
+			    r->job->name);
+			return CAP_END;
+		}
+		/* The log cannot grow (a full disk): the rest is dropped. */
+		log_warn("job '%s': splice into its log", r->job->name);
+		r->room = 0;
+	}
+	return CAP_MORE;
+}
+
+/* r's pipe is readable: move a bounded burst, and let go of it at its end. */
+static void
+run_cap_readable(uv_poll_t *h, int status, int events)
+{
+	struct run	*r = h->data;
+
+	if (status < 0 || run_cap_drain(r, RUN_CAP_BURST) == CAP_END)
+		run_cap_close(r);
+}
+
+/* Stop reading r's pipe and close it (its log stays open for the marker). */
+static void
+run_cap_close(struct run *r)
+{
+	if (r->poll != NULL) {
+		uv_poll_stop(r->poll);
+		uv_close((uv_handle_t *)r->poll, retry_closed);
+		r->poll = NULL;
+	}
+	if (r->pipefd != -1)
+		close(r->pipefd);
+	r->pipefd = -1;
+}
+
+/*
+ * The attempt's main process is gone, and with it its group (or it never
+ * started): take what is left in its pipe (a process that escaped the
+ * group and writes later gets EPIPE), end its output with the count of
+ * bytes dropped, and give its log O_APPEND back.
+ */
+static void
+run_cap_finish(struct run *r)
+{
+	char		line[160], c = '\n';
+	int		n, fl;
+
+	if (!r->capped)
+		return;
+	r->capped = 0;
+	if (r->pipefd != -1) {
+		while (run_cap_drain(r, RUN_CAP_BURST) == CAP_MORE)
+			continue;
+		run_cap_close(r);
+	}
+	if (r->dropped > 0) {
+		if (r->woff > r->off && pread(r->logfd, &c, 1,
+		    (off_t)r->woff - 1) != 1)
+			c = '\n';
+		n = snprintf(line, sizeof line, "%sfiled: %llu bytes of output "
+		    "dropped: this attempt wrote more than max_log_size (%llu)\n",
+		    c == '\n' ? "" : "\n", (unsigned long long)r->dropped,
+		    (unsigned long long)r->cap);
+		if (pwrite(r->logfd, line, (size_t)n, (off_t)r->woff) != n)
+			log_warn("job '%s': write to log", r->job->name);
+		log_info("job '%s': %llu bytes of output dropped beyond "
+		    "max_log_size", r->job->name,
+		    (unsigned long long)r->dropped);
+	}
+	if ((fl = fcntl(r->logfd, F_GETFL)) == -1 ||
+	    fcntl(r->logfd, F_SETFL, fl | O_APPEND) == -1)
+		fatal("fcntl O_APPEND");
 }
 
 /* A timeout or kill-grace timer fired for a running attempt. */
@@ -977,6 +1315,7 @@ run_ended(struct run *r)
 	char		 c;
 
 	r->ended = 1;
+	run_cap_finish(r);
 	/* The log's end and whether it ends a line (page cache, no I/O). */
 	a->end = fstat(r->logfd, &sb) == 0 ? (uint64_t)sb.st_size : r->off;
 	a->eol = 1;
@@ -1235,7 +1574,7 @@ retry_fired(uv_timer_t *t)
 	run_schedule();
 }
 
-/* Free a retry timer. */
+/* Free a retry timer, or another handle of its own allocation. */
 static void
 retry_closed(uv_handle_t *h)
 {
@@ -1274,9 +1613,17 @@ run_shutdown(void)
 	while (rs.nspares > 0)
 		close(rs.spares[--rs.nspares].fd);
 	close(rs.devnull);
+	close(rs.nullw);
 	close(rs.outslot);
 	close(rs.memslot);
 	posix_spawn_file_actions_destroy(&rs.fa);
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
+	if (rs.fadir_made)
+		posix_spawn_file_actions_destroy(&rs.fadir);
+	rs.fadir_made = 0;
+#endif
+	free(rs.env);
+	rs.env = NULL;
 	posix_spawnattr_destroy(&rs.attr);
 	if (rs.logdirfd != -1)
 		close(rs.logdirfd);

@@ -318,6 +318,9 @@ stats_render(struct buf *b)
 	stats_one(b, "filed_max_jobs", "gauge",
 	    "Attempts that may run at once (setting max_jobs).",
 	    (uint64_t)cf->max_jobs);
+	stats_one(b, "filed_paused", "gauge",
+	    "1 while max_jobs is 0: no attempt starts; else 0.",
+	    cf->max_jobs == 0 ? 1 : 0);
 	/* Not filed_max_jobs_total: only a counter's name ends in _total. */
 	stats_one(b, "filed_max_existing_jobs", "gauge",
 	    "Jobs that may exist at once, drafts included (setting "
@@ -340,6 +343,9 @@ stats_render(struct buf *b)
 	stats_one(b, "filed_max_job_size_bytes", "gauge",
 	    "Bytes of job text a job may have (setting max_job_size).",
 	    (uint64_t)cf->max_job_size);
+	stats_one(b, "filed_max_log_size_bytes", "gauge",
+	    "Bytes of output an attempt keeps, 0 for no limit (setting "
+	    "max_log_size).", (uint64_t)cf->max_log_size);
 
 	stats_family(b, "filed_jobs", "gauge",
 	    "Jobs by state: new (being written), draft, pending (queued or "

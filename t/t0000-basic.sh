@@ -73,7 +73,7 @@ test_expect_success 'an unknown key in CONFIG: exit 1 naming file and line' '
 '
 
 test_expect_success 'an out-of-range value in CONFIG: exit 1 naming file and line' '
-	printf "[queue]\nmax_retries = 1\n\nmax_jobs = 0\n" >bad/filed.ini &&
+	printf "[queue]\nmax_retries = 1\n\nmax_jobs = 4097\n" >bad/filed.ini &&
 	filed_run 1 -s "$TRASH/bad" "$TRASH/mnt" &&
 	grep "filed.ini:4:" err &&
 	grep "max_jobs" err

@@ -217,7 +217,7 @@ test_expect_success 'a battery of refused requests leaves the state as it was' '
 		echo "$req: $r" &&
 		test "$r" != OK || return 1
 	done &&
-	printf "{\\"max_jobs\\": 0}" >bad.json &&
+	printf "{\\"max_jobs\\": -1}" >bad.json &&
 	test_must_fail sh -c "cat bad.json >mnt/config.json" &&
 	test_must_fail sh -c "printf \"\\001\" >\"mnt/pending/a\$(printf \"\\001\")b\"" &&
 	state after &&

@@ -179,7 +179,7 @@ for bad in \
 	'{"max_jobs": 1.5}' \
 	'{"max_retries": true}' \
 	'{"backoff_base": "1"}' \
-	'{"max_jobs": 0}' \
+	'{"max_jobs": -1}' \
 	'{"max_jobs": 4097}' \
 	'{"max_retries": -1}' \
 	'{"backoff_mult": 0.5}' \
@@ -286,7 +286,7 @@ test_expect_success 'a bad INI file at SIGHUP is logged and the settings kept' '
 '
 
 test_expect_success 'an out-of-range value at SIGHUP is refused the same way' '
-	printf "[queue]\nmax_jobs = 0\n" >state/filed.ini &&
+	printf "[queue]\nmax_jobs = 4097\n" >state/filed.ini &&
 	kill -HUP "$filed_pid" &&
 	wait_for 10 "filed_log | grep -q \"filed.ini:2:\"" &&
 	test "$(jq .max_retries mnt/config.json)" = 5

@@ -110,9 +110,9 @@ test_expect_success NOFILE 'filed stops cleanly' '
 '
 
 test_expect_success ROOT 'filed --exec-as never looks PROGRAM up on PATH' '
-	filed_run 127 --exec-as 0 0 sh -c true &&
+	filed_run 127 --exec-as 0 0 / sh -c true &&
 	grep -x "filed: cannot run sh: No such file or directory" err &&
-	filed_run 0 --exec-as 0 0 /bin/sh -c "echo ran" &&
+	filed_run 0 --exec-as 0 0 / /bin/sh -c "echo ran" &&
 	echo ran >expect &&
 	test_cmp expect out
 '

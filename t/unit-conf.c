@@ -28,7 +28,7 @@ struct range_case {
 static const struct range_case range_cases[] = {
 	{ "max_retries", { "0", "1000000", "3", NULL },
 	    { "-1", "1000001", NULL } },
-	{ "max_jobs", { "1", "4096", NULL }, { "0", "4097", "-1", NULL } },
+	{ "max_jobs", { "0", "1", "4096", NULL }, { "4097", "-1", NULL } },
 	{ "backoff_base", { "0", "1e9", "1000000000", "0.5" },
 	    { "-0.001", "1000000000.5", "1e10", NULL } },
 	{ "backoff_mult", { "1", "1e6", "1000000", "1.5" },
@@ -42,7 +42,7 @@ static const struct range_case range_cases[] = {
 };
 #define NRANGE	(sizeof range_cases / sizeof range_cases[0])
 
-#define JOBS_MSG "config.json: max_jobs: must be an integer from 1 to 4096"
+#define JOBS_MSG "config.json: max_jobs: must be an integer from 0 to 4096"
 
 static char	*dir;
 
@@ -73,6 +73,143 @@ static void	 test_json_in(void);
 static void	 test_json_errors(void);
 static void	 test_json_ranges(void);
 static void	 test_json_check(void);
+static void	 test_text_keys(void);
+
+/*
+ * workdir, umask and [env]: INI and JSON round trips, a map replaced as a
+ * whole, each refusal with its cause, and the directory check.
+ */
+static void
+test_text_keys(void)
+{
+	static const struct {
+		const char	*doc;
+		const char	*cause;
+	} bad[] = {
+		{ "{\"workdir\": \"rel\"}", "config.json: workdir: must be "
+		    "an absolute path, or empty for the default" },
+		{ "{\"workdir\": 1}", "config.json: workdir: must be a "
+		    "string" },
+		{ "{\"workdir\": \"/a\\tb\"}", "config.json: workdir: holds "
+		    "a control character" },
+		{ "{\"workdir\": \"/a #b\"}", "config.json: workdir: holds "
+		    "\" #\", which starts a comment in the INI file" },
+		{ "{\"env\": {\"FILED_RUN\": \"x\"}}", "config.json: env: "
+		    "'FILED_RUN': filed sets it for each attempt" },
+		{ "{\"env\": {\"a b\": \"x\"}}", "config.json: env: 'a b': "
+		    "not a portable name (letters, digits and '_', not "
+		    "starting with a digit)" },
+		{ "{\"env\": {\"A\": \" x\"}}", "config.json: env: A: the "
+		    "value is refused: it starts or ends with a blank" },
+		{ "{\"env\": [\"A=1\"]}", "config.json: env: must be an "
+		    "object of strings" },
+		{ "{\"env\": {\"A\": null}}", "config.json: env: 'A': must "
+		    "be a string" },
+		{ "{\"umask\": 18}", "config.json: umask: must be octal "
+		    "digits from 000 to 077 (a string in config.json)" },
+		{ "{\"umask\": \"0100\"}", "config.json: umask: must be "
+		    "octal digits from 000 to 077 (a string in config.json)" },
+	};
+	struct conf	 c, back, base;
+	char		*p = path("text.ini"), *cause = NULL, *json, *want;
+	char		*text, *tp = path("t.ini");
+	size_t		 i;
+
+	conf_defaults(&base);
+	ok(from_json("{\"workdir\": \"/\", \"umask\": \"0027\", \"env\": "
+	    "{\"Z\": \"a=b;c\\\"d\\\\\", \"A_1\": \"\u00e9t\u00e9\"}}",
+	    &base, &c, &cause) == 0, "workdir, umask and env from JSON");
+	is_str(c.workdir, "/", "workdir");
+	is_int(c.umask, 027, "umask is octal");
+	is_int(c.env.n, 2, "two variables");
+	is_str(c.env.ent[0], "A_1=\xc3\xa9t\xc3\xa9", "in name order, UTF-8");
+	is_str(c.env.ent[1], "Z=a=b;c\"d\\", "quotes and backslashes kept");
+	json = conf_to_json(&c);
+	ok(strstr(json, "  \"umask\": \"027\",\n") != NULL &&
+	    strstr(json, "  \"env\": {\n    \"A_1\": \"\xc3\xa9t\xc3\xa9\",\n"
+	    "    \"Z\": \"a=b;c\\\"d\\\\\"\n  }\n}\n") != NULL,
+	    "rendered, the map one entry a line");
+	memset(&back, 0, sizeof back);
+	ok(from_json(json, &base, &back, &cause) == 0 &&
+	    memcmp(&c, &back, sizeof c) == 0, "and read back identical");
+	free(json);
+
+	ok(conf_save(p, &c, &cause) == 0, "saved to INI");
+	text = get_file(p);
+	ok(text != NULL && strstr(text, "\nworkdir = /\n") != NULL &&
+	    strstr(text, "\numask = 027\n") != NULL &&
+	    strstr(text, "\n[env]\nA_1 = \xc3\xa9t\xc3\xa9\nZ = a=b;c\"d\\\n") !=
+	    NULL, "as workdir, umask and an [env] section");
+	free(text);
+	memset(&back, 0, sizeof back);
+	ok(conf_load(p, &back, &cause) == 0 && memcmp(&c, &back, sizeof c) ==
+	    0, "which loads back identical");
+
+	ok(from_json("{\"env\": {\"B\": \"1\"}}", &c, &back, &cause) == 0 &&
+	    back.env.n == 1 && strcmp(back.env.ent[0], "B=1") == 0 &&
+	    strcmp(back.workdir, "/") == 0, "a written env replaces the map");
+	conf_defaults(&back);
+	ok(conf_save(p, &back, &cause) == 0, "defaults saved");
+	text = get_file(p);
+	ok(text != NULL && strstr(text, "\nworkdir =\n") != NULL &&
+	    strstr(text, "\n[env]\n") != NULL, "an empty workdir and [env]");
+	free(text);
+	ok(conf_load(p, &c, &cause) == 0 && memcmp(&c, &back, sizeof c) == 0,
+	    "and load back as the defaults");
+	unlink(p);
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cause = NULL;
+		ok(from_json(bad[i].doc, &base, &c, &cause) == -1,
+		    "refused: %s", show(bad[i].doc));
+		is_str(cause, bad[i].cause, "with its cause");
+		free(cause);
+	}
+
+	want = xasprintf("%s:3: env: A: set twice", tp);
+	ok(load_text("[env]\nA = 1\nA = 2\n", &c, &cause) == -1,
+	    "a variable set twice in [env]");
+	is_str(cause, want, "cause names the line");
+	free(cause);
+	free(want);
+	want = xasprintf("%s:2: env: 'FILED_JOB': filed sets it for each "
+	    "attempt", tp);
+	ok(load_text("[env]\nFILED_JOB = 1\n", &c, &cause) == -1,
+	    "FILED_JOB in [env]");
+	is_str(cause, want, "cause names the line");
+	free(cause);
+	free(want);
+	want = xasprintf("%s:2: workdir: %s/nowhere: No such file or "
+	    "directory", tp, dir);
+	text = xasprintf("[queue]\nworkdir = %s/nowhere\n", dir);
+	ok(load_text(text, &c, &cause) == -1, "a workdir that does not exist");
+	is_str(cause, want, "cause names the line and the error");
+	free(cause);
+	free(want);
+	free(text);
+
+	conf_defaults(&c);
+	back = c;
+	snprintf(c.workdir, sizeof c.workdir, "%s/nowhere", dir);
+	ok(conf_check_dirs(&c, &back, &cause) == -1,
+	    "conf_check_dirs: a new workdir that does not exist");
+	free(cause);
+	back = c;
+	ok(conf_check_dirs(&c, &back, &cause) == 0,
+	    "an unchanged one is not checked again");
+	text = realpath(dir, NULL);
+	conf_set_mount(text);
+	free(text);
+	snprintf(c.workdir, sizeof c.workdir, "%s", dir);
+	conf_defaults(&back);
+	ok(conf_check_dirs(&c, &back, &cause) == -1 && cause != NULL &&
+	    strstr(cause, "inside filed's own mount") != NULL,
+	    "a workdir in the mount is refused");
+	free(cause);
+	conf_set_mount(NULL);
+	free(p);
+	free(tp);
+}
 
 /* Return s fit for a TAP line: escapes for control bytes, cut if long. */
 static const char *
@@ -99,7 +236,7 @@ range_msg(const char *key)
 	if (strcmp(key, "max_retries") == 0)
 		return "max_retries: must be an integer from 0 to 1000000";
 	if (strcmp(key, "max_jobs") == 0)
-		return "max_jobs: must be an integer from 1 to 4096";
+		return "max_jobs: must be an integer from 0 to 4096";
 	if (strcmp(key, "backoff_base") == 0)
 		return "backoff_base: must be a number from 0 to 1000000000";
 	if (strcmp(key, "backoff_mult") == 0)
@@ -772,7 +909,9 @@ test_json_out(void)
 	    "  \"backoff_base\": 1,\n  \"backoff_mult\": 2,\n"
 	    "  \"timeout\": 0,\n  \"kill_grace\": 5,\n"
 	    "  \"max_job_size\": 65536,\n  \"run_as\": \"filed\",\n"
-	    "  \"allow_root\": 0,\n  \"max_jobs_total\": 100000\n}\n",
+	    "  \"allow_root\": 0,\n  \"max_jobs_total\": 100000,\n"
+	    "  \"workdir\": \"\",\n  \"umask\": \"022\",\n"
+	    "  \"max_log_size\": 0,\n  \"env\": {}\n}\n",
 	    c.max_jobs);
 	is_str(json, want, "defaults as JSON");
 	free(json);
@@ -999,7 +1138,7 @@ test_json_check(void)
 		"{}",
 	};
 	static const char *invalid[] = {
-		"{\"foo\": 1}", "{\"max_jobs\": 0}", "{\"max_jobs\": 1} x",
+		"{\"foo\": 1}", "{\"max_jobs\": -1}", "{\"max_jobs\": 1} x",
 		"{\"max_jobs\": 1}}", "{\"max_jobs\": 1.5}", "[", "x", "5",
 		"{\"a\": @", "{\"max_jobs\": 1 x", "{\"max_jobs\" 1",
 		"{\"max_jobs\": 1,}", "{,", "{\"max_jobs\": 1e999}",
@@ -1149,6 +1288,7 @@ main(void)
 	test_json_ranges();
 	test_json_check();
 	test_access_keys();
+	test_text_keys();
 
 	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
