@@ -17,7 +17,7 @@ apt-get install -y -qq --no-install-recommends \
 	libfuse3-dev fuse3 libuv1-dev libinih-dev libjansson-dev \
 	scdoc sharness clang libclang-rt-14-dev \
 	jq attr python3 procps util-linux psmisc strace rsync vim-tiny \
-	nodejs php-cli runit \
+	nodejs php-cli runit busybox \
 	>/dev/null
 
 echo "deps-debian.sh: build, run and test dependencies installed"

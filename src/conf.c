@@ -80,6 +80,8 @@ static const char *const conf_run_as[] = { "filed", "submitter" };
 
 static const char *conf_check_workdir(const char *);
 static char	*conf_probe_workdir(const char *);
+static const char *conf_check_shell(const char *);
+static char	*conf_probe_shell(const char *);
 static const char *conf_check_env(const char *);
 
 static const struct conf_key conf_keys[] = {
@@ -119,6 +121,9 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_log_size, CONF_INT, 0, 1099511627776.0,
 	    "Bytes of output an attempt keeps; the rest is dropped and"
 	    " counted in its log; 0 = no limit; default 0."),
+	CONF_TEXT(shell, conf_check_shell, conf_probe_shell,
+	    "Interpreter of a job without #!: an absolute path and at most"
+	    " one argument, as on a #! line; default /bin/sh."),
 	CONF_SECT(env, conf_check_env,
 	    "[env]: variables added to every job's environment, NAME = value"
 	    " (not FILED_JOB, FILED_ATTEMPT, FILED_RUN); at most 64."),
@@ -310,6 +315,39 @@ conf_probe_workdir(const char *dir)
 		return xasprintf("%s: inside filed's own mount %s", dir,
 		    conf_mount);
 	return NULL;
+}
+
+/* shell: an absolute path, then at most one argument after blanks. */
+static const char *
+conf_check_shell(const char *s)
+{
+	if (*s != '/')
+		return "must be an absolute path, then at most one argument";
+	return NULL;
+}
+
+/*
+ * shell, as it is loaded: its program (the part before the first blank)
+ * is an executable regular file. It blocks (stat): never on the loop.
+ */
+static char *
+conf_probe_shell(const char *s)
+{
+	struct stat	 sb;
+	char		 eb[128], *path;
+	char		*why = NULL;
+
+	path = xstrndup(s, strcspn(s, " \t"));
+	if (stat(path, &sb) == -1)
+		why = xasprintf("%s: %s", path,
+		    conf_strerror(errno, eb, sizeof eb));
+	else if (!S_ISREG(sb.st_mode))
+		why = xasprintf("%s: not a regular file", path);
+	else if (access(path, X_OK) == -1)
+		why = xasprintf("%s: not executable: %s", path,
+		    conf_strerror(errno, eb, sizeof eb));
+	free(path);
+	return why;
 }
 
 /* A name of [env]: a portable shell name that filed does not set. */
@@ -575,6 +613,7 @@ conf_defaults(struct conf *c)
 	c->allow_root = 0;
 	c->max_jobs_total = 100000;
 	c->umask = 022;
+	snprintf(c->shell, sizeof c->shell, "%s", "/bin/sh");
 }
 
 /*

@@ -287,6 +287,7 @@ struct conf {
 	long		 umask;
 	long		 max_log_size;	/* bytes of an attempt's output; 0: all */
 	struct conf_map	 env;		/* added to every job's environment */
+	char		 shell[CONF_PATH_MAX + 1];	/* PATH [ARG] */
 };
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1

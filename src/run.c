@@ -556,7 +556,8 @@ run_released(struct job *job)
 
 /*
  * Split the interpreter line of a script as the kernel does: "#!PATH ARG"
- * gives PATH and at most one argument, the rest of the line trimmed. Fill
+ * gives PATH and at most one argument, the rest of the line trimmed; a
+ * script without one gets the shell setting, split the same way. Fill
  * argv (4 slots) and return 0, or -1 if the line is unusable. line is
  * scratch space of at least 256 bytes.
  */
@@ -568,17 +569,19 @@ run_argv(const struct job *job, char **argv, char *line)
 	size_t		 n;
 
 	if (job->textlen < 2 || text[0] != '#' || text[1] != '!') {
-		argv[0] = "/bin/sh";
-		argv[1] = "/dev/fd/3";
-		argv[2] = NULL;
-		return 0;
+		/* The shell setting, split as a #! line is. */
+		n = strlen(rs.conf->shell);
+		if (n > 255)
+			return -1;
+		memcpy(line, rs.conf->shell, n + 1);
+	} else {
+		nl = memchr(text, '\n', job->textlen);
+		n = (nl != NULL ? (size_t)(nl - text) : job->textlen) - 2;
+		if (n > 255)
+			return -1;
+		memcpy(line, text + 2, n);
+		line[n] = '\0';
 	}
-	nl = memchr(text, '\n', job->textlen);
-	n = (nl != NULL ? (size_t)(nl - text) : job->textlen) - 2;
-	if (n > 255)
-		return -1;
-	memcpy(line, text + 2, n);
-	line[n] = '\0';
 	p = line + strspn(line, " \t");
 	n = strcspn(p, " \t\r");
 	if (n == 0)

@@ -160,11 +160,17 @@ open_gate() {
 	: >"$TRASH/gate.$1"
 }
 
-# filed_ini KEY=VALUE...: write state/filed.ini with these [queue] settings.
+# filed_ini KEY=VALUE...: write state/filed.ini with these [queue] settings
+# (and shell = $FILED_TEST_SHELL when that is set: the runner's tests are
+# run again with other shells that way).
 filed_ini() {
 	mkdir -p "$TRASH/state" &&
 	{
 		echo "[queue]" &&
+		if test -n "${FILED_TEST_SHELL:-}"
+		then
+			echo "shell = $FILED_TEST_SHELL"
+		fi &&
 		for filed__kv
 		do
 			echo "${filed__kv%%=*} = ${filed__kv#*=}"

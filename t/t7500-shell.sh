@@ -1,0 +1,130 @@
+#!/bin/sh
+
+test_description='the shell setting: the interpreter of jobs without #!
+
+shell names the program (and at most one argument, as on a #! line) that
+runs a job whose text does not start with #!; the default is /bin/sh. A
+job with #! is not affected. The runner'"'"'s own tests (t2000) pass with
+shell = /bin/busybox sh (the /bin/sh of embedded systems), with bash, and
+with dash.'
+
+. "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
+
+# The test runs its own settings; an outer FILED_TEST_SHELL must not leak in.
+unset FILED_TEST_SHELL
+
+command -v busybox >/dev/null 2>&1 && test_set_prereq BUSYBOX
+command -v bash >/dev/null 2>&1 && test_set_prereq BASH
+BUSYBOX=$(command -v busybox)
+BASH_PATH=$(command -v bash)
+
+# setshell VALUE: a config.json write of shell; its status is the write's.
+setshell() {
+	jq --arg s "$1" '.shell = $s' mnt/config.json >c.json &&
+	cat c.json >mnt/config.json
+}
+
+# ini_shell VALUE: filed.ini's shell (in [queue]) set to VALUE.
+ini_shell() {
+	sed -i -e "/^shell *=/d" -e "/^\[queue\]/a shell = $1" state/filed.ini
+}
+
+# ran_by NAME: the program that ran job NAME (it prints its /proc/$$/exe).
+ran_by() {
+	wait_job_in complete "$1" &&
+	head -n 1 "mnt/complete/$1"
+}
+
+test_expect_success 'setup' '
+	filed_ini max_jobs=1 max_retries=0 &&
+	filed_start &&
+	test "$(jq -r .shell mnt/config.json)" = /bin/sh
+'
+
+test_expect_success 'the default: /bin/sh runs the job, as /dev/fd/3' '
+	echo "readlink /proc/\$\$/exe; echo \"\$0\"" >mnt/pending/dflt &&
+	test "$(ran_by dflt)" = "$(readlink -f /bin/sh)" &&
+	test "$(sed -n 2p mnt/complete/dflt)" = /dev/fd/3
+'
+
+test_expect_success BUSYBOX 'shell = busybox sh: busybox runs jobs without #!' '
+	setshell "$BUSYBOX sh" &&
+	test "$(jq -r .shell mnt/config.json)" = "$BUSYBOX sh" &&
+	grep -x "shell = $BUSYBOX sh" state/filed.ini &&
+	grep "^# Interpreter of a job without #!" state/filed.ini &&
+	echo "readlink /proc/\$\$/exe" >mnt/pending/bb &&
+	test "$(ran_by bb)" = "$(readlink -f "$BUSYBOX")"
+'
+
+test_expect_success BUSYBOX 'a job with #! is run by its own interpreter' '
+	printf "#!/bin/sh\nreadlink /proc/\$\$/exe\n" >mnt/pending/bang &&
+	test "$(ran_by bang)" = "$(readlink -f /bin/sh)"
+'
+
+test_expect_success BASH 'shell = bash, after SIGHUP, and across a restart' '
+	ini_shell "$BASH_PATH" &&
+	kill -HUP "$filed_pid" &&
+	wait_for 10 "test \"\$(jq -r .shell mnt/config.json)\" = \"$BASH_PATH\"" &&
+	echo "echo \$BASH_VERSION" >mnt/pending/bv &&
+	wait_job_in complete bv &&
+	test -n "$(cat mnt/complete/bv)" &&
+	filed_stop &&
+	filed_start &&
+	test "$(jq -r .shell mnt/config.json)" = "$BASH_PATH"
+'
+
+test_expect_success 'bad values are refused and change nothing' '
+	jq -r .shell mnt/config.json >before &&
+	notexec=$(mktemp /tmp/filed-notexec.XXXXXX) &&
+	for bad in "sh" "" "relative/sh -e" "/no/such/shell" "$notexec" /etc
+	do
+		test_must_fail setshell "$bad" 2>err || return 1
+		jq -r .shell mnt/config.json >after || return 1
+		test_cmp before after || return 1
+	done &&
+	filed_log >log &&
+	grep "config.json: shell: must be an absolute path" log &&
+	grep "config.json: shell: /no/such/shell: No such file" log &&
+	grep "config.json: shell: $notexec: not executable" log &&
+	grep "config.json: shell: /etc: not a regular file" log &&
+	rm -f "$notexec"
+'
+
+test_expect_success 'a bad shell in filed.ini at SIGHUP: file:line, settings kept' '
+	jq -r .shell mnt/config.json >before &&
+	cp state/filed.ini good.ini &&
+	ini_shell /no/such/shell &&
+	kill -HUP "$filed_pid" &&
+	wait_for 10 "filed_log | grep -q \"filed.ini:[0-9]*: shell: /no/such/shell\"" &&
+	jq -r .shell mnt/config.json >after &&
+	test_cmp before after &&
+	cp good.ini state/filed.ini
+'
+
+test_expect_success 'stop filed' '
+	filed_stop
+'
+
+# The runner's tests, once per shell, each in a trash directory of its own.
+runner_with() {
+	FILED_TEST_SHELL=$1 "$SHELL_PATH" "$SHARNESS_TEST_SRCDIR/t2000-runner.sh" \
+		--root="$TRASH/runner-$2" >"runner-$2.out" 2>&1
+	runner__rc=$?
+	tail -n 3 "runner-$2.out"
+	test "$runner__rc" = 0 &&
+	grep "^# passed all" "runner-$2.out"
+}
+
+test_expect_success BUSYBOX 'the runner tests pass with shell = busybox sh' '
+	runner_with "$BUSYBOX sh" busybox
+'
+
+test_expect_success BASH 'the runner tests pass with shell = bash' '
+	runner_with "$BASH_PATH" bash
+'
+
+test_expect_success 'the runner tests pass with shell = dash' '
+	runner_with "$(command -v dash)" dash
+'
+
+test_done
