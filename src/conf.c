@@ -84,6 +84,9 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_jobs_total, CONF_INT, 1, 10000000,
 	    "Jobs that may exist in all four directories; more get ENOSPC;"
 	    " default 100000."),
+	CONF_KEY(nice, CONF_INT, 0, 19,
+	    "Niceness attempts run at, 0 = filed's own; a job's user.filed.nice"
+	    " overrides it; default 0."),
 };
 #define CONF_NKEYS	(sizeof conf_keys / sizeof conf_keys[0])
 
@@ -113,6 +116,8 @@ static const char *conf_check(const struct conf *);
 static const char *conf_strerror(int, char *, size_t);
 static void	 conf_fmt(const struct conf *, const struct conf_key *,
 		     char *, size_t);
+static void	 conf_fmt_value(const struct conf_key *, double, char *,
+		     size_t);
 static int	 conf_parse_value(const struct conf_key *, const char *,
 		     double *);
 static void	 conf_ini_error(struct conf_ini *, const char *, ...)
@@ -191,16 +196,22 @@ conf_strerror(int e, char *buf, size_t size)
 	return strerror_r(e, buf, size);
 }
 
-/*
- * Format a key's value. An integral number is written as an integer; any
- * other as the shortest of %.15g, %.16g and %.17g that reads back as the
- * same double, so 0.1 is "0.1" and not "0.10000000000000001".
- */
+/* Format a key's value (see conf_fmt_value). */
 static void
 conf_fmt(const struct conf *c, const struct conf_key *k, char *out,
     size_t size)
 {
-	double	v = conf_get(c, k);
+	conf_fmt_value(k, conf_get(c, k), out, size);
+}
+
+/*
+ * Format a value v of key k. An integral number is written as an integer;
+ * any other as the shortest of %.15g, %.16g and %.17g that reads back as
+ * the same double, so 0.1 is "0.1" and not "0.10000000000000001".
+ */
+static void
+conf_fmt_value(const struct conf_key *k, double v, char *out, size_t size)
+{
 	int	prec;
 
 	if (k->type == CONF_WORD) {
@@ -288,6 +299,7 @@ conf_defaults(struct conf *c)
 	c->run_as = RUN_AS_FILED;
 	c->allow_root = 0;
 	c->max_jobs_total = 100000;
+	c->nice = 0;
 }
 
 /*
@@ -844,4 +856,39 @@ conf_json_check(const char *buf, size_t len, const struct conf *base,
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * Parse s as a value of the setting called name, by the rules and range
+ * of the INI file, for the user.filed.* attributes that override one
+ * setting for one job (policy.c). Returns 0, or -1 with a malloc'd
+ * *cause that gives the range, as for a bad value in the INI file.
+ */
+int
+conf_key_parse(const char *name, const char *s, double *vp, char **cause)
+{
+	const struct conf_key	*k;
+
+	if ((k = conf_find(name)) == NULL || k->type == CONF_WORD) {
+		*cause = xasprintf("%s: not a numeric setting", name);
+		return -1;
+	}
+	if (conf_parse_value(k, s, vp) != 0) {
+		*cause = conf_range(k);
+		return -1;
+	}
+	if (*vp == 0)
+		*vp = 0;
+	return 0;
+}
+
+/* Format v as the setting called name is written in the INI file. */
+void
+conf_key_fmt(const char *name, double v, char *out, size_t size)
+{
+	const struct conf_key	*k;
+
+	if ((k = conf_find(name)) == NULL)
+		fatalx("conf_key_fmt: no setting %s", name);
+	conf_fmt_value(k, v, out, size);
 }

@@ -255,6 +255,7 @@ struct conf {
 	long		 run_as;	/* RUN_AS_* */
 	long		 allow_root;	/* run jobs created by root */
 	long		 max_jobs_total;
+	long		 nice;		/* of attempts; 0 = filed's own */
 };
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1
@@ -267,6 +268,49 @@ char	*conf_to_json(const struct conf *);
 int	 conf_from_json(const char *, size_t, const struct conf *,
 	    struct conf *, char **);
 int	 conf_json_check(const char *, size_t, const struct conf *, char **);
+int	 conf_key_parse(const char *, const char *, double *, char **);
+void	 conf_key_fmt(const char *, double, char *, size_t);
+
+/*
+ * policy.c: a job's policy, the user.filed.* attributes its users may set
+ * on a draft or a failed job: overrides of settings (the first POL_NCONF
+ * keys, named and ranged as in conf.c), the priority on the run queue and
+ * a time before which it does not start. Values travel in the journal in
+ * a canonical form (policy_parse makes it, policy_set takes only it).
+ */
+enum policy_key {
+	POL_MAX_RETRIES,
+	POL_TIMEOUT,
+	POL_KILL_GRACE,
+	POL_BACKOFF_BASE,
+	POL_BACKOFF_MULT,
+	POL_NICE,
+	POL_PRIORITY,
+	POL_NOT_BEFORE,
+	POL_NKEYS
+};
+#define POL_NCONF	(POL_NICE + 1)
+#define POL_PRIO_MIN	(-100)
+#define POL_PRIO_MAX	100
+#define POL_VALUE_MAX	4096		/* bytes of a value; more is E2BIG */
+struct policy {
+	unsigned	 set;		/* 1 << key, for each key given */
+	double		 conf[POL_NCONF];
+	int		 priority;
+	int64_t		 not_before;	/* ns since the epoch */
+};
+int		 policy_key(const char *);
+const char	*policy_name(int);
+int		 policy_parse(int, const char *, size_t, int64_t, struct buf *,
+		    char **);
+int		 policy_set(struct policy **, int, const char *);
+int		 policy_has(const struct policy *, int);
+int		 policy_show(const struct policy *, int, struct buf *);
+double		 policy_num(const struct policy *, int, double);
+int		 policy_priority(const struct policy *);
+int64_t		 policy_not_before(const struct policy *);
+void		 policy_snapshot(const struct policy *, uint64_t, struct buf *);
+void		 policy_free(struct policy *);
 
 /* config.c: config.json and SIGHUP; one queue for every settings change */
 void	 config_init(struct uv_loop_s *, struct conf *, const char *);
@@ -350,6 +394,8 @@ struct job_live {
 	int		 releasing;	/* unreleased: its creator let go, the
 					   record that queues it is in flight */
 	int		 head;		/* interrupted: at the run queue's head */
+	unsigned	 level;		/* its run queue: priority - POL_PRIO_MIN */
+	struct policy	*policy;	/* policy.c: user.filed.* set, or NULL */
 	uint64_t	 boot;		/* the boot its live attempt started in */
 	int64_t		 retry_at;	/* ns; 0 = not waiting */
 	uint64_t	 pst;		/* its start, clock ticks since boot */
@@ -475,6 +521,9 @@ void		 queue_release(struct job *);
 void		 queue_keep_unreleased(void);
 void		 queue_log_unreleased(void);
 int		 queue_set_attr(struct job *, mode_t, uid_t, gid_t, int,
+		    queue_done_cb, void *);
+int		 queue_policy_writable(const struct job *);
+int		 queue_set_policy(struct job *, int, const char *,
 		    queue_done_cb, void *);
 void		 queue_boot(const char *, queue_done_cb, void *);
 void		 queue_boot_start(const char *);

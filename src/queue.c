@@ -15,9 +15,15 @@
  * - Names are unique across the four directories. A name that an
  *   uncommitted rename will take is reserved until the commit is done.
  *
- * The run queue (FIFO) holds pending jobs that may start now; a job waiting
- * for its retry time is off the queue until run.c's timer puts it back at
- * the tail.
+ * The run queue holds pending jobs that may start now: one FIFO for each
+ * priority level (user.filed.priority, policy.c), and a bitmap of the
+ * levels that hold a job, so that choosing the next job looks at the
+ * highest non-empty level and costs the same with 100,000 jobs queued as
+ * with one. Interrupted jobs go to a level of their own above all others,
+ * in the order their attempts started: they were running, so they come
+ * before anything queued meanwhile. A job waiting for its retry time, or
+ * for its not_before time, is off the queue until run.c's timer puts it
+ * back at the tail of its level.
  *
  * Every job stays in memory until it is removed, and most are finished, so
  * a finished job keeps only what it shows: its live part goes once nothing
@@ -41,6 +47,10 @@
  */
 #define HASH_TAG(h)	((unsigned)((h) >> 53))
 
+#define READY_HEAD	(POL_PRIO_MAX - POL_PRIO_MIN + 1) /* interrupted */
+#define READY_LEVELS	(READY_HEAD + 1)
+#define READY_WORDS	((READY_LEVELS + 63) / 64)
+
 struct commit {
 	struct job	*job;
 	struct job	*other;		/* a second job the record changes */
@@ -61,7 +71,9 @@ static struct {
 	struct journal	*journal;
 	size_t		 max_line;
 	struct jobs	 dirs[INO_COMPLETE - INO_PENDING + 1]; /* pending/.. */
-	struct jobs	 ready;
+	struct jobs	 ready[READY_LEVELS];	/* by priority, lowest first,
+						   then READY_HEAD */
+	uint64_t	 readymap[READY_WORDS];	/* the levels that hold a job */
 	struct job	**byid;
 	struct job	**byname;
 	size_t		 nbuckets;
@@ -97,6 +109,9 @@ static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
 static void	 job_enqueue_head(struct job *);
+static unsigned	 job_level(const struct job *);
+static void	 ready_mark(unsigned);
+static void	 job_queue(struct job *, int);
 static void	 job_settle(struct job *);
 static void	 job_pack(struct job *);
 static void	 job_unpack(struct job *);
@@ -131,6 +146,7 @@ static int	 apply_ids(struct rec *, int, int64_t, const char **);
 static int	 apply_boot(struct rec *, int, int64_t, const char **);
 static int	 apply_job(struct rec *, int, int64_t, const char **);
 static int	 apply_next(struct rec *, int, int64_t, const char **);
+static int	 apply_policy(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
 static void	 snapshot_job(struct buf *, const struct job *);
 
@@ -145,7 +161,8 @@ queue_init(size_t max_line)
 	pool_init(&q.pool, sizeof (struct job));
 	for (i = INO_PENDING; i <= INO_COMPLETE; i++)
 		TAILQ_INIT(queue_dir_jobs(i));
-	TAILQ_INIT(&q.ready);
+	for (i = 0; i < READY_LEVELS; i++)
+		TAILQ_INIT(&q.ready[i]);
 	TAILQ_INIT(&q.reserved);
 	q.nbuckets = 256;
 	q.byid = xcalloc(q.nbuckets, sizeof *q.byid);
@@ -582,6 +599,8 @@ job_free(struct job *job)
 	free(job->name);
 	if (!job->packed)
 		free(job->att);
+	if (job->live != NULL)
+		policy_free(job->live->policy);
 	free(job->live);
 	pool_put(&q.pool, job);
 }
@@ -658,8 +677,9 @@ queue_lookup(struct job *job)
 
 /*
  * Drop what an idle job no longer needs: the live part of a job that is
- * finished, a draft or forgotten, once nothing uses it, and the earlier
- * attempts of a finished job that never shows them.
+ * finished, a draft or forgotten, once nothing uses it and it holds no
+ * policy, and the earlier attempts of a finished job that never shows
+ * them.
  */
 static void
 job_settle(struct job *job)
@@ -675,8 +695,10 @@ job_settle(struct job *job)
 		    !TAILQ_EMPTY(&l->waiters) || l->onready ||
 		    l->work != NULL || l->logref != NULL)
 			return;
-		free(l);
-		job->live = NULL;
+		if (l->policy == NULL) {
+			free(l);
+			job->live = NULL;
+		}
 	}
 	job_pack(job);
 }
@@ -813,7 +835,26 @@ job_set_name(struct job *job, const char *name)
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }
 
-/* Put a pending job at the tail of the run queue. */
+/* The level of the run queue a job goes to: its priority, from 0 up. */
+static unsigned
+job_level(const struct job *job)
+{
+	return (unsigned)(policy_priority(job->live->policy) - POL_PRIO_MIN);
+}
+
+/* Mark in the bitmap whether the run queue's level holds a job. */
+static void
+ready_mark(unsigned level)
+{
+	uint64_t	bit = 1ULL << (level % 64);
+
+	if (TAILQ_EMPTY(&q.ready[level]))
+		q.readymap[level / 64] &= ~bit;
+	else
+		q.readymap[level / 64] |= bit;
+}
+
+/* Put a pending job at the tail of its level of the run queue. */
 static void
 job_enqueue(struct job *job)
 {
@@ -821,7 +862,9 @@ job_enqueue(struct job *job)
 
 	if (l->onready)
 		return;
-	TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+	l->level = job_level(job);
+	TAILQ_INSERT_TAIL(&q.ready[l->level], job, live->ready);
+	ready_mark(l->level);
 	l->onready = 1;
 }
 
@@ -829,18 +872,41 @@ job_enqueue(struct job *job)
 static void
 job_dequeue(struct job *job)
 {
-	if (job->live == NULL || !job->live->onready)
+	struct job_live	*l = job->live;
+
+	if (l == NULL || !l->onready)
 		return;
-	TAILQ_REMOVE(&q.ready, job, live->ready);
-	job->live->onready = 0;
-	job->live->head = 0;
+	TAILQ_REMOVE(&q.ready[l->level], job, live->ready);
+	ready_mark(l->level);
+	l->onready = 0;
+	l->head = 0;
+}
+
+/*
+ * A job has just been queued (a draft renamed, a rerun): onto the run
+ * queue, or, if its policy says not before a time, off it until then. It
+ * waits for that time as for a retry (retry_at, run.c's timer), so that
+ * replay, snapshots and restarts treat both alike: a time that passed
+ * while filed was stopped puts it on the run queue at the start.
+ */
+static void
+job_queue(struct job *job, int live)
+{
+	struct job_live	*l = queue_live(job);
+
+	l->retry_at = policy_not_before(l->policy);
+	if (l->retry_at == 0)
+		job_enqueue(job);
+	else if (live)
+		run_arm_retry(job);
 }
 
 /*
  * Put a job whose attempt was interrupted (filed stopped or died) back at
- * the head of the run queue, among the other interrupted ones in the order
- * their attempts started: they were running, so they run first again, in
- * their order, however the records of their interruption were written.
+ * the head of the run queue (READY_HEAD, above every priority), among the
+ * other interrupted ones in the order their attempts started: they were
+ * running, so they run first again, in their order, however the records
+ * of their interruption were written.
  */
 static void
 job_enqueue_head(struct job *job)
@@ -853,9 +919,8 @@ job_enqueue_head(struct job *job)
 		return;
 	if (queue_attempt(job, job->natt, &a) != 0)
 		a.started = 0;
-	TAILQ_FOREACH(at, &q.ready, live->ready) {
-		if (!at->live->head)
-			break;
+	l->level = READY_HEAD;
+	TAILQ_FOREACH(at, &q.ready[l->level], live->ready) {
 		if (queue_attempt(at, at->natt, &b) != 0)
 			b.started = 0;
 		if (b.started > a.started ||
@@ -863,9 +928,10 @@ job_enqueue_head(struct job *job)
 			break;
 	}
 	if (at == NULL)
-		TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+		TAILQ_INSERT_TAIL(&q.ready[l->level], job, live->ready);
 	else
 		TAILQ_INSERT_BEFORE(at, job, live->ready);
+	ready_mark(l->level);
 	l->onready = 1;
 	l->head = 1;
 }
@@ -1179,7 +1245,8 @@ static const struct {
 	{ "attr",	apply_attr },
 	{ "ids",	apply_ids },
 	{ "boot",	apply_boot },
-	{ "next",	apply_next }
+	{ "next",	apply_next },
+	{ "policy",	apply_policy }
 };
 
 /* Apply one record to memory (see appliers). */
@@ -1361,7 +1428,7 @@ apply_name(struct rec *r, int live, int64_t t, const char **why)
 	if (other == NULL && job->state == JOB_DRAFT &&
 	    !queue_is_draft_name(name)) {
 		job_set_state(job, JOB_PENDING);
-		job_enqueue(job);
+		job_queue(job, live);
 		announce(live, job, CH_PENDING, JOB_DRAFT, 1, t, NULL, 0);
 	}
 	return 0;
@@ -1525,9 +1592,8 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 	if (strcmp(s, "pending") == 0 &&
 	    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
 		job_clear_attempts(job);
-		queue_live(job)->retry_at = 0;
 		job_set_state(job, JOB_PENDING);
-		job_enqueue(job);
+		job_queue(job, live);
 		kind = CH_PENDING;
 	} else if (strcmp(s, "failed") == 0 &&
 	    job->state == JOB_ACTIVE && job->natt > 0) {
@@ -1666,6 +1732,44 @@ apply_next(struct rec *r, int live, int64_t t, const char **why)
 	return 0;
 }
 
+/*
+ * "policy": a user.filed.* attribute of a job's policy set (value=, in
+ * its canonical spelling) or removed (no value). The daemon writes one
+ * for a draft or a failed job only (queue_set_policy); a snapshot writes
+ * one per attribute after the "job" record of a job in any state, so a
+ * job already on the run queue (not at its head) moves to the level of
+ * its priority.
+ */
+static int
+apply_policy(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	struct job_live	*l;
+	const char	*key, *val;
+	int		 k;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if ((key = rec_get(r, "key", NULL)) == NULL ||
+	    (k = policy_key(key)) == -1 || job->state == JOB_NEW) {
+		*why = "bad policy record";
+		return -1;
+	}
+	val = rec_get(r, "value", NULL);
+	l = queue_live(job);
+	if (policy_set(&l->policy, k, val) != 0) {
+		job_settle(job);
+		*why = "bad policy value";
+		return -1;
+	}
+	if (l->onready && !l->head && l->level != job_level(job)) {
+		job_dequeue(job);
+		job_enqueue(job);
+	}
+	job_settle(job);
+	return 0;
+}
+
 /* Parse the attempts of a snapshot "job" record: a,b,... of 8 numbers. */
 static int
 parse_attempts(struct job *job, const char *s)
@@ -1785,7 +1889,12 @@ snapshot_job(struct buf *out, const struct job *job)
 	 * A packed job kept its last attempt only (job_pack); the earlier
 	 * ones, which it never shows, are written as zeros, so that the
 	 * count is kept and any reader of this format takes the record.
+	 * The retry time and the process mean something only to a job that
+	 * is pending or active; a finished job that keeps its live part for
+	 * its policy writes none (replay would not keep them).
 	 */
+	if (job->state != JOB_PENDING && job->state != JOB_ACTIVE)
+		l = NULL;
 	buf_init(&att);
 	for (i = 1; i <= job->natt; i++) {
 		if (queue_attempt(job, i, &a) != 0)
@@ -1822,6 +1931,8 @@ snapshot_job(struct buf *out, const struct job *job)
 	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
 	buf_free(&att);
+	if (job->live != NULL)
+		policy_snapshot(job->live->policy, job->id, out);
 }
 
 /*
@@ -1836,6 +1947,7 @@ queue_snapshot(void *arg, struct buf *out)
 	struct job	*job;
 	uint64_t	 ino;
 	int		 i;
+	unsigned	 level;
 
 	rec_begin(out, "next");
 	rec_add_u64(out, "id", q.next_id);
@@ -1857,8 +1969,10 @@ queue_snapshot(void *arg, struct buf *out)
 		rec_add_i64(out, "time", q.nodes[ino].mtime);
 		buf_addc(out, '\n');
 	}
-	TAILQ_FOREACH(job, &q.ready, live->ready)
-		snapshot_job(out, job);
+	for (level = READY_LEVELS; level-- > 0;) {
+		TAILQ_FOREACH(job, &q.ready[level], live->ready)
+			snapshot_job(out, job);
+	}
 	for (i = INO_PENDING; i <= INO_COMPLETE; i++) {
 		TAILQ_FOREACH(job, queue_dir_jobs(i), all) {
 			if (job->state != JOB_NEW &&
@@ -2170,6 +2284,44 @@ queue_set_attr(struct job *job, mode_t mode, uid_t uid, gid_t gid,
 	return 0;
 }
 
+/*
+ * May job's policy (user.filed.*) be set now? Only that of a draft, before
+ * it is queued, and of a failed job, before it is run again: a job that
+ * is queued, running or complete keeps the policy it has.
+ */
+int
+queue_policy_writable(const struct job *job)
+{
+	return (job->state == JOB_DRAFT && !job->unreleased) ||
+	    job->state == JOB_FAILED;
+}
+
+/*
+ * Set key k of job's policy to the canonical value val (policy_parse), or
+ * remove it (val NULL). -EBUSY for a job not yet saved, -EPERM for one
+ * whose policy may not change (queue_policy_writable).
+ */
+int
+queue_set_policy(struct job *job, int k, const char *val, queue_done_cb cb,
+    void *arg)
+{
+	struct buf	body;
+
+	if (job->state == JOB_NEW)
+		return -EBUSY;
+	if (!queue_policy_writable(job))
+		return -EPERM;
+	buf_init(&body);
+	rec_begin(&body, "policy");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_str(&body, "key", policy_name(k));
+	if (val != NULL)
+		rec_add_str(&body, "value", val);
+	rec_add_i64(&body, "time", util_now());
+	commit(job, &body, NULL, cb, arg);
+	return 0;
+}
+
 /* Journal the boot filed runs in, before any attempt starts. */
 void
 queue_boot(const char *id, queue_done_cb cb, void *arg)
@@ -2316,18 +2468,31 @@ queue_ids_upto(void)
 	return &q.ids_upto;
 }
 
-/* Take the first job that may start now off the run queue, or NULL. */
+/*
+ * The first job that may start now, or NULL: the first of the highest
+ * level of the run queue that holds one, found through the bitmap. A job
+ * with a record in flight is passed over (a rare moment), so the cost is
+ * that of the levels that hold jobs, not of the jobs queued.
+ */
 struct job *
 queue_next_ready(void)
 {
 	struct job	*job;
 	struct job_live	*l;
+	uint64_t	 bits;
+	unsigned	 w, b = 0;
 
-	TAILQ_FOREACH(job, &q.ready, live->ready) {
-		l = job->live;
-		if (l->inflight == 0 && l->run == NULL &&
-		    TAILQ_EMPTY(&l->waiters))
-			return job;
+	for (w = READY_WORDS; w-- > 0;) {
+		for (bits = q.readymap[w]; bits != 0; bits &= ~(1ULL << b)) {
+			b = 63 - (unsigned)__builtin_clzll(bits);
+			TAILQ_FOREACH(job, &q.ready[w * 64 + b],
+			    live->ready) {
+				l = job->live;
+				if (l->inflight == 0 && l->run == NULL &&
+				    TAILQ_EMPTY(&l->waiters))
+					return job;
+			}
+		}
 	}
 	return NULL;
 }

@@ -31,7 +31,11 @@
  *   stray process of one job can never write into another job's log. An
  *   empty log and a missing log read the same.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
- *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
+ *   later. Cancels (rm, mv to failed/) send SIGKILL at once. timeout,
+ *   kill_grace, max_retries, the backoff and nice are the job's own where
+ *   its policy gives them (user.filed.*, run_setting), else the settings.
+ * - posix_spawn cannot set a niceness: an attempt with one starts as
+ *   filed --exec-nice N, which sets it and execs the rest (main.c).
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
  *   run queue when their time comes.
  */
@@ -138,6 +142,7 @@ static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static void	 run_freed(uv_handle_t *);
 static int	 run_argv(const struct job *, char **, char *);
+static double	 run_setting(const struct job *, int, double);
 static int	 run_open_log(struct job *, struct run *);
 static int	 run_fd_slot(int, int);
 static void	 run_fd_slots_clear(void);
@@ -595,17 +600,26 @@ run_spare_give(struct run *r)
 	return taken;
 }
 
+/* A setting for job's attempts: its policy's own value, else dflt. */
+static double
+run_setting(const struct job *job, int k, double dflt)
+{
+	return policy_num(job->live != NULL ? job->live->policy : NULL, k,
+	    dflt);
+}
+
 /* Start the next attempt of job. Returns -1 if nothing could start. */
 static int
 run_start(struct job *job)
 {
 	struct run		*r;
 	char			*argv[4], line[256], **env, *ebuf[3];
-	char			*xargv[9], ids[2][24], *file, **args;
+	char			*xargv[12], ids[2][24], niceness[8], *file, **args;
 	char			 lname[32];
 	const char		*why = NULL, *what;
-	size_t			 nenv, i, k;
-	int			 memfd = -1, outfd, error, e;
+	size_t			 nenv, i, k, n;
+	int			 memfd = -1, outfd, error, e, as;
+	double			 timeout;
 
 	/*
 	 * What the attempt needs from the system comes first: the script in
@@ -665,19 +679,32 @@ run_start(struct job *job)
 		error = -EPERM;
 		goto failed;
 	}
-	if (rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0) {
-		/* filed --exec-as UID GID takes on the creator's identity. */
+	/*
+	 * filed --exec-nice N sets the niceness, then filed --exec-as UID
+	 * GID takes on the creator's identity; each execs what follows.
+	 */
+	n = 0;
+	snprintf(niceness, sizeof niceness, "%ld",
+	    (long)run_setting(job, POL_NICE, (double)rs.conf->nice));
+	if (strcmp(niceness, "0") != 0) {
+		xargv[n++] = "/proc/self/exe";
+		xargv[n++] = "--exec-nice";
+		xargv[n++] = niceness;
+	}
+	as = rs.conf->run_as == RUN_AS_SUBMITTER && geteuid() == 0;
+	if (as) {
 		snprintf(ids[0], sizeof ids[0], "%lu", (unsigned long)job->uid);
 		snprintf(ids[1], sizeof ids[1], "%lu", (unsigned long)job->gid);
-		xargv[0] = "/proc/self/exe";
-		xargv[1] = "--exec-as";
-		xargv[2] = ids[0];
-		xargv[3] = ids[1];
+		xargv[n++] = "/proc/self/exe";
+		xargv[n++] = "--exec-as";
+		xargv[n++] = ids[0];
+		xargv[n++] = ids[1];
+	}
+	if (n > 0) {
 		for (i = 0; i < 4 && argv[i] != NULL; i++)
-			xargv[4 + i] = argv[i];
-		xargv[4 + i] = NULL;
-	} else
-		xargv[0] = NULL;
+			xargv[n++] = argv[i];
+	}
+	xargv[n] = NULL;
 
 	for (nenv = 0; environ[nenv] != NULL; nenv++)
 		;
@@ -692,7 +719,7 @@ run_start(struct job *job)
 		 * environment than PATH and the locale; filed --exec-as
 		 * adds HOME, USER and LOGNAME from the submitter's passwd.
 		 */
-		if (xargv[0] != NULL && !run_env_kept(environ[i]))
+		if (as && !run_env_kept(environ[i]))
 			continue;
 		env[k++] = environ[i];
 	}
@@ -743,7 +770,7 @@ run_start(struct job *job)
 	queue_started(job, r->pid, orphan_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
 	    job->natt + 1, r->pid);
-	if (rs.conf->timeout > 0) {
+	if ((timeout = run_setting(job, POL_TIMEOUT, rs.conf->timeout)) > 0) {
 		/*
 		 * The loop's clock is the time its iteration began, which a
 		 * busy loop leaves behind: a timeout counted from it would
@@ -751,7 +778,7 @@ run_start(struct job *job)
 		 */
 		uv_update_time(rs.loop);
 		uv_timer_start(&r->timer, run_timer_fired,
-		    (uint64_t)(rs.conf->timeout * 1000), 0);
+		    (uint64_t)(timeout * 1000), 0);
 	}
 	return 0;
 
@@ -796,19 +823,20 @@ static void
 run_timer_fired(uv_timer_t *t)
 {
 	struct run	*r = t->data;
+	double		 grace;
 
 	if (r->exited)
 		return;
 	if (r->reason == REASON_NONE) {
 		r->reason = REASON_TIMEOUT;
 		log_info("job '%s': timed out after %g s", r->job->name,
-		    rs.conf->timeout);
+		    run_setting(r->job, POL_TIMEOUT, rs.conf->timeout));
 	}
-	if (!r->termed && rs.conf->kill_grace > 0) {
+	grace = run_setting(r->job, POL_KILL_GRACE, rs.conf->kill_grace);
+	if (!r->termed && grace > 0) {
 		kill(-r->pid, SIGTERM);
 		r->termed = 1;
-		uv_timer_start(t, run_timer_fired,
-		    (uint64_t)(rs.conf->kill_grace * 1000), 0);
+		uv_timer_start(t, run_timer_fired, (uint64_t)(grace * 1000), 0);
 		return;
 	}
 	kill(-r->pid, SIGKILL);
@@ -884,6 +912,7 @@ void
 run_stop_all(int hard)
 {
 	struct run	*r;
+	double		 grace;
 
 	rs.stopping = 1;
 	LIST_FOREACH(r, &rs.runs, entry) {
@@ -891,7 +920,9 @@ run_stop_all(int hard)
 			continue;
 		if (r->reason != REASON_CANCEL)
 			r->reason = REASON_STOP;
-		if (hard || rs.conf->kill_grace <= 0) {
+		grace = run_setting(r->job, POL_KILL_GRACE,
+		    rs.conf->kill_grace);
+		if (hard || grace <= 0) {
 			kill(-r->pid, SIGKILL);
 			r->killed = 1;
 			continue;
@@ -900,7 +931,7 @@ run_stop_all(int hard)
 		r->termed = 1;
 		uv_timer_stop(&r->timer);
 		uv_timer_start(&r->timer, run_timer_fired,
-		    (uint64_t)(rs.conf->kill_grace * 1000), 0);
+		    (uint64_t)(grace * 1000), 0);
 	}
 }
 
@@ -1067,10 +1098,13 @@ run_decide(void *arg)
 		log_debug("job '%s': complete", job->name);
 	} else {
 		failures = queue_failures(job);	/* this one included */
-		if (failures <= (unsigned)rs.conf->max_retries) {
+		if (failures <= (unsigned)run_setting(job, POL_MAX_RETRIES,
+		    (double)rs.conf->max_retries)) {
 			next = JOB_PENDING;
-			delay = rs.conf->backoff_base *
-			    pow(rs.conf->backoff_mult, failures);
+			delay = run_setting(job, POL_BACKOFF_BASE,
+			    rs.conf->backoff_base) *
+			    pow(run_setting(job, POL_BACKOFF_MULT,
+			    rs.conf->backoff_mult), failures);
 			if (delay > 1e9)
 				delay = 1e9;
 			retry_at = util_now() + (int64_t)(delay * 1e9);

@@ -1,11 +1,14 @@
 /*
  * xattr.c: the user.filed.* extended attributes of job files, so that
- * `getfattr -d` shows a job's metadata. They are read-only; values are
- * plain text without a trailing newline, times in RFC 3339 UTC.
+ * `getfattr -d` shows a job's metadata and its policy. The metadata is
+ * read-only; the policy (policy.c) is set on drafts and failed jobs
+ * (fsops.c). Values are plain text without a trailing newline, times in
+ * RFC 3339 UTC.
  *
  * An attribute exists only while it means something: ended, reason,
  * exit and signal once the last attempt has ended, pid while it runs,
- * retry_at while the job waits for a retry. fsops.c answers ENODATA for
+ * retry_at while the job waits for a retry (or for its not_before time),
+ * each attribute of the policy once it is set. fsops.c answers ENODATA for
  * one that does not exist, and applies the size protocol of getxattr(2).
  */
 
@@ -21,7 +24,9 @@ static int	xattr_value(const struct job *, const char *, struct buf *);
 
 static const char *xattr_names[] = {
 	"id", "state", "attempts", "uid", "created", "changed", "started",
-	"ended", "duration", "reason", "exit", "signal", "pid", "retry_at"
+	"ended", "duration", "reason", "exit", "signal", "pid", "retry_at",
+	"max_retries", "timeout", "kill_grace", "backoff_base", "backoff_mult",
+	"nice", "priority", "not_before"
 };
 
 /*
@@ -48,7 +53,10 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 	const struct attempt	*a = NULL, *done = NULL;
 	struct attempt		 last;
 	char			 t[64];
+	int			 k;
 
+	if ((k = policy_key(key)) != -1)
+		return l != NULL ? policy_show(l->policy, k, b) : -1;
 	if (queue_attempt(job, job->natt, &last) == 0) {
 		a = &last;
 		if (a->how != HOW_RUNNING)

@@ -772,7 +772,8 @@ test_json_out(void)
 	    "  \"backoff_base\": 1,\n  \"backoff_mult\": 2,\n"
 	    "  \"timeout\": 0,\n  \"kill_grace\": 5,\n"
 	    "  \"max_job_size\": 65536,\n  \"run_as\": \"filed\",\n"
-	    "  \"allow_root\": 0,\n  \"max_jobs_total\": 100000\n}\n",
+	    "  \"allow_root\": 0,\n  \"max_jobs_total\": 100000,\n"
+	    "  \"nice\": 0\n}\n",
 	    c.max_jobs);
 	is_str(json, want, "defaults as JSON");
 	free(json);
