@@ -158,7 +158,8 @@ test_expect_success 'a job queued, running or complete: EPERM, nothing changed' 
 	gate busy2 >mnt/pending/runner2 &&
 	wait_job_in active runner &&
 	wait_job_in active runner2 &&
-	echo true >mnt/pending/queued &&
+	echo true >mnt/pending/.queued &&
+	mv mnt/pending/.queued mnt/pending/queued &&
 	keep_journal &&
 	for f in pending/queued active/runner complete/n0
 	do
