@@ -68,6 +68,30 @@ test_expect_success 'setfattr -x removes one; removing one unset is ENODATA' '
 	test "$(xattr mnt/pending/.tries max_retries)" = 2
 '
 
+# xflags FILE NAME VALUE FLAG: setxattr(2) of user.filed.NAME with FLAG
+# (XATTR_CREATE or XATTR_REPLACE); prints OK or the errno name.
+xflags() {
+	"$FILED_PYTHON" -c '
+import errno, os, sys
+try:
+	os.setxattr(sys.argv[1], "user.filed." + sys.argv[2],
+	    os.fsencode(sys.argv[3]), getattr(os, sys.argv[4]))
+	print("OK")
+except OSError as e:
+	print(errno.errorcode.get(e.errno, e.errno))
+' "$@"
+}
+
+test_expect_success 'XATTR_CREATE and XATTR_REPLACE are honoured' '
+	test "$(xflags mnt/pending/.tries max_retries 5 XATTR_CREATE)" = EEXIST &&
+	test "$(xflags mnt/pending/.tries timeout 5 XATTR_REPLACE)" = ENODATA &&
+	test "$(xattr mnt/pending/.tries max_retries)" = 2 &&
+	test "$(xflags mnt/pending/.tries timeout 5 XATTR_CREATE)" = OK &&
+	test "$(xflags mnt/pending/.tries timeout 6 XATTR_REPLACE)" = OK &&
+	test "$(xattr mnt/pending/.tries timeout)" = 6 &&
+	setfattr -x user.filed.timeout mnt/pending/.tries
+'
+
 test_expect_success 'an override changes one job'"'"'s retry count, not another'"'"'s' '
 	mv mnt/pending/.tries mnt/pending/tries &&
 	echo "exit 3" >mnt/pending/plain &&
