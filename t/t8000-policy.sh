@@ -222,6 +222,8 @@ test_expect_success 'a failed job takes a policy, and keeps it when run again' '
 
 test_expect_success 'two clients at once: both attributes are set' '
 	echo true >mnt/pending/.two &&
+	setp mnt/pending/.two priority -3 &&
+	setp mnt/pending/.two not_before 2030-01-01T00:00:00Z &&
 	{ setp mnt/pending/.two timeout 11 & } &&
 	p1=$! &&
 	{ setp mnt/pending/.two kill_grace 12 & } &&
@@ -278,6 +280,8 @@ test_expect_success 'and a compaction of the journal, and a restart after it' '
 	filed_start &&
 	test "$(xattr mnt/pending/.bad timeout)" = 7 &&
 	test "$(xattr mnt/pending/.two timeout)" = 11 &&
+	test "$(xattr mnt/pending/.two priority)" = -3 &&
+	test "$(xattr mnt/pending/.two not_before)" = 2030-01-01T00:00:00Z &&
 	test "$(xattr mnt/failed/plain max_retries)" = 1 &&
 	test "$(xattr mnt/complete/n7 nice)" = 7 &&
 	filed_stop

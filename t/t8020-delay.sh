@@ -44,6 +44,8 @@ test_expect_success 'start filed' '
 '
 
 test_expect_success '+SECONDS: the job waits in pending/, then runs' '
+	{ cat mnt/events >events.out & } &&
+	evpid=$! &&
 	echo "echo late" >mnt/pending/.late &&
 	before=$(date +%s) &&
 	setfattr -n user.filed.not_before -v +3 mnt/pending/.late &&
@@ -58,7 +60,14 @@ test_expect_success '+SECONDS: the job waits in pending/, then runs' '
 	test "$(xattr mnt/pending/late retry_at)" = "$(xattr mnt/pending/late not_before)" &&
 	wait_job_in complete late 10 &&
 	started_ok complete/late &&
-	test "$(cat mnt/complete/late)" = late
+	test "$(cat mnt/complete/late)" = late &&
+	wait_for 5 "grep -q \" late complete\" events.out" &&
+	kill $evpid &&
+	grep " late " events.out | cut -d" " -f3 >states &&
+	printf "%s\n" pending active complete >expect &&
+	test_cmp expect states &&
+	active=$(epoch "$(grep " late active" events.out | cut -d" " -f1)") &&
+	test "$active" -ge "$nb"
 '
 
 test_expect_success 'RFC 3339: shown back in UTC' '
