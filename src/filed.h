@@ -287,6 +287,7 @@ enum policy_key {
 	POL_NICE,
 	POL_PRIORITY,
 	POL_NOT_BEFORE,
+	POL_AFTER,
 	POL_NKEYS
 };
 #define POL_NCONF	(POL_NICE + 1)
@@ -298,6 +299,8 @@ struct policy {
 	double		 conf[POL_NCONF];
 	int		 priority;
 	int64_t		 not_before;	/* ns since the epoch */
+	uint64_t	*after;		/* ids of the jobs it runs after */
+	unsigned	 nafter;
 };
 int		 policy_key(const char *);
 const char	*policy_name(int);
@@ -310,6 +313,8 @@ double		 policy_num(const struct policy *, int, double);
 int		 policy_priority(const struct policy *);
 int64_t		 policy_not_before(const struct policy *);
 void		 policy_snapshot(const struct policy *, uint64_t, struct buf *);
+const uint64_t	*policy_after(const struct policy *, unsigned *);
+void		 policy_drop_after(struct policy **, uint64_t);
 void		 policy_free(struct policy *);
 
 /* config.c: config.json and SIGHUP; one queue for every settings change */
@@ -396,6 +401,13 @@ struct job_live {
 	int		 head;		/* interrupted: at the run queue's head */
 	unsigned	 level;		/* its run queue: priority - POL_PRIO_MIN */
 	struct policy	*policy;	/* policy.c: user.filed.* set, or NULL */
+	int		 held;		/* queued, waiting for jobs it runs after */
+	int		 inafters;	/* on the list of jobs that have after */
+	uint64_t	 depfail;	/* failed: the job it ran after that did not
+					   complete, and its name */
+	char		*depname;
+	TAILQ_ENTRY(job) hold;		/* the held jobs */
+	TAILQ_ENTRY(job) aentry;	/* the jobs that have after */
 	uint64_t	 boot;		/* the boot its live attempt started in */
 	int64_t		 retry_at;	/* ns; 0 = not waiting */
 	uint64_t	 pst;		/* its start, clock ticks since boot */
@@ -525,6 +537,10 @@ int		 queue_set_attr(struct job *, mode_t, uid_t, gid_t, int,
 int		 queue_policy_writable(const struct job *);
 int		 queue_set_policy(struct job *, int, const char *,
 		    queue_done_cb, void *);
+int		 queue_after_parse(const struct job *, const char *, size_t,
+		    struct buf *, char **);
+void		 queue_after_names(const struct policy *, struct buf *);
+void		 queue_deps_fail(void);
 void		 queue_boot(const char *, queue_done_cb, void *);
 void		 queue_boot_start(const char *);
 int		 queue_same_boot(const struct job *, const char *);
@@ -567,6 +583,8 @@ struct change {
 	unsigned		 attempt;	/* the attempt concerned, or 0 */
 	const struct attempt	*a;		/* the attempt that ended */
 	int64_t			 retry_at;	/* CH_RETRY */
+	uint64_t		 dep;		/* CH_FAILED without an attempt:
+						   the job it ran after */
 };
 void		 watch_change(const struct change *);
 const char	*watch_state(enum change_kind);

@@ -1987,7 +1987,8 @@ fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
  * Carry out a setxattr or removexattr of user.filed.*; may wait for the
  * job or for a commit. The value is checked in full before anything is
  * journaled, so a refused one changes nothing: EINVAL for a value that
- * does not parse or is out of range, E2BIG for one longer than
+ * does not parse or is out of range, ENOENT for a job in user.filed.after
+ * that does not exist, E2BIG for one longer than
  * POL_VALUE_MAX, EPERM for metadata or a job that is queued, running or
  * complete, EBUSY for a job not saved yet.
  */
@@ -2057,13 +2058,17 @@ do_xattr(struct op *op)
 		goto fail;
 	}
 	buf_init(&canon);
-	if (policy_parse(k, op->value, op->vlen, util_now(), &canon,
-	    &cause) != 0) {
+	if (k == POL_AFTER)
+		error = -queue_after_parse(job, op->value, op->vlen, &canon,
+		    &cause);
+	else
+		error = policy_parse(k, op->value, op->vlen, util_now(),
+		    &canon, &cause) != 0 ? EINVAL : 0;
+	if (error != 0) {
 		log_warnx("job '%s': setfattr %s refused: %s", job->name,
 		    op->name, cause);
 		free(cause);
 		buf_free(&canon);
-		error = EINVAL;
 		goto fail;
 	}
 	log_debug("job '%s': %s = %s", job->name, op->name, canon.data);

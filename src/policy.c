@@ -9,7 +9,9 @@
  * - priority, -100 .. 100: the run queue is one FIFO per level (queue.c);
  * - not_before: a time before which the job does not start, given as RFC
  *   3339 or +SECONDS from the moment it is set, and kept as an absolute
- *   time (ns since the epoch).
+ *   time (ns since the epoch);
+ * - after: the jobs it runs after, given by name and kept by id, in
+ *   ascending order (queue.c resolves the names: queue_after_parse).
  *
  * A value has two spellings: what a user writes (policy_parse) and the
  * canonical one that the journal holds and policy_set takes, which reads
@@ -32,13 +34,14 @@
 
 static const char *policy_names[POL_NKEYS] = {
 	"max_retries", "timeout", "kill_grace", "backoff_base",
-	"backoff_mult", "nice", "priority", "not_before"
+	"backoff_mult", "nice", "priority", "not_before", "after"
 };
 
 static int	 policy_int(const char *, long long, long long, long long *);
 static int	 policy_digits(const char *, int, int *);
 static int	 policy_rfc3339(const char *, int64_t *);
 static void	 policy_canon(const struct policy *, int, struct buf *);
+static int	 policy_ids(const char *, uint64_t **, unsigned *);
 
 /* Return the key of an attribute name (without user.filed.), or -1. */
 int
@@ -186,6 +189,8 @@ policy_parse(int k, const char *val, size_t len, int64_t now,
 	double		 d;
 	int		 rv = -1;
 
+	if (k == POL_AFTER)
+		fatalx("policy_parse: after is parsed by the queue");
 	if (memchr(val, '\0', len) != NULL) {
 		*cause = xasprintf("%s: a NUL byte in the value",
 		    policy_name(k));
@@ -222,6 +227,48 @@ out:
 }
 
 /*
+ * Parse a canonical list of ids ("3,7": ascending, each once) into a new
+ * array; -1 for anything else.
+ */
+static int
+policy_ids(const char *s, uint64_t **idsp, unsigned *np)
+{
+	uint64_t	*ids = NULL, id;
+	unsigned	 n = 0;
+	char		 num[24];
+	const char	*comma;
+	size_t		 len;
+	long long	 v;
+
+	while (*s != '\0') {
+		comma = strchr(s, ',');
+		len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		if (len == 0 || len >= sizeof num)
+			goto bad;
+		memcpy(num, s, len);
+		num[len] = '\0';
+		if (num[0] == '-' || policy_int(num, 1, INT64_MAX, &v) != 0)
+			goto bad;
+		id = (uint64_t)v;
+		if (n > 0 && id <= ids[n - 1])
+			goto bad;
+		ids = xreallocarray(ids, n + 1, sizeof *ids);
+		ids[n++] = id;
+		s += len;
+		if (*s == ',' && *++s == '\0')
+			goto bad;
+	}
+	if (n == 0)
+		goto bad;
+	*idsp = ids;
+	*np = n;
+	return 0;
+bad:
+	free(ids);
+	return -1;
+}
+
+/*
  * Set key k of *pp to the canonical value val, or remove it (val NULL),
  * making or freeing the struct as needed. Returns -1, having changed
  * nothing, for a value that is not canonical (a damaged journal).
@@ -234,6 +281,8 @@ policy_set(struct policy **pp, int k, const char *val)
 	char		*cause;
 	long long	 n;
 	double		 d = 0;
+	uint64_t	*ids = NULL;
+	unsigned	 nids = 0;
 	int		 same;
 
 	if (k < 0 || k >= POL_NKEYS)
@@ -242,7 +291,12 @@ policy_set(struct policy **pp, int k, const char *val)
 	if (val == NULL)
 		p.set &= ~(1U << k);
 	else {
-		if (k < POL_NCONF) {
+		if (k == POL_AFTER) {
+			if (policy_ids(val, &ids, &nids) != 0)
+				return -1;
+			p.after = ids;
+			p.nafter = nids;
+		} else if (k < POL_NCONF) {
 			if (conf_key_parse(policy_name(k), val, &d,
 			    &cause) != 0) {
 				free(cause);
@@ -265,8 +319,17 @@ policy_set(struct policy **pp, int k, const char *val)
 		policy_canon(&p, k, &back);
 		same = strcmp(back.data, val) == 0;
 		buf_free(&back);
-		if (!same)
+		if (!same) {
+			free(ids);
 			return -1;
+		}
+	}
+	/* The list replaced or removed is the old struct's to free. */
+	if (k == POL_AFTER) {
+		if (*pp != NULL)
+			free((*pp)->after);
+		p.after = ids;
+		p.nafter = nids;
 	}
 	if (p.set == 0) {
 		free(*pp);
@@ -290,8 +353,15 @@ policy_has(const struct policy *p, int k)
 static void
 policy_canon(const struct policy *p, int k, struct buf *b)
 {
-	char	v[64];
+	char		v[64];
+	unsigned	i;
 
+	if (k == POL_AFTER) {
+		for (i = 0; i < p->nafter; i++)
+			buf_printf(b, "%s%" PRIu64, i > 0 ? "," : "",
+			    p->after[i]);
+		return;
+	}
 	if (k < POL_NCONF)
 		conf_key_fmt(policy_name(k), p->conf[k], v, sizeof v);
 	else if (k == POL_PRIORITY)
@@ -364,9 +434,45 @@ policy_snapshot(const struct policy *p, uint64_t id, struct buf *out)
 	buf_free(&v);
 }
 
+/* The ids of the jobs p runs after, and their number in *np (0: none). */
+const uint64_t *
+policy_after(const struct policy *p, unsigned *np)
+{
+	if (!policy_has(p, POL_AFTER)) {
+		*np = 0;
+		return NULL;
+	}
+	*np = p->nafter;
+	return p->after;
+}
+
+/*
+ * Take id out of the jobs *pp runs after (it completed and is gone: it no
+ * longer holds anything back), removing the key when none is left.
+ */
+void
+policy_drop_after(struct policy **pp, uint64_t id)
+{
+	struct policy	*p = *pp;
+	unsigned	 i;
+
+	if (!policy_has(p, POL_AFTER))
+		return;
+	for (i = 0; i < p->nafter && p->after[i] != id; i++)
+		;
+	if (i == p->nafter)
+		return;
+	memmove(&p->after[i], &p->after[i + 1],
+	    (p->nafter - i - 1) * sizeof *p->after);
+	if (--p->nafter == 0)
+		policy_set(pp, POL_AFTER, NULL);
+}
+
 /* Free a policy (NULL is fine). */
 void
 policy_free(struct policy *p)
 {
+	if (p != NULL)
+		free(p->after);
 	free(p);
 }

@@ -1228,6 +1228,8 @@ run_recover(void)
 			queue_wait(job, run_recovered, NULL);
 		}
 	}
+	/* Jobs a crash left waiting for one that will never complete. */
+	queue_deps_fail();
 }
 
 /* An interrupted attempt is recorded; the last one lets jobs start. */

@@ -747,6 +747,85 @@ test_policy(void)
 	buf_free(&v);
 }
 
+/*
+ * user.filed.after: a queued job is held until its jobs complete, a
+ * snapshot keeps it held, a job that fails dooms it and its "depfail"
+ * record moves it to failed/, and a job that completed and goes is taken
+ * out of the lists.
+ */
+static void
+test_after(void)
+{
+	struct buf	 a, b;
+	struct job	*job = NULL;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=x uid=0 gid=0 time=1 text=true") == 0 &&
+	    apply("new id=2 name=y uid=0 gid=0 time=1 text=false") == 0 &&
+	    apply("new id=3 name=.j uid=0 gid=0 time=2 text=true") == 0 &&
+	    apply("policy id=3 key=after value=1,2 time=3") == 0 &&
+	    apply("policy id=3 key=after value=2,1 time=3") != 0 &&
+	    apply("policy id=3 key=after value=1,1 time=3") != 0 &&
+	    apply("policy id=3 key=after value=1, time=3") != 0 &&
+	    apply("name id=3 name=j time=4") == 0 &&
+	    (job = queue_by_name("j")) != NULL && job->live->held &&
+	    !job->live->onready, "a job queued after two others is held");
+	ok(apply("start id=1 attempt=1 pid=1 pst=1 off=0 time=5") == 0 &&
+	    apply("end id=1 attempt=1 how=exit status=0 signal=0 end=0 "
+	    "eol=1 time=6 next=complete") == 0 && job->live->held,
+	    "one of them completes: still held");
+	buf_init(&a);
+	buf_init(&b);
+	queue_snapshot(NULL, &a);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0 && (job = queue_by_name("j")) != NULL &&
+	    job->live->held, "a snapshot keeps it held");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and writes the same snapshot");
+	ok(apply("rm id=1 time=7") == 0 && job->live->held &&
+	    policy_has(job->live->policy, POL_AFTER) &&
+	    job->live->policy->nafter == 1 &&
+	    job->live->policy->after[0] == 2,
+	    "the complete one removed: taken out of its list");
+	ok(apply("depfail id=3 dep=2 name=y time=8") != 0,
+	    "no depfail while the other may still complete");
+	ok(apply("start id=2 attempt=1 pid=2 pst=1 off=0 time=9") == 0 &&
+	    apply("end id=2 attempt=1 how=exit status=1 signal=0 end=0 "
+	    "eol=1 time=10 next=failed") == 0 && job->live->held &&
+	    apply("depfail id=3 dep=2 name=y time=11") == 0 &&
+	    job->state == JOB_FAILED && job->live->depfail == 2,
+	    "the other fails: the depfail record moves it to failed/");
+	ok(apply("depfail id=3 dep=2 name=y time=12") != 0,
+	    "a second depfail is refused");
+	buf_reset(&a);
+	buf_reset(&b);
+	queue_snapshot(NULL, &a);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0 && (job = queue_by_name("j")) != NULL &&
+	    job->state == JOB_FAILED && job->live->depfail == 2 &&
+	    strcmp(job->live->depname, "y") == 0,
+	    "a snapshot keeps why it failed");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and writes the same snapshot");
+	ok(apply("move id=2 to=pending name=y time=13") == 0 &&
+	    apply("move id=3 to=pending name=j time=14") == 0 &&
+	    job->live->held && job->live->depfail == 0 &&
+	    queue_next_ready() == queue_by_name("y"),
+	    "run again, it waits for its job again");
+	ok(apply("start id=2 attempt=1 pid=3 pst=1 off=0 time=15") == 0 &&
+	    apply("end id=2 attempt=1 how=exit status=0 signal=0 end=0 "
+	    "eol=1 time=16 next=complete") == 0 && !job->live->held &&
+	    queue_next_ready() == job,
+	    "which completes: it joins the run queue");
+	buf_free(&a);
+	buf_free(&b);
+	queue_free();
+}
+
 int
 main(void)
 {
@@ -851,5 +930,6 @@ main(void)
 	test_many();
 	test_pool();
 	test_policy();
+	test_after();
 	return tap_done();
 }
