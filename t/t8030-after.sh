@@ -114,6 +114,19 @@ test_expect_success 'removing a job that completed changes nothing' '
 	wait_job_in complete late
 '
 
+test_expect_success 'and removing one that completed while the job waits changes nothing' '
+	echo "echo done2 >>\"$TRASH/order\"" >mnt/pending/done2 &&
+	wait_job_in complete done2 &&
+	gate g7 >mnt/pending/slow2 &&
+	wait_job_in active slow2 &&
+	after_job late3 done2,slow2 &&
+	rm mnt/complete/done2 &&
+	test "$(xattr mnt/pending/late3 after)" = slow2 &&
+	test "$(xattr mnt/pending/late3 state)" = pending &&
+	open_gate g7 &&
+	wait_job_in complete late3
+'
+
 test_expect_success 'a cycle through failed jobs is refused' '
 	echo "exit 1" >mnt/pending/x1 &&
 	echo "exit 1" >mnt/pending/x2 &&
