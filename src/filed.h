@@ -399,13 +399,12 @@ struct job_live {
 	int		 releasing;	/* unreleased: its creator let go, the
 					   record that queues it is in flight */
 	int		 head;		/* interrupted: at the run queue's head */
-	unsigned	 level;		/* its run queue: priority - POL_PRIO_MIN */
-	struct policy	*policy;	/* policy.c: user.filed.* set, or NULL */
-	int		 held;		/* queued, waiting for jobs it runs after */
-	int		 inafters;	/* on the list of jobs that have after */
-	uint64_t	 depfail;	/* failed: the job it ran after that did not
-					   complete, and its name */
-	char		*depname;
+	unsigned	 level;		/* its level of the run queue */
+	struct policy	*policy;	/* policy.c: user.filed.*, or NULL */
+	int		 held;		/* queued, waits for its jobs (after) */
+	int		 inafters;	/* on the list of jobs with after */
+	uint64_t	 depfail;	/* failed: the job it ran after that */
+	char		*depname;	/* did not complete, and its name */
 	TAILQ_ENTRY(job) hold;		/* the held jobs */
 	TAILQ_ENTRY(job) aentry;	/* the jobs that have after */
 	uint64_t	 boot;		/* the boot its live attempt started in */

@@ -149,8 +149,9 @@ policy_rfc3339(const char *s, int64_t *out)
 	}
 	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
 		oh = om = sign = 0;
-	else if ((*p == '+' || *p == '-') && policy_digits(p + 1, 2, &oh) == 0 &&
-	    p[3] == ':' && policy_digits(p + 4, 2, &om) == 0 && p[6] == '\0' &&
+	else if ((*p == '+' || *p == '-') &&
+	    policy_digits(p + 1, 2, &oh) == 0 && p[3] == ':' &&
+	    policy_digits(p + 4, 2, &om) == 0 && p[6] == '\0' &&
 	    oh <= 23 && om <= 59)
 		sign = *p == '-' ? -1 : 1;
 	else

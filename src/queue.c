@@ -83,10 +83,10 @@ static struct {
 	struct jobs	 ready[READY_LEVELS];	/* by priority, lowest first,
 						   then READY_HEAD */
 	uint64_t	 readymap[READY_WORDS];	/* the levels that hold a job */
-	struct jobs	 held;		/* queued, waiting for jobs to complete */
+	struct jobs	 held;		/* queued, waiting for jobs */
 	struct jobs	 afters;	/* every job whose policy has after */
 	int		 deps_dirty;	/* a job completed, failed or went */
-	int		 doomed;	/* a held job waits for one that failed */
+	int		 doomed;	/* a held job waits for a failed one */
 	struct job	**byid;
 	struct job	**byname;
 	size_t		 nbuckets;

@@ -614,7 +614,8 @@ run_start(struct job *job)
 {
 	struct run		*r;
 	char			*argv[4], line[256], **env, *ebuf[3];
-	char			*xargv[12], ids[2][24], niceness[8], *file, **args;
+	char			*xargv[12], ids[2][24], niceness[8];
+	char			*file, **args;
 	char			 lname[32];
 	const char		*why = NULL, *what;
 	size_t			 nenv, i, k, n;
