@@ -1628,6 +1628,11 @@ apply_start(struct rec *r, int live, int64_t t, const char **why)
 	job_set_unreleased(job, 0);
 	l = queue_live(job);
 	l->releasing = 0;
+	if (l->held) {
+		/* Not started by filed while held; a journal may say so. */
+		TAILQ_REMOVE(&q.held, job, live->hold);
+		l->held = 0;
+	}
 	l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
 	l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
 	l->boot = q.boot;
