@@ -121,6 +121,9 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(max_log_size, CONF_INT, 0, 1099511627776.0,
 	    "Bytes of output an attempt keeps; the rest is dropped and"
 	    " counted in its log; 0 = no limit; default 0."),
+	CONF_KEY(nice, CONF_INT, 0, 19,
+	    "Niceness attempts run at, 0 = filed's own; a job's user.filed.nice"
+	    " overrides it; default 0."),
 	CONF_TEXT(shell, conf_check_shell, conf_probe_shell,
 	    "Interpreter of a job without #!: an absolute path and at most"
 	    " one argument, as on a #! line; default /bin/sh."),
@@ -175,6 +178,8 @@ static const char *conf_check(const struct conf *);
 static const char *conf_strerror(int, char *, size_t);
 static void	 conf_fmt(const struct conf *, const struct conf_key *,
 		     char *, size_t);
+static void	 conf_fmt_value(const struct conf_key *, double, char *,
+		     size_t);
 static int	 conf_parse_value(const struct conf_key *, const char *,
 		     double *);
 static void	 conf_ini_error(struct conf_ini *, const char *, ...)
@@ -500,23 +505,27 @@ conf_strerror(int e, char *buf, size_t size)
 	return strerror_r(e, buf, size);
 }
 
-/*
- * Format a key's value. An integral number is written as an integer; any
- * other as the shortest of %.15g, %.16g and %.17g that reads back as the
- * same double, so 0.1 is "0.1" and not "0.10000000000000001".
- */
+/* Format a key's value: a string as it is, anything else by its value. */
 static void
 conf_fmt(const struct conf *c, const struct conf_key *k, char *out,
     size_t size)
 {
-	double	v;
-	int	prec;
-
 	if (k->type == CONF_STR) {
 		snprintf(out, size, "%s", (const char *)c + k->off);
 		return;
 	}
-	v = conf_get(c, k);
+	conf_fmt_value(k, conf_get(c, k), out, size);
+}
+
+/*
+ * Format a value v of key k. An integral number is written as an integer;
+ * any other as the shortest of %.15g, %.16g and %.17g that reads back as
+ * the same double, so 0.1 is "0.1" and not "0.10000000000000001".
+ */
+static void
+conf_fmt_value(const struct conf_key *k, double v, char *out, size_t size)
+{
+	int	prec;
 
 	if (k->type == CONF_WORD) {
 		snprintf(out, size, "%s", k->words[(long)v]);
@@ -614,6 +623,7 @@ conf_defaults(struct conf *c)
 	c->max_jobs_total = 100000;
 	c->umask = 022;
 	snprintf(c->shell, sizeof c->shell, "%s", "/bin/sh");
+	c->nice = 0;
 }
 
 /*
@@ -1326,4 +1336,39 @@ conf_json_check(const char *buf, size_t len, const struct conf *base,
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * Parse s as a value of the setting called name, by the rules and range
+ * of the INI file, for the user.filed.* attributes that override one
+ * setting for one job (policy.c). Returns 0, or -1 with a malloc'd
+ * *cause that gives the range, as for a bad value in the INI file.
+ */
+int
+conf_key_parse(const char *name, const char *s, double *vp, char **cause)
+{
+	const struct conf_key	*k;
+
+	if ((k = conf_find(name)) == NULL || k->type == CONF_WORD) {
+		*cause = xasprintf("%s: not a numeric setting", name);
+		return -1;
+	}
+	if (conf_parse_value(k, s, vp) != 0) {
+		*cause = conf_range(k);
+		return -1;
+	}
+	if (*vp == 0)
+		*vp = 0;
+	return 0;
+}
+
+/* Format v as the setting called name is written in the INI file. */
+void
+conf_key_fmt(const char *name, double v, char *out, size_t size)
+{
+	const struct conf_key	*k;
+
+	if ((k = conf_find(name)) == NULL)
+		fatalx("conf_key_fmt: no setting %s", name);
+	conf_fmt_value(k, v, out, size);
 }

@@ -164,6 +164,11 @@ events_ended(struct buf *b, const struct change *c)
 	const struct attempt	*a = c->a;
 	char			 sig[32];
 
+	if (a == NULL) {
+		/* Failed without running: a job it runs after did not. */
+		buf_adds(b, " reason=dependency");
+		return;
+	}
 	buf_printf(b, " attempt=%u", c->attempt);
 	if (a->how == HOW_EXIT || a->how == HOW_SIGNAL ||
 	    a->how == HOW_TIMEOUT) {

@@ -287,6 +287,7 @@ struct conf {
 	long		 umask;
 	long		 max_log_size;	/* bytes of an attempt's output; 0: all */
 	struct conf_map	 env;		/* added to every job's environment */
+	long		 nice;		/* of attempts; 0 = filed's own */
 	char		 shell[CONF_PATH_MAX + 1];	/* PATH [ARG] */
 };
 #define RUN_AS_FILED		0
@@ -302,6 +303,54 @@ int	 conf_from_json(const char *, size_t, const struct conf *,
 int	 conf_json_check(const char *, size_t, const struct conf *, char **);
 void	 conf_set_mount(const char *);
 int	 conf_check_dirs(const struct conf *, const struct conf *, char **);
+int	 conf_key_parse(const char *, const char *, double *, char **);
+void	 conf_key_fmt(const char *, double, char *, size_t);
+
+/*
+ * policy.c: a job's policy, the user.filed.* attributes its users may set
+ * on a draft or a failed job: overrides of settings (the first POL_NCONF
+ * keys, named and ranged as in conf.c), the priority on the run queue and
+ * a time before which it does not start. Values travel in the journal in
+ * a canonical form (policy_parse makes it, policy_set takes only it).
+ */
+enum policy_key {
+	POL_MAX_RETRIES,
+	POL_TIMEOUT,
+	POL_KILL_GRACE,
+	POL_BACKOFF_BASE,
+	POL_BACKOFF_MULT,
+	POL_NICE,
+	POL_PRIORITY,
+	POL_NOT_BEFORE,
+	POL_AFTER,
+	POL_NKEYS
+};
+#define POL_NCONF	(POL_NICE + 1)
+#define POL_PRIO_MIN	(-100)
+#define POL_PRIO_MAX	100
+#define POL_VALUE_MAX	4096		/* bytes of a value; more is E2BIG */
+struct policy {
+	unsigned	 set;		/* 1 << key, for each key given */
+	double		 conf[POL_NCONF];
+	int		 priority;
+	int64_t		 not_before;	/* ns since the epoch */
+	uint64_t	*after;		/* ids of the jobs it runs after */
+	unsigned	 nafter;
+};
+int		 policy_key(const char *);
+const char	*policy_name(int);
+int		 policy_parse(int, const char *, size_t, int64_t, struct buf *,
+		    char **);
+int		 policy_set(struct policy **, int, const char *);
+int		 policy_has(const struct policy *, int);
+int		 policy_show(const struct policy *, int, struct buf *);
+double		 policy_num(const struct policy *, int, double);
+int		 policy_priority(const struct policy *);
+int64_t		 policy_not_before(const struct policy *);
+void		 policy_snapshot(const struct policy *, uint64_t, struct buf *);
+const uint64_t	*policy_after(const struct policy *, unsigned *);
+void		 policy_drop_after(struct policy **, uint64_t);
+void		 policy_free(struct policy *);
 
 /* config.c: config.json and SIGHUP; one queue for every settings change */
 void	 config_init(struct uv_loop_s *, struct conf *, const char *);
@@ -385,6 +434,14 @@ struct job_live {
 	int		 releasing;	/* unreleased: its creator let go, the
 					   record that queues it is in flight */
 	int		 head;		/* interrupted: at the run queue's head */
+	unsigned	 level;		/* its level of the run queue */
+	struct policy	*policy;	/* policy.c: user.filed.*, or NULL */
+	int		 held;		/* queued, waits for its jobs (after) */
+	int		 inafters;	/* on the list of jobs with after */
+	uint64_t	 depfail;	/* failed: the job it ran after that */
+	char		*depname;	/* did not complete, and its name */
+	TAILQ_ENTRY(job) hold;		/* the held jobs */
+	TAILQ_ENTRY(job) aentry;	/* the jobs that have after */
 	uint64_t	 boot;		/* the boot its live attempt started in */
 	int64_t		 retry_at;	/* ns; 0 = not waiting */
 	uint64_t	 pst;		/* its start, clock ticks since boot */
@@ -511,6 +568,13 @@ void		 queue_keep_unreleased(void);
 void		 queue_log_unreleased(void);
 int		 queue_set_attr(struct job *, mode_t, uid_t, gid_t, int,
 		    queue_done_cb, void *);
+int		 queue_policy_writable(const struct job *);
+int		 queue_set_policy(struct job *, int, const char *,
+		    queue_done_cb, void *);
+int		 queue_after_parse(const struct job *, const char *, size_t,
+		    struct buf *, char **);
+void		 queue_after_names(const struct policy *, struct buf *);
+void		 queue_deps_fail(void);
 void		 queue_boot(const char *, queue_done_cb, void *);
 void		 queue_boot_start(const char *);
 int		 queue_same_boot(const struct job *, const char *);
@@ -553,6 +617,8 @@ struct change {
 	unsigned		 attempt;	/* the attempt concerned, or 0 */
 	const struct attempt	*a;		/* the attempt that ended */
 	int64_t			 retry_at;	/* CH_RETRY */
+	uint64_t		 dep;		/* CH_FAILED without an attempt:
+						   the job it ran after */
 };
 void		 watch_change(const struct change *);
 const char	*watch_state(enum change_kind);

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -54,6 +55,8 @@
 #endif
 
 #define FIXED_TIMEOUT	1.0	/* the tree itself never moves */
+#define XATTR_PREFIX	"user.filed."
+#define XATTR_PREFIX_LEN (sizeof XATTR_PREFIX - 1)
 
 enum hkind {
 	H_DIR,		/* a directory listing, snapshot at opendir */
@@ -102,7 +105,9 @@ enum opkind {
 	OP_UNLINK,
 	OP_RENAME,
 	OP_SETATTR,
-	OP_NEWID
+	OP_NEWID,
+	OP_SETXATTR,
+	OP_REMOVEXATTR
 };
 
 /* A request that is answered later: after a commit or a wait. */
@@ -114,6 +119,8 @@ struct op {
 	fuse_ino_t	 newparent;
 	char		*name;
 	char		*newname;
+	char		*value;		/* OP_SETXATTR: vlen bytes, then NUL */
+	size_t		 vlen;
 	unsigned	 flags;
 	struct handle	*h;
 	struct stat	 attr;
@@ -169,6 +176,7 @@ static void	 do_unlink(struct op *);
 static void	 do_rename(struct op *);
 static void	 do_setattr(struct op *);
 static void	 do_newid(struct op *);
+static void	 do_xattr(struct op *);
 static void	 do_config_flush(struct op *);
 static void	 op_config_done(void *, int);
 
@@ -675,6 +683,7 @@ op_free(struct op *op)
 		handle_unref(op->h);
 	free(op->name);
 	free(op->newname);
+	free(op->value);
 	free(op);
 	fs.parked--;
 }
@@ -707,6 +716,10 @@ op_run(struct op *op)
 	case OP_NEWID:
 		do_newid(op);
 		break;
+	case OP_SETXATTR:
+	case OP_REMOVEXATTR:
+		do_xattr(op);
+		break;
 	}
 }
 
@@ -720,12 +733,18 @@ op_done(void *arg, int error)
 
 	if (error != 0) {
 		static const char *what[] = { "close", "fsync", "rm", "mv",
-		    "chmod/chown", "new-id" };
+		    "chmod/chown", "new-id", "setfattr", "setfattr -x" };
 
 		job = op->h != NULL ? op->h->job : NULL;
-		log_warnx("%s '%s' failed, nothing changed: %s", what[op->kind],
-		    op->name != NULL ? op->name : job != NULL ? job->name :
-		    "", strerror(-error));
+		if (op->kind == OP_SETXATTR || op->kind == OP_REMOVEXATTR) {
+			job = queue_by_ino(op->ino);
+			log_warnx("job '%s': %s %s failed, nothing changed: %s",
+			    job != NULL ? job->name : "", what[op->kind],
+			    op->name, strerror(-error));
+		} else
+			log_warnx("%s '%s' failed, nothing changed: %s",
+			    what[op->kind], op->name != NULL ? op->name :
+			    job != NULL ? job->name : "", strerror(-error));
 		if (op->saves && op->h != NULL && op->h->creator &&
 		    !queue_draftlike(job)) {
 			/*
@@ -1921,24 +1940,146 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /*
- * setxattr: user.filed.* is filed's metadata (EPERM); no other attribute
- * is kept (ENOTSUP: not supported here, as for a file system without
- * them, so that cp -p and sed -i fall back to chmod for an ACL).
+ * setxattr: user.filed.* of a job file is filed's: its policy (policy.c)
+ * may be set on a draft or a failed job, the rest is metadata (EPERM). No
+ * other attribute is kept (ENOTSUP: not supported here, as for a file
+ * system without them, so that cp -p and sed -i fall back to chmod for an
+ * ACL).
  */
 static void
 fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ? EPERM :
-	    ENOTSUP);
+	struct op	*op;
+
+	if (strncmp(name, XATTR_PREFIX, XATTR_PREFIX_LEN) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	op = op_new(OP_SETXATTR, req);
+	op->ino = ino;
+	op->name = xstrdup(name);
+	op->value = xmalloc(size + 1);
+	memcpy(op->value, value, size);
+	op->value[size] = '\0';
+	op->vlen = size;
+	op->flags = (unsigned)flags;
+	do_xattr(op);
 }
 
-/* removexattr: likewise. */
+/* removexattr: likewise; removing an attribute of the policy unsets it. */
 static void
 fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, strncmp(name, "user.filed.", 11) == 0 ? EPERM :
-	    ENOTSUP);
+	struct op	*op;
+
+	if (strncmp(name, XATTR_PREFIX, XATTR_PREFIX_LEN) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	op = op_new(OP_REMOVEXATTR, req);
+	op->ino = ino;
+	op->name = xstrdup(name);
+	do_xattr(op);
+}
+
+/*
+ * Carry out a setxattr or removexattr of user.filed.*; may wait for the
+ * job or for a commit. The value is checked in full before anything is
+ * journaled, so a refused one changes nothing: EINVAL for a value that
+ * does not parse or is out of range, ENOENT for a job in user.filed.after
+ * that does not exist, E2BIG for one longer than
+ * POL_VALUE_MAX, EPERM for metadata or a job that is queued, running or
+ * complete, EBUSY for a job not saved yet.
+ */
+static void
+do_xattr(struct op *op)
+{
+	struct job	*job;
+	struct buf	 canon;
+	const char	*attr = op->name + XATTR_PREFIX_LEN, *what;
+	char		*cause = NULL, pbuf[80];
+	int		 k, has, error;
+
+	what = op->kind == OP_SETXATTR ? "setfattr" : "setfattr -x";
+	if ((job = queue_by_ino(op->ino)) == NULL) {
+		error = EPERM;		/* the tree and wait/NAME have none */
+		goto fail;
+	}
+	if (job->gone) {
+		error = ENOENT;
+		goto fail;
+	}
+	if ((k = policy_key(attr)) == -1) {
+		log_warnx("job '%s': %s %s refused: not a writable attribute",
+		    job->name, what, util_printable(op->name, pbuf,
+		    sizeof pbuf));
+		error = EPERM;
+		goto fail;
+	}
+	if (job->state == JOB_NEW) {
+		log_warnx("job '%s': %s %s refused: it is still being "
+		    "written", job->name, what, op->name);
+		error = EBUSY;
+		goto fail;
+	}
+	if (!queue_policy_writable(job)) {
+		log_warnx("job '%s': %s %s refused: the job is %s; only a "
+		    "draft (pending/.NAME) or a failed job takes a policy",
+		    job->name, what, op->name, queue_user_state(job));
+		error = EPERM;
+		goto fail;
+	}
+	if (queue_inflight(job) != 0) {
+		queue_wait(job, op_retry, op);
+		return;
+	}
+	has = job->live != NULL && policy_has(job->live->policy, k);
+	if (op->kind == OP_REMOVEXATTR) {
+		if (!has) {
+			error = ENODATA;
+			goto fail;
+		}
+		log_debug("job '%s': %s removed", job->name, op->name);
+		error = -queue_set_policy(job, k, NULL, op_done, op);
+		if (error == 0)
+			return;
+		goto fail;
+	}
+	if (((op->flags & XATTR_CREATE) && has) ||
+	    ((op->flags & XATTR_REPLACE) && !has)) {
+		error = has ? EEXIST : ENODATA;
+		goto fail;
+	}
+	if (op->vlen > POL_VALUE_MAX) {
+		log_warnx("job '%s': setfattr %s refused: the value is longer "
+		    "than %d bytes", job->name, op->name, POL_VALUE_MAX);
+		error = E2BIG;
+		goto fail;
+	}
+	buf_init(&canon);
+	if (k == POL_AFTER)
+		error = -queue_after_parse(job, op->value, op->vlen, &canon,
+		    &cause);
+	else
+		error = policy_parse(k, op->value, op->vlen, util_now(),
+		    &canon, &cause) != 0 ? EINVAL : 0;
+	if (error != 0) {
+		log_warnx("job '%s': setfattr %s refused: %s", job->name,
+		    op->name, cause);
+		free(cause);
+		buf_free(&canon);
+		goto fail;
+	}
+	log_debug("job '%s': %s = %s", job->name, op->name, canon.data);
+	error = -queue_set_policy(job, k, canon.data, op_done, op);
+	buf_free(&canon);
+	if (error == 0)
+		return;
+
+fail:
+	fuse_reply_err(op->req, error);
+	op_free(op);
 }
 
 /* getxattr: user.filed.* of job files. */

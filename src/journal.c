@@ -55,9 +55,11 @@
 
 #include "filed.h"
 
-#define JOURNAL_HEADER		"filed-journal 2\n"
+#define JOURNAL_HEADER		"filed-journal 3\n"
 #define JOURNAL_HEADER_LEN	(sizeof JOURNAL_HEADER - 1)
+#define JOURNAL_VERSION		3
 #define JOURNAL_HEADER_V1	"filed-journal 1\n"	/* same length */
+#define JOURNAL_HEADER_V2	"filed-journal 2\n"	/* same length */
 #define JOURNAL_VERSION_OFF	(JOURNAL_HEADER_LEN - 2)
 #define JOURNAL_MAGIC		"filed-journal "
 #define JOURNAL_MIN_LINE	64
@@ -109,7 +111,7 @@ struct journal {
 	uint64_t		 size;		/* committed bytes */
 	uint64_t		 next_seq;	/* last committed seq + 1 */
 	int			 broken;	/* fdatasync failed */
-	int			 v1;		/* replayed a version 1 journal */
+	int			 old;		/* replayed an older version: 1, 2 */
 	struct journal_check	*check;		/* read-only: journal_check */
 
 	struct uv_loop_s	*loop;
@@ -445,6 +447,7 @@ journal_header(struct journal *j, struct jread *rd, char **cause)
 	}
 	if (n == 0 || (!l.nl && !l.toolong && l.len < JOURNAL_HEADER_LEN &&
 	    (memcmp(l.data, JOURNAL_HEADER, l.len) == 0 ||
+	    memcmp(l.data, JOURNAL_HEADER_V2, l.len) == 0 ||
 	    memcmp(l.data, JOURNAL_HEADER_V1, l.len) == 0))) {
 		if (j->check != NULL) {
 			j->check->fresh = 1;
@@ -467,7 +470,10 @@ journal_header(struct journal *j, struct jread *rd, char **cause)
 	}
 	if (l.len == JOURNAL_HEADER_LEN - 1 &&
 	    memcmp(l.data, JOURNAL_HEADER_V1, l.len) == 0)
-		j->v1 = 1;
+		j->old = 1;
+	else if (l.len == JOURNAL_HEADER_LEN - 1 &&
+	    memcmp(l.data, JOURNAL_HEADER_V2, l.len) == 0)
+		j->old = 2;
 	else if (l.len != JOURNAL_HEADER_LEN - 1 ||
 	    memcmp(l.data, JOURNAL_HEADER, l.len) != 0) {
 		*cause = xasprintf("%s: journal format version %.*s is not "
@@ -603,25 +609,29 @@ fail:
 }
 
 /*
- * Make a journal of version 1 one of version 2, in place, before anything
- * is appended: version 2 adds records (jobs being written, and what ends
- * their writing) that a filed of version 1 would misread, running a job
- * whose text may be partial, so that one must refuse the file. Version 1
- * records mean the same in version 2, so the file is valid under either
- * header, and the header differs in one byte of the first sector: a crash
- * leaves one or the other.
+ * Make a journal of an older version (1 or 2) one of the current version,
+ * in place, before anything is appended. Each version adds records that
+ * an older filed would misread (version 2: jobs being written, and what
+ * ends their writing, whose text an older filed would run partial;
+ * version 3: a job's policy and a dependency's failure, which it would
+ * take for damage, or cut as a torn tail and lose), so an older filed
+ * must refuse the file. The records of older versions mean the same in
+ * the current one, so the file is valid under either header, and the
+ * headers differ in one byte of the first sector: a crash leaves one or
+ * the other.
  */
 static int
 journal_upgrade(struct journal *j, int fd, char **cause)
 {
 	if (io_pwrite(fd, &JOURNAL_HEADER[JOURNAL_VERSION_OFF], 1,
 	    JOURNAL_VERSION_OFF) != 1 || io_fsync(fd) == -1) {
-		*cause = xasprintf("%s: upgrading to format version 2: %s",
-		    j->path, strerror(errno));
+		*cause = xasprintf("%s: upgrading to format version %d: %s",
+		    j->path, JOURNAL_VERSION, strerror(errno));
 		return -1;
 	}
-	log_info("journal: %s: format version 1 upgraded to 2", j->path);
-	j->v1 = 0;
+	log_info("journal: %s: format version %d upgraded to %d", j->path,
+	    j->old, JOURNAL_VERSION);
+	j->old = 0;
 	return 0;
 }
 
@@ -687,7 +697,7 @@ journal_open(const char *path, size_t max_line, journal_apply_cb apply,
 	} else {
 		if (journal_replay(j, fd, apply, arg, cause) != 0)
 			goto fail;
-		if (j->v1 && journal_upgrade(j, fd, cause) != 0)
+		if (j->old != 0 && journal_upgrade(j, fd, cause) != 0)
 			goto fail;
 		io_close(fd);
 		fd = -1;
@@ -757,7 +767,7 @@ journal_check(const char *path, size_t max_line, journal_apply_cb apply,
 		return -1;
 	if (!jc->fresh)
 		jc->size = j.size;
-	jc->version = j.v1 ? 1 : 2;
+	jc->version = j.old != 0 ? j.old : JOURNAL_VERSION;
 	jc->next_seq = j.next_seq;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * main.c: options and defaults, and the dispatch of the binary's other
- * modes (--exec-as here, --status to status.c); everything else lives in
+ * modes (--exec-as and --exec-nice here, --status to status.c); everything
+ * else lives in
  * loop.c, so that every other object links into the unit tests.
  */
 
@@ -22,6 +23,7 @@
 static void	usage(FILE *, int);
 static void	exec_as(int, char **) __attribute__((noreturn));
 static void	exec_in(const char *, char **) __attribute__((noreturn));
+static void	exec_nice(int, char **) __attribute__((noreturn));
 static char	*default_statedir(void);
 
 /* Print the usage and exit. */
@@ -168,6 +170,41 @@ usage:
 	exit(126);
 }
 
+/*
+ * filed --exec-nice N PROGRAM [ARG...]: the first step of an attempt with
+ * a niceness (user.filed.nice, or the setting nice), in the child that
+ * posix_spawn made, which has no attribute for it: set the niceness to N
+ * and exec PROGRAM (the interpreter, or filed --exec-as). A niceness that
+ * filed runs above and may not lower (it is not root) stays as it is:
+ * the job still runs. Errors go to the job's output, as for --exec-as.
+ */
+static void
+exec_nice(int argc, char **argv)
+{
+	char	*end;
+	long	 n;
+
+	if (argc < 4)
+		goto usage;
+	errno = 0;
+	n = strtol(argv[2], &end, 10);
+	if (errno != 0 || *end != '\0' || end == argv[2] || n < 0 || n > 19)
+		goto usage;
+	if (setpriority(PRIO_PROCESS, 0, (int)n) == -1 && errno != EACCES &&
+	    errno != EPERM) {
+		fprintf(stderr, "filed: cannot set niceness %ld: %s\n", n,
+		    strerror(errno));
+		exit(126);
+	}
+	execv(argv[3], argv + 3);
+	fprintf(stderr, "filed: cannot run %s: %s\n", argv[3],
+	    strerror(errno));
+	exit(127);
+usage:
+	fprintf(stderr, "filed: --exec-nice 0..19 PROGRAM [ARG...]\n");
+	exit(126);
+}
+
 /* Parse the command line, settle the state directory, and run. */
 int
 main(int argc, char **argv)
@@ -197,6 +234,8 @@ main(int argc, char **argv)
 	/* filed --exec-in DIR PROGRAM [ARG...], where libc cannot chdir. */
 	if (argc > 3 && strcmp(argv[1], "--exec-in") == 0)
 		exec_in(argv[2], argv + 3);
+	if (argc > 1 && strcmp(argv[1], "--exec-nice") == 0)
+		exec_nice(argc, argv);
 
 	/*
 	 * filed --status is a client of a mount (status.c), not a daemon.

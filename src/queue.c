@@ -15,9 +15,24 @@
  * - Names are unique across the four directories. A name that an
  *   uncommitted rename will take is reserved until the commit is done.
  *
- * The run queue (FIFO) holds pending jobs that may start now; a job waiting
- * for its retry time is off the queue until run.c's timer puts it back at
- * the tail.
+ * The run queue holds pending jobs that may start now: one FIFO for each
+ * priority level (user.filed.priority, policy.c), and a bitmap of the
+ * levels that hold a job, so that choosing the next job looks at the
+ * highest non-empty level and costs the same with 100,000 jobs queued as
+ * with one. Interrupted jobs go to a level of their own above all others,
+ * in the order their attempts started: they were running, so they come
+ * before anything queued meanwhile. A job waiting for its retry time, or
+ * for its not_before time, is off the queue until run.c's timer puts it
+ * back at the tail of its level.
+ *
+ * A queued job with user.filed.after is held off the run queue (q.held)
+ * until every job it runs after is complete. Whenever a job completes,
+ * fails or goes, the held jobs are looked at again (deps_review): those
+ * whose jobs are all complete join the run queue; those one of whose jobs
+ * failed or went before it completed are doomed, and the daemon writes a
+ * "depfail" record that moves each to failed/ (queue_deps_fail). A job
+ * that completed and is then removed no longer holds anything back: it is
+ * taken out of every list of jobs to run after (q.afters) as it goes.
  *
  * Every job stays in memory until it is removed, and most are finished, so
  * a finished job keeps only what it shows: its live part goes once nothing
@@ -41,6 +56,10 @@
  */
 #define HASH_TAG(h)	((unsigned)((h) >> 53))
 
+#define READY_HEAD	(POL_PRIO_MAX - POL_PRIO_MIN + 1) /* interrupted */
+#define READY_LEVELS	(READY_HEAD + 1)
+#define READY_WORDS	((READY_LEVELS + 63) / 64)
+
 struct commit {
 	struct job	*job;
 	struct job	*other;		/* a second job the record changes */
@@ -61,7 +80,13 @@ static struct {
 	struct journal	*journal;
 	size_t		 max_line;
 	struct jobs	 dirs[INO_COMPLETE - INO_PENDING + 1]; /* pending/.. */
-	struct jobs	 ready;
+	struct jobs	 ready[READY_LEVELS];	/* by priority, lowest first,
+						   then READY_HEAD */
+	uint64_t	 readymap[READY_WORDS];	/* the levels that hold a job */
+	struct jobs	 held;		/* queued, waiting for jobs */
+	struct jobs	 afters;	/* every job whose policy has after */
+	int		 deps_dirty;	/* a job completed, failed or went */
+	int		 doomed;	/* a held job waits for a failed one */
 	struct job	**byid;
 	struct job	**byname;
 	size_t		 nbuckets;
@@ -97,6 +122,16 @@ static void	 job_set_text(struct job *, const char *, size_t);
 static void	 job_enqueue(struct job *);
 static void	 job_dequeue(struct job *);
 static void	 job_enqueue_head(struct job *);
+static unsigned	 job_level(const struct job *);
+static void	 ready_mark(unsigned);
+static void	 job_queue(struct job *, int);
+static void	 job_queue_time(struct job *, int);
+static void	 job_hold(struct job *, int);
+static int	 deps_state(const struct job *, uint64_t *);
+static int	 deps_lists(const struct job *, uint64_t);
+static void	 deps_track(struct job *);
+static void	 deps_review(int);
+static int	 after_reaches(uint64_t, uint64_t, unsigned *);
 static void	 job_settle(struct job *);
 static void	 job_pack(struct job *);
 static void	 job_unpack(struct job *);
@@ -131,6 +166,8 @@ static int	 apply_ids(struct rec *, int, int64_t, const char **);
 static int	 apply_boot(struct rec *, int, int64_t, const char **);
 static int	 apply_job(struct rec *, int, int64_t, const char **);
 static int	 apply_next(struct rec *, int, int64_t, const char **);
+static int	 apply_policy(struct rec *, int, int64_t, const char **);
+static int	 apply_depfail(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
 static void	 snapshot_job(struct buf *, const struct job *);
 
@@ -145,7 +182,10 @@ queue_init(size_t max_line)
 	pool_init(&q.pool, sizeof (struct job));
 	for (i = INO_PENDING; i <= INO_COMPLETE; i++)
 		TAILQ_INIT(queue_dir_jobs(i));
-	TAILQ_INIT(&q.ready);
+	for (i = 0; i < READY_LEVELS; i++)
+		TAILQ_INIT(&q.ready[i]);
+	TAILQ_INIT(&q.held);
+	TAILQ_INIT(&q.afters);
 	TAILQ_INIT(&q.reserved);
 	q.nbuckets = 256;
 	q.byid = xcalloc(q.nbuckets, sizeof *q.byid);
@@ -582,6 +622,10 @@ job_free(struct job *job)
 	free(job->name);
 	if (!job->packed)
 		free(job->att);
+	if (job->live != NULL) {
+		policy_free(job->live->policy);
+		free(job->live->depname);
+	}
 	free(job->live);
 	pool_put(&q.pool, job);
 }
@@ -597,6 +641,14 @@ job_forget(struct job *job)
 	if (job->gone)
 		return;
 	job_dequeue(job);
+	if (job->live != NULL && job->live->held) {
+		TAILQ_REMOVE(&q.held, job, live->hold);
+		job->live->held = 0;
+	}
+	if (job->live != NULL && job->live->inafters) {
+		TAILQ_REMOVE(&q.afters, job, live->aentry);
+		job->live->inafters = 0;
+	}
 	hash_remove_name(job);
 	TAILQ_REMOVE(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall--;
@@ -658,8 +710,9 @@ queue_lookup(struct job *job)
 
 /*
  * Drop what an idle job no longer needs: the live part of a job that is
- * finished, a draft or forgotten, once nothing uses it, and the earlier
- * attempts of a finished job that never shows them.
+ * finished, a draft or forgotten, once nothing uses it and it holds no
+ * policy, and the earlier attempts of a finished job that never shows
+ * them.
  */
 static void
 job_settle(struct job *job)
@@ -675,8 +728,10 @@ job_settle(struct job *job)
 		    !TAILQ_EMPTY(&l->waiters) || l->onready ||
 		    l->work != NULL || l->logref != NULL)
 			return;
-		free(l);
-		job->live = NULL;
+		if (l->policy == NULL && l->depfail == 0) {
+			free(l);
+			job->live = NULL;
+		}
 	}
 	job_pack(job);
 }
@@ -813,7 +868,26 @@ job_set_name(struct job *job, const char *name)
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }
 
-/* Put a pending job at the tail of the run queue. */
+/* The level of the run queue a job goes to: its priority, from 0 up. */
+static unsigned
+job_level(const struct job *job)
+{
+	return (unsigned)(policy_priority(job->live->policy) - POL_PRIO_MIN);
+}
+
+/* Mark in the bitmap whether the run queue's level holds a job. */
+static void
+ready_mark(unsigned level)
+{
+	uint64_t	bit = 1ULL << (level % 64);
+
+	if (TAILQ_EMPTY(&q.ready[level]))
+		q.readymap[level / 64] &= ~bit;
+	else
+		q.readymap[level / 64] |= bit;
+}
+
+/* Put a pending job at the tail of its level of the run queue. */
 static void
 job_enqueue(struct job *job)
 {
@@ -821,7 +895,9 @@ job_enqueue(struct job *job)
 
 	if (l->onready)
 		return;
-	TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+	l->level = job_level(job);
+	TAILQ_INSERT_TAIL(&q.ready[l->level], job, live->ready);
+	ready_mark(l->level);
 	l->onready = 1;
 }
 
@@ -829,18 +905,156 @@ job_enqueue(struct job *job)
 static void
 job_dequeue(struct job *job)
 {
-	if (job->live == NULL || !job->live->onready)
+	struct job_live	*l = job->live;
+
+	if (l == NULL || !l->onready)
 		return;
-	TAILQ_REMOVE(&q.ready, job, live->ready);
-	job->live->onready = 0;
-	job->live->head = 0;
+	TAILQ_REMOVE(&q.ready[l->level], job, live->ready);
+	ready_mark(l->level);
+	l->onready = 0;
+	l->head = 0;
+}
+
+/*
+ * A job has just been queued (a draft renamed, a rerun): onto the run
+ * queue, or, if its policy says not before a time, off it until then. It
+ * waits for that time as for a retry (retry_at, run.c's timer), so that
+ * replay, snapshots and restarts treat both alike: a time that passed
+ * while filed was stopped puts it on the run queue at the start.
+ */
+static void
+job_queue(struct job *job, int live)
+{
+	struct job_live	*l = queue_live(job);
+	uint64_t	 bad;
+
+	l->depfail = 0;
+	free(l->depname);
+	l->depname = NULL;
+	if (deps_state(job, &bad) != 0) {
+		job_hold(job, 1);
+		return;
+	}
+	job_queue_time(job, live);
+}
+
+/*
+ * Hold a queued job off the run queue until its jobs are complete; review
+ * says to look at the held jobs again after the record (not for a job a
+ * snapshot says is held, whose policy comes in the records after it).
+ */
+static void
+job_hold(struct job *job, int review)
+{
+	struct job_live	*l = queue_live(job);
+
+	l->retry_at = 0;
+	l->held = 1;
+	TAILQ_INSERT_TAIL(&q.held, job, live->hold);
+	if (review)
+		q.deps_dirty = 1;
+}
+
+/* The rest of job_queue, once nothing holds the job: not_before. */
+static void
+job_queue_time(struct job *job, int live)
+{
+	struct job_live	*l = queue_live(job);
+
+	l->retry_at = policy_not_before(l->policy);
+	if (l->retry_at == 0)
+		job_enqueue(job);
+	else if (live)
+		run_arm_retry(job);
+}
+
+/*
+ * Where the jobs that job runs after stand: 0 all complete (or none), 1
+ * some still to complete, -1 one failed or went before it completed (its
+ * id in *bad): the job is doomed.
+ */
+static int
+deps_state(const struct job *job, uint64_t *bad)
+{
+	const uint64_t	*ids;
+	struct job	*dep;
+	unsigned	 n, i;
+	int		 rv = 0;
+
+	ids = policy_after(job->live != NULL ? job->live->policy : NULL, &n);
+	for (i = 0; i < n; i++) {
+		dep = queue_by_id(ids[i]);
+		if (dep == NULL || dep->gone || dep->state == JOB_FAILED) {
+			*bad = ids[i];
+			return -1;
+		}
+		if (dep->state != JOB_COMPLETE)
+			rv = 1;
+	}
+	return rv;
+}
+
+/* Does job run after the job of this id? */
+static int
+deps_lists(const struct job *job, uint64_t id)
+{
+	const uint64_t	*ids;
+	unsigned	 n, i;
+
+	ids = policy_after(job->live != NULL ? job->live->policy : NULL, &n);
+	for (i = 0; i < n; i++) {
+		if (ids[i] == id)
+			return 1;
+	}
+	return 0;
+}
+
+/* Keep job on q.afters exactly while its policy has after. */
+static void
+deps_track(struct job *job)
+{
+	struct job_live	*l = job->live;
+	int		 has;
+
+	has = l != NULL && policy_has(l->policy, POL_AFTER) && !job->gone;
+	if (has && !l->inafters) {
+		TAILQ_INSERT_TAIL(&q.afters, job, live->aentry);
+		l->inafters = 1;
+	} else if (!has && l != NULL && l->inafters) {
+		TAILQ_REMOVE(&q.afters, job, live->aentry);
+		l->inafters = 0;
+	}
+}
+
+/*
+ * A job completed, failed or went: let the held jobs whose jobs are all
+ * complete join the run queue, and note whether any is doomed.
+ */
+static void
+deps_review(int live)
+{
+	struct job	*job, *next;
+	uint64_t	 bad;
+	int		 s;
+
+	q.deps_dirty = 0;
+	q.doomed = 0;
+	TAILQ_FOREACH_SAFE(job, &q.held, live->hold, next) {
+		if ((s = deps_state(job, &bad)) == 0) {
+			TAILQ_REMOVE(&q.held, job, live->hold);
+			job->live->held = 0;
+			job_queue_time(job, live);
+		} else if (s == -1)
+			q.doomed = 1;
+	}
 }
 
 /*
  * Put a job whose attempt was interrupted (filed stopped or died) back at
- * the head of the run queue, among the other interrupted ones in the order
- * their attempts started: they were running, so they run first again, in
- * their order, however the records of their interruption were written.
+ * the head of the run queue (READY_HEAD, above every priority), among the
+ * other interrupted ones in the order their attempts started: they were
+ * running, so they run first again, in their order, however the records
+ * of their interruption were written.
  */
 static void
 job_enqueue_head(struct job *job)
@@ -853,9 +1067,8 @@ job_enqueue_head(struct job *job)
 		return;
 	if (queue_attempt(job, job->natt, &a) != 0)
 		a.started = 0;
-	TAILQ_FOREACH(at, &q.ready, live->ready) {
-		if (!at->live->head)
-			break;
+	l->level = READY_HEAD;
+	TAILQ_FOREACH(at, &q.ready[l->level], live->ready) {
 		if (queue_attempt(at, at->natt, &b) != 0)
 			b.started = 0;
 		if (b.started > a.started ||
@@ -863,9 +1076,10 @@ job_enqueue_head(struct job *job)
 			break;
 	}
 	if (at == NULL)
-		TAILQ_INSERT_TAIL(&q.ready, job, live->ready);
+		TAILQ_INSERT_TAIL(&q.ready[l->level], job, live->ready);
 	else
 		TAILQ_INSERT_BEFORE(at, job, live->ready);
+	ready_mark(l->level);
 	l->onready = 1;
 	l->head = 1;
 }
@@ -962,6 +1176,7 @@ commit_two(struct job *job, struct job *other, struct buf *body,
 	    strncmp(c->body.data, "end ", 4) == 0 ||
 	    strncmp(c->body.data, "queue ", 6) == 0 ||
 	    strncmp(c->body.data, "draft ", 6) == 0 ||
+	    strncmp(c->body.data, "depfail ", 8) == 0 ||
 	    strncmp(c->body.data, "rm ", 3) == 0;
 	/*
 	 * Nobody waits for the runner's records (see journal_append_lazy).
@@ -1049,6 +1264,7 @@ commit_done(void *arg, int error)
 		commit_settled(job);
 	if (other != NULL)
 		commit_settled(other);
+	queue_deps_fail();
 	run_schedule();
 }
 
@@ -1115,6 +1331,8 @@ announce(int live, const struct job *job, enum change_kind kind,
 	c.a = a;
 	c.attempt = a != NULL ? job->natt : 0;
 	c.retry_at = retry_at;
+	if (kind == CH_FAILED && a == NULL && job->live != NULL)
+		c.dep = job->live->depfail;
 	watch_change(&c);
 }
 
@@ -1179,7 +1397,9 @@ static const struct {
 	{ "attr",	apply_attr },
 	{ "ids",	apply_ids },
 	{ "boot",	apply_boot },
-	{ "next",	apply_next }
+	{ "next",	apply_next },
+	{ "policy",	apply_policy },
+	{ "depfail",	apply_depfail }
 };
 
 /* Apply one record to memory (see appliers). */
@@ -1192,8 +1412,13 @@ queue_apply(struct rec *r, int live, const char **why)
 	if (rec_get_i64(r, "time", &t) != 0)
 		t = 0;
 	for (i = 0; i < sizeof appliers / sizeof appliers[0]; i++) {
-		if (rec_streq(r->type, appliers[i].type))
-			return appliers[i].fn(r, live, t, why);
+		if (!rec_streq(r->type, appliers[i].type))
+			continue;
+		if (appliers[i].fn(r, live, t, why) != 0)
+			return -1;
+		if (q.deps_dirty)
+			deps_review(live);
+		return 0;
 	}
 	*why = "unknown record type";
 	return -1;
@@ -1361,7 +1586,7 @@ apply_name(struct rec *r, int live, int64_t t, const char **why)
 	if (other == NULL && job->state == JOB_DRAFT &&
 	    !queue_is_draft_name(name)) {
 		job_set_state(job, JOB_PENDING);
-		job_enqueue(job);
+		job_queue(job, live);
 		announce(live, job, CH_PENDING, JOB_DRAFT, 1, t, NULL, 0);
 	}
 	return 0;
@@ -1403,6 +1628,11 @@ apply_start(struct rec *r, int live, int64_t t, const char **why)
 	job_set_unreleased(job, 0);
 	l = queue_live(job);
 	l->releasing = 0;
+	if (l->held) {
+		/* Not started by filed while held; a journal may say so. */
+		TAILQ_REMOVE(&q.held, job, live->hold);
+		l->held = 0;
+	}
 	l->pid = rec_get_u64(r, "pid", &u) == 0 ? (pid_t)u : 0;
 	l->pst = rec_get_u64(r, "pst", &u) == 0 ? u : 0;
 	l->boot = q.boot;
@@ -1474,6 +1704,8 @@ apply_end(struct rec *r, int live, int64_t t, const char **why)
 	l = queue_live(job);
 	l->pid = 0;
 	job->mtime = t;
+	if (strcmp(s, "complete") == 0 || strcmp(s, "failed") == 0)
+		q.deps_dirty = 1;
 	if (strcmp(s, "complete") == 0) {
 		job_set_state(job, JOB_COMPLETE);
 		announce(live, job, CH_COMPLETE, JOB_ACTIVE, 0, t, a, 0);
@@ -1525,9 +1757,8 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 	if (strcmp(s, "pending") == 0 &&
 	    (job->state == JOB_FAILED || job->state == JOB_COMPLETE)) {
 		job_clear_attempts(job);
-		queue_live(job)->retry_at = 0;
 		job_set_state(job, JOB_PENDING);
-		job_enqueue(job);
+		job_queue(job, live);
 		kind = CH_PENDING;
 	} else if (strcmp(s, "failed") == 0 &&
 	    job->state == JOB_ACTIVE && job->natt > 0) {
@@ -1540,6 +1771,7 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 		if (live)
 			run_kill(job);
 		kind = CH_CANCELLED;
+		q.deps_dirty = 1;
 	} else {
 		*why = "move not allowed from this state";
 		return -1;
@@ -1553,11 +1785,14 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 	return 0;
 }
 
-/* "rm": the job is forgotten; a running attempt is killed. */
+/*
+ * "rm": the job is forgotten; a running attempt is killed. A complete one
+ * leaves the lists of jobs to run after: it holds nothing back.
+ */
 static int
 apply_rm(struct rec *r, int live, int64_t t, const char **why)
 {
-	struct job	*job;
+	struct job	*job, *other, *next;
 
 	if (get_job(r, &job, why) != 0)
 		return -1;
@@ -1571,7 +1806,23 @@ apply_rm(struct rec *r, int live, int64_t t, const char **why)
 		run_log_removed(job);
 	}
 	announce(live, job, CH_REMOVED, job->state, 0, t, NULL, 0);
+	TAILQ_FOREACH_SAFE(other, &q.afters, live->aentry, next) {
+		if (other == job)
+			continue;
+		if (job->state == JOB_COMPLETE) {
+			/* It completed: it holds nothing back any more. */
+			policy_drop_after(&other->live->policy, job->id);
+			deps_track(other);
+			job_settle(other);
+		} else if (other->live->held && other->live->depname == NULL &&
+		    deps_lists(other, job->id)) {
+			/* Its name, for the line of the job it dooms. */
+			other->live->depfail = job->id;
+			other->live->depname = xstrdup(job->name);
+		}
+	}
 	job_forget(job);
+	q.deps_dirty = 1;
 	return 0;
 }
 
@@ -1666,6 +1917,81 @@ apply_next(struct rec *r, int live, int64_t t, const char **why)
 	return 0;
 }
 
+/*
+ * "policy": a user.filed.* attribute of a job's policy set (value=, in
+ * its canonical spelling) or removed (no value). The daemon writes one
+ * for a draft or a failed job only (queue_set_policy); a snapshot writes
+ * one per attribute after the "job" record of a job in any state, so a
+ * job already on the run queue (not at its head) moves to the level of
+ * its priority.
+ */
+static int
+apply_policy(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	struct job_live	*l;
+	const char	*key, *val;
+	int		 k;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	if ((key = rec_get(r, "key", NULL)) == NULL ||
+	    (k = policy_key(key)) == -1 || job->state == JOB_NEW) {
+		*why = "bad policy record";
+		return -1;
+	}
+	val = rec_get(r, "value", NULL);
+	l = queue_live(job);
+	if (policy_set(&l->policy, k, val) != 0) {
+		job_settle(job);
+		*why = "bad policy value";
+		return -1;
+	}
+	deps_track(job);
+	if (l->onready && !l->head && l->level != job_level(job)) {
+		job_dequeue(job);
+		job_enqueue(job);
+	}
+	job_settle(job);
+	return 0;
+}
+
+/*
+ * "depfail": a queued job held for the jobs it runs after, one of which
+ * (dep=, name=) failed or went before it completed, moves to failed/
+ * without running. Its own dependents are looked at again.
+ */
+static int
+apply_depfail(struct rec *r, int live, int64_t t, const char **why)
+{
+	struct job	*job;
+	struct job_live	*l;
+	const char	*name;
+	uint64_t	 dep, bad;
+
+	if (get_job(r, &job, why) != 0)
+		return -1;
+	l = job->live;
+	if (rec_get_u64(r, "dep", &dep) != 0 ||
+	    (name = rec_get(r, "name", NULL)) == NULL ||
+	    job->state != JOB_PENDING || l == NULL || !l->held ||
+	    deps_state(job, &bad) != -1) {
+		*why = "bad depfail record";
+		return -1;
+	}
+	TAILQ_REMOVE(&q.held, job, live->hold);
+	l->held = 0;
+	l->depfail = dep;
+	free(l->depname);
+	l->depname = xstrdup(name);
+	job_set_state(job, JOB_FAILED);
+	job->mtime = t;
+	q.deps_dirty = 1;
+	announce(live, job, CH_FAILED, JOB_PENDING, 0, t, NULL, 0);
+	job_settle(job);
+	return 0;
+}
+
 /* Parse the attempts of a snapshot "job" record: a,b,... of 8 numbers. */
 static int
 parse_attempts(struct job *job, const char *s)
@@ -1707,7 +2033,7 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 	    "failed", "complete" };
 	struct job	*job;
 	struct job_live	*l;
-	const char	*name, *text, *st, *att;
+	const char	*name, *text, *st, *att, *dn;
 	size_t		 len, tlen, i;
 	uint64_t	 id, u;
 	int64_t		 v;
@@ -1754,6 +2080,11 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 		job_forget(job);
 		return -1;
 	}
+	if (job->state == JOB_FAILED && rec_get_u64(r, "dep", &u) == 0 &&
+	    u != 0 && (dn = rec_get(r, "depname", NULL)) != NULL) {
+		queue_live(job)->depfail = u;
+		queue_live(job)->depname = xstrdup(dn);
+	}
 	/* The retry time and the process mean something only to these. */
 	if (job->state == JOB_PENDING || job->state == JOB_ACTIVE) {
 		l = queue_live(job);
@@ -1764,6 +2095,8 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 		if (job->state == JOB_PENDING && l->retry_at == 0) {
 			if (rec_get_u64(r, "head", &u) == 0 && u != 0)
 				job_enqueue_head(job);
+			else if (rec_get_u64(r, "held", &u) == 0 && u != 0)
+				job_hold(job, 0);
 			else
 				job_enqueue(job);
 		}
@@ -1785,7 +2118,12 @@ snapshot_job(struct buf *out, const struct job *job)
 	 * A packed job kept its last attempt only (job_pack); the earlier
 	 * ones, which it never shows, are written as zeros, so that the
 	 * count is kept and any reader of this format takes the record.
+	 * The retry time and the process mean something only to a job that
+	 * is pending or active; a finished job that keeps its live part for
+	 * its policy writes none (replay would not keep them).
 	 */
+	if (job->state != JOB_PENDING && job->state != JOB_ACTIVE)
+		l = NULL;
 	buf_init(&att);
 	for (i = 1; i <= job->natt; i++) {
 		if (queue_attempt(job, i, &a) != 0)
@@ -1812,16 +2150,25 @@ snapshot_job(struct buf *out, const struct job *job)
 		rec_add_u64(out, "boot", l->boot);
 	if (l != NULL && l->head)
 		rec_add_u64(out, "head", 1);
+	if (l != NULL && l->held)
+		rec_add_u64(out, "held", 1);
 	if (job->unreleased)
 		rec_add_u64(out, "open", 1);
 	if (job->mode != JOB_MODE_DEFAULT)
 		rec_add_u64(out, "mode", job->mode);
 	if (job->grpset)
 		rec_add_u64(out, "grp", 1);
+	if (job->state == JOB_FAILED && job->live != NULL &&
+	    job->live->depfail != 0) {
+		rec_add_u64(out, "dep", job->live->depfail);
+		rec_add_str(out, "depname", job->live->depname);
+	}
 	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
 	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
 	buf_free(&att);
+	if (job->live != NULL)
+		policy_snapshot(job->live->policy, job->id, out);
 }
 
 /*
@@ -1836,6 +2183,7 @@ queue_snapshot(void *arg, struct buf *out)
 	struct job	*job;
 	uint64_t	 ino;
 	int		 i;
+	unsigned	 level;
 
 	rec_begin(out, "next");
 	rec_add_u64(out, "id", q.next_id);
@@ -1857,8 +2205,10 @@ queue_snapshot(void *arg, struct buf *out)
 		rec_add_i64(out, "time", q.nodes[ino].mtime);
 		buf_addc(out, '\n');
 	}
-	TAILQ_FOREACH(job, &q.ready, live->ready)
-		snapshot_job(out, job);
+	for (level = READY_LEVELS; level-- > 0;) {
+		TAILQ_FOREACH(job, &q.ready[level], live->ready)
+			snapshot_job(out, job);
+	}
 	for (i = INO_PENDING; i <= INO_COMPLETE; i++) {
 		TAILQ_FOREACH(job, queue_dir_jobs(i), all) {
 			if (job->state != JOB_NEW &&
@@ -2170,6 +2520,195 @@ queue_set_attr(struct job *job, mode_t mode, uid_t uid, gid_t gid,
 	return 0;
 }
 
+/*
+ * May job's policy (user.filed.*) be set now? Only that of a draft, before
+ * it is queued, and of a failed job, before it is run again: a job that
+ * is queued, running or complete keeps the policy it has.
+ */
+int
+queue_policy_writable(const struct job *job)
+{
+	return (job->state == JOB_DRAFT && !job->unreleased) ||
+	    job->state == JOB_FAILED;
+}
+
+/*
+ * Set key k of job's policy to the canonical value val (policy_parse), or
+ * remove it (val NULL). -EBUSY for a job not yet saved, -EPERM for one
+ * whose policy may not change (queue_policy_writable).
+ */
+int
+queue_set_policy(struct job *job, int k, const char *val, queue_done_cb cb,
+    void *arg)
+{
+	struct buf	body;
+
+	if (job->state == JOB_NEW)
+		return -EBUSY;
+	if (!queue_policy_writable(job))
+		return -EPERM;
+	buf_init(&body);
+	rec_begin(&body, "policy");
+	rec_add_u64(&body, "id", job->id);
+	rec_add_str(&body, "key", policy_name(k));
+	if (val != NULL)
+		rec_add_str(&body, "value", val);
+	rec_add_i64(&body, "time", util_now());
+	commit(job, &body, NULL, cb, arg);
+	return 0;
+}
+
+/*
+ * Does from run after target, however far down the lists of jobs to run
+ * after? A search that takes more than *budget steps says yes, to be safe.
+ */
+static int
+after_reaches(uint64_t from, uint64_t target, unsigned *budget)
+{
+	struct job	*job;
+	const uint64_t	*ids;
+	unsigned	 n, i;
+
+	if (from == target || *budget == 0)
+		return 1;
+	(*budget)--;
+	if ((job = queue_by_id(from)) == NULL || job->live == NULL)
+		return 0;
+	ids = policy_after(job->live->policy, &n);
+	for (i = 0; i < n; i++) {
+		if (after_reaches(ids[i], target, budget))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Parse NAME,NAME,... (user.filed.after of job, len bytes) into the
+ * canonical list of their ids in canon. Each name must be a job (-ENOENT)
+ * that is neither a draft nor job itself, nor runs after job however far
+ * down (-EINVAL): so no cycle can form. *cause says which, for the log.
+ */
+int
+queue_after_parse(const struct job *job, const char *val, size_t len,
+    struct buf *canon, char **cause)
+{
+	struct job	*dep;
+	uint64_t	*ids = NULL;
+	unsigned	 n = 0, i, budget;
+	char		*s, *p, *name, pbuf[80];
+	int		 rv = -EINVAL;
+
+	if (memchr(val, '\0', len) != NULL) {
+		*cause = xstrdup("after: a NUL byte in the value");
+		return -EINVAL;
+	}
+	p = s = xstrndup(val, len);
+	while ((name = strsep(&p, ",")) != NULL) {
+		if (*name == '\0') {
+			*cause = xstrdup("after: an empty name; give job names "
+			    "separated by commas");
+			goto out;
+		}
+		if ((dep = queue_by_name(name)) == NULL) {
+			*cause = xasprintf("after: no job '%s'",
+			    util_printable(name, pbuf, sizeof pbuf));
+			rv = -ENOENT;
+			goto out;
+		}
+		if (dep->state == JOB_NEW || dep->state == JOB_DRAFT) {
+			*cause = xasprintf("after: '%s' is a draft, or still "
+			    "being written", dep->name);
+			goto out;
+		}
+		budget = 10000;
+		if (dep == job || after_reaches(dep->id, job->id, &budget)) {
+			*cause = xasprintf("after: '%s' runs after this job "
+			    "(a cycle)", dep->name);
+			goto out;
+		}
+		for (i = 0; i < n && ids[i] < dep->id; i++)
+			;
+		if (i < n && ids[i] == dep->id)
+			continue;
+		ids = xreallocarray(ids, n + 1, sizeof *ids);
+		memmove(&ids[i + 1], &ids[i], (n - i) * sizeof *ids);
+		ids[i] = dep->id;
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		buf_printf(canon, "%s%llu", i > 0 ? "," : "",
+		    (unsigned long long)ids[i]);
+	rv = 0;
+out:
+	free(ids);
+	free(s);
+	return rv;
+}
+
+/*
+ * Put the names of the jobs p runs after into b, comma-separated, as
+ * getfattr shows user.filed.after; one that is gone shows as #ID.
+ */
+void
+queue_after_names(const struct policy *p, struct buf *b)
+{
+	const uint64_t	*ids;
+	struct job	*dep;
+	unsigned	 n, i;
+
+	ids = policy_after(p, &n);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_addc(b, ',');
+		if ((dep = queue_by_id(ids[i])) != NULL && !dep->gone)
+			buf_adds(b, dep->name);
+		else
+			buf_printf(b, "#%llu", (unsigned long long)ids[i]);
+	}
+}
+
+/*
+ * Move to failed/ each held job one of whose jobs failed or went before it
+ * completed: a "depfail" record each, once it has no other record in
+ * flight. Runs after every live commit that left one doomed, and at start
+ * for those a crash left so. A refused record is tried again at the next
+ * commit.
+ */
+void
+queue_deps_fail(void)
+{
+	struct job	*job, *dep;
+	struct buf	 body;
+	uint64_t	 bad;
+	char		 idname[32];
+	const char	*name;
+
+	if (!q.doomed || !queue_writable())
+		return;
+	TAILQ_FOREACH(job, &q.held, live->hold) {
+		if (job->live->inflight != 0 || deps_state(job, &bad) != -1)
+			continue;
+		if (job->live->depname != NULL && job->live->depfail == bad)
+			name = job->live->depname;
+		else if ((dep = queue_by_id(bad)) != NULL && !dep->gone)
+			name = dep->name;
+		else {
+			snprintf(idname, sizeof idname, "#%llu",
+			    (unsigned long long)bad);
+			name = idname;
+		}
+		log_info("job '%s': failed without running: job '%s', which "
+		    "it runs after, did not complete", job->name, name);
+		buf_init(&body);
+		rec_begin(&body, "depfail");
+		rec_add_u64(&body, "id", job->id);
+		rec_add_u64(&body, "dep", bad);
+		rec_add_str(&body, "name", name);
+		rec_add_i64(&body, "time", util_now());
+		commit(job, &body, NULL, NULL, NULL);
+	}
+}
+
 /* Journal the boot filed runs in, before any attempt starts. */
 void
 queue_boot(const char *id, queue_done_cb cb, void *arg)
@@ -2316,18 +2855,31 @@ queue_ids_upto(void)
 	return &q.ids_upto;
 }
 
-/* Take the first job that may start now off the run queue, or NULL. */
+/*
+ * The first job that may start now, or NULL: the first of the highest
+ * level of the run queue that holds one, found through the bitmap. A job
+ * with a record in flight is passed over (a rare moment), so the cost is
+ * that of the levels that hold jobs, not of the jobs queued.
+ */
 struct job *
 queue_next_ready(void)
 {
 	struct job	*job;
 	struct job_live	*l;
+	uint64_t	 bits;
+	unsigned	 w, b = 0;
 
-	TAILQ_FOREACH(job, &q.ready, live->ready) {
-		l = job->live;
-		if (l->inflight == 0 && l->run == NULL &&
-		    TAILQ_EMPTY(&l->waiters))
-			return job;
+	for (w = READY_WORDS; w-- > 0;) {
+		for (bits = q.readymap[w]; bits != 0; bits &= ~(1ULL << b)) {
+			b = 63 - (unsigned)__builtin_clzll(bits);
+			TAILQ_FOREACH(job, &q.ready[w * 64 + b],
+			    live->ready) {
+				l = job->live;
+				if (l->inflight == 0 && l->run == NULL &&
+				    TAILQ_EMPTY(&l->waiters))
+					return job;
+			}
+		}
 	}
 	return NULL;
 }

@@ -44,7 +44,11 @@
  *   a full pipe holds the attempt up, as a slow disk would. Without
  *   max_log_size nothing of this runs.
  * - Timeouts send SIGTERM to the group, then SIGKILL kill_grace seconds
- *   later. Cancels (rm, mv to failed/) send SIGKILL at once.
+ *   later. Cancels (rm, mv to failed/) send SIGKILL at once. timeout,
+ *   kill_grace, max_retries, the backoff and nice are the job's own where
+ *   its policy gives them (user.filed.*, run_setting), else the settings.
+ * - posix_spawn cannot set a niceness: an attempt with one starts as
+ *   filed --exec-nice N, which sets it and execs the rest (main.c).
  * - Jobs waiting to retry each hold a uv timer that puts them back on the
  *   run queue when their time comes.
  * - What every attempt shares is made once per change of the settings
@@ -204,6 +208,7 @@ static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static void	 run_freed(uv_handle_t *);
 static int	 run_argv(const struct job *, char **, char *);
+static double	 run_setting(const struct job *, int, double);
 static int	 run_open_log(struct job *, struct run *);
 static int	 run_fd_slot(int, int);
 static void	 run_fd_slots_clear(void);
@@ -774,18 +779,28 @@ run_spare_give(struct run *r)
 	return taken;
 }
 
+/* A setting for job's attempts: its policy's own value, else dflt. */
+static double
+run_setting(const struct job *job, int k, double dflt)
+{
+	return policy_num(job->live != NULL ? job->live->policy : NULL, k,
+	    dflt);
+}
+
 /* Start the next attempt of job. Returns -1 if nothing could start. */
 static int
 run_start(struct job *job)
 {
 	struct run		*r;
 	char			*argv[4], line[256], *ebuf[RUN_ENV_OWN];
-	char			*xargv[10], ids[2][24], *file, **args, *dir;
+	char			*xargv[14], ids[2][24], niceness[8];
+	char			*file, **args, *dir;
 	char			 lname[32];
 	const char		*why = NULL, *what;
 	posix_spawn_file_actions_t *fa = &rs.fa;
 	size_t			 i, k;
 	int			 memfd = -1, outfd, error, e;
+	double			 timeout;
 
 	/*
 	 * What the attempt needs from the system comes first: the script in
@@ -851,12 +866,23 @@ run_start(struct job *job)
 		goto failed;
 	}
 	/*
-	 * The directory the attempt starts in: workdir, else / (with
-	 * run_as = submitter: "~", the submitter's home, found by
-	 * --exec-as). Only the trampolines take it as an argument.
+	 * The steps an attempt may need before its interpreter, each a
+	 * trampoline that execs what follows: filed --exec-nice N sets the
+	 * niceness (posix_spawn cannot); filed --exec-as UID GID DIR takes
+	 * on the creator's identity and enters DIR; filed --exec-in DIR
+	 * enters DIR where libc has no chdir action. The directory is
+	 * workdir, else / (with run_as = submitter: "~", the submitter's
+	 * home, found by --exec-as).
 	 */
 	dir = rs.conf->workdir;
 	k = 0;
+	snprintf(niceness, sizeof niceness, "%ld",
+	    (long)run_setting(job, POL_NICE, (double)rs.conf->nice));
+	if (strcmp(niceness, "0") != 0) {
+		xargv[k++] = "/proc/self/exe";
+		xargv[k++] = "--exec-nice";
+		xargv[k++] = niceness;
+	}
 	if (run_submitter()) {
 		/* filed --exec-as UID GID DIR takes on the creator's identity. */
 		snprintf(ids[0], sizeof ids[0], "%lu", (unsigned long)job->uid);
@@ -936,7 +962,7 @@ run_start(struct job *job)
 		r->poll->data = r;
 		uv_poll_start(r->poll, UV_READABLE, run_cap_readable);
 	}
-	if (rs.conf->timeout > 0) {
+	if ((timeout = run_setting(job, POL_TIMEOUT, rs.conf->timeout)) > 0) {
 		/*
 		 * The loop's clock is the time its iteration began, which a
 		 * busy loop leaves behind: a timeout counted from it would
@@ -944,7 +970,7 @@ run_start(struct job *job)
 		 */
 		uv_update_time(rs.loop);
 		uv_timer_start(&r->timer, run_timer_fired,
-		    (uint64_t)(rs.conf->timeout * 1000), 0);
+		    (uint64_t)(timeout * 1000), 0);
 	}
 	return 0;
 
@@ -1137,19 +1163,20 @@ static void
 run_timer_fired(uv_timer_t *t)
 {
 	struct run	*r = t->data;
+	double		 grace;
 
 	if (r->exited)
 		return;
 	if (r->reason == REASON_NONE) {
 		r->reason = REASON_TIMEOUT;
 		log_info("job '%s': timed out after %g s", r->job->name,
-		    rs.conf->timeout);
+		    run_setting(r->job, POL_TIMEOUT, rs.conf->timeout));
 	}
-	if (!r->termed && rs.conf->kill_grace > 0) {
+	grace = run_setting(r->job, POL_KILL_GRACE, rs.conf->kill_grace);
+	if (!r->termed && grace > 0) {
 		kill(-r->pid, SIGTERM);
 		r->termed = 1;
-		uv_timer_start(t, run_timer_fired,
-		    (uint64_t)(rs.conf->kill_grace * 1000), 0);
+		uv_timer_start(t, run_timer_fired, (uint64_t)(grace * 1000), 0);
 		return;
 	}
 	kill(-r->pid, SIGKILL);
@@ -1225,6 +1252,7 @@ void
 run_stop_all(int hard)
 {
 	struct run	*r;
+	double		 grace;
 
 	rs.stopping = 1;
 	LIST_FOREACH(r, &rs.runs, entry) {
@@ -1232,7 +1260,9 @@ run_stop_all(int hard)
 			continue;
 		if (r->reason != REASON_CANCEL)
 			r->reason = REASON_STOP;
-		if (hard || rs.conf->kill_grace <= 0) {
+		grace = run_setting(r->job, POL_KILL_GRACE,
+		    rs.conf->kill_grace);
+		if (hard || grace <= 0) {
 			kill(-r->pid, SIGKILL);
 			r->killed = 1;
 			continue;
@@ -1241,7 +1271,7 @@ run_stop_all(int hard)
 		r->termed = 1;
 		uv_timer_stop(&r->timer);
 		uv_timer_start(&r->timer, run_timer_fired,
-		    (uint64_t)(rs.conf->kill_grace * 1000), 0);
+		    (uint64_t)(grace * 1000), 0);
 	}
 }
 
@@ -1409,10 +1439,13 @@ run_decide(void *arg)
 		log_debug("job '%s': complete", job->name);
 	} else {
 		failures = queue_failures(job);	/* this one included */
-		if (failures <= (unsigned)rs.conf->max_retries) {
+		if (failures <= (unsigned)run_setting(job, POL_MAX_RETRIES,
+		    (double)rs.conf->max_retries)) {
 			next = JOB_PENDING;
-			delay = rs.conf->backoff_base *
-			    pow(rs.conf->backoff_mult, failures);
+			delay = run_setting(job, POL_BACKOFF_BASE,
+			    rs.conf->backoff_base) *
+			    pow(run_setting(job, POL_BACKOFF_MULT,
+			    rs.conf->backoff_mult), failures);
 			if (delay > 1e9)
 				delay = 1e9;
 			retry_at = util_now() + (int64_t)(delay * 1e9);
@@ -1536,6 +1569,8 @@ run_recover(void)
 			queue_wait(job, run_recovered, NULL);
 		}
 	}
+	/* Jobs a crash left waiting for one that will never complete. */
+	queue_deps_fail();
 }
 
 /* An interrupted attempt is recorded; the last one lets jobs start. */

@@ -182,7 +182,8 @@ stats_change(const struct change *c)
 		stats_ended(c);
 		break;
 	case CH_FAILED:
-		st.att_failed++;
+		if (c->a != NULL)	/* none for a job that never ran */
+			st.att_failed++;
 		st.failed++;
 		stats_ended(c);
 		break;

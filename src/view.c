@@ -6,7 +6,9 @@
  *   the attempt started to the end of the log as it is now.
  * - complete/NAME: the successful (last) attempt's output only.
  * - failed/NAME: every attempt of the current run, each preceded by a line
- *   that filed writes: "=== filed: attempt N: HOW ===". If an attempt's
+ *   that filed writes: "=== filed: attempt N: HOW ===", or, for a job that
+ *   failed without running, one line that names the job it runs after
+ *   that did not complete (user.filed.after). If an attempt's
  *   output does not end with a newline, one is added before the next line
  *   so that the marker always starts a line.
  *
@@ -130,6 +132,13 @@ view_build(struct view *v, const struct job *job, unsigned attempt, int all,
 
 	memset(v, 0, sizeof *v);
 	buf_init(&v->marks);
+	if (job->natt == 0 && all && job->state == JOB_FAILED &&
+	    job->live != NULL && job->live->depname != NULL) {
+		/* Failed without running: which job it ran after did not. */
+		buf_printf(&v->marks, "=== filed: not run: job '%s', which it "
+		    "runs after, did not complete ===\n", job->live->depname);
+		view_add(v, 1, 0, v->marks.len);
+	}
 	if (job->natt == 0)
 		return;
 	if (all) {

@@ -1,11 +1,16 @@
 /*
  * xattr.c: the user.filed.* extended attributes of job files, so that
- * `getfattr -d` shows a job's metadata. They are read-only; values are
- * plain text without a trailing newline, times in RFC 3339 UTC.
+ * `getfattr -d` shows a job's metadata and its policy. The metadata is
+ * read-only; the policy (policy.c) is set on drafts and failed jobs
+ * (fsops.c). Values are plain text without a trailing newline, times in
+ * RFC 3339 UTC.
  *
  * An attribute exists only while it means something: ended, reason,
  * exit and signal once the last attempt has ended, pid while it runs,
- * retry_at while the job waits for a retry. fsops.c answers ENODATA for
+ * retry_at while the job waits for a retry (or for its not_before time),
+ * each attribute of the policy once it is set (user.filed.after as the
+ * names of its jobs now), reason "dependency" for a job that failed
+ * without running because of them. fsops.c answers ENODATA for
  * one that does not exist, and applies the size protocol of getxattr(2).
  */
 
@@ -21,7 +26,9 @@ static int	xattr_value(const struct job *, const char *, struct buf *);
 
 static const char *xattr_names[] = {
 	"id", "state", "attempts", "uid", "created", "changed", "started",
-	"ended", "duration", "reason", "exit", "signal", "pid", "retry_at"
+	"ended", "duration", "reason", "exit", "signal", "pid", "retry_at",
+	"max_retries", "timeout", "kill_grace", "backoff_base", "backoff_mult",
+	"nice", "priority", "not_before", "after"
 };
 
 /*
@@ -48,7 +55,17 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 	const struct attempt	*a = NULL, *done = NULL;
 	struct attempt		 last;
 	char			 t[64];
+	int			 k;
 
+	if ((k = policy_key(key)) != -1) {
+		if (l == NULL || !policy_has(l->policy, k))
+			return -1;
+		if (k == POL_AFTER)
+			queue_after_names(l->policy, b);
+		else
+			policy_show(l->policy, k, b);
+		return 0;
+	}
 	if (queue_attempt(job, job->natt, &last) == 0) {
 		a = &last;
 		if (a->how != HOW_RUNNING)
@@ -72,6 +89,9 @@ xattr_value(const struct job *job, const char *key, struct buf *b)
 		buf_adds(b, util_rfc3339(done->ended, t, sizeof t));
 	else if (strcmp(key, "duration") == 0 && a != NULL)
 		xattr_duration(a, b);
+	else if (strcmp(key, "reason") == 0 && job->state == JOB_FAILED &&
+	    job->natt == 0 && l != NULL && l->depfail != 0)
+		buf_adds(b, "dependency");
 	else if (strcmp(key, "reason") == 0 && done != NULL &&
 	    view_reason(done) != NULL)
 		buf_adds(b, view_reason(done));

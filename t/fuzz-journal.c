@@ -39,7 +39,7 @@
 
 #define FUZZ_HEADER	"filed-journal 1\n"	/* upgraded when opened */
 #define FUZZ_HEADER_LEN	(sizeof FUZZ_HEADER - 1)
-#define FUZZ_HEADER_NOW	"filed-journal 2\n"	/* what filed writes */
+#define FUZZ_HEADER_NOW	"filed-journal 3\n"	/* what filed writes */
 #define FUZZ_MAX_LINE	(1 << 20)
 #define FUZZ_SHORT_LINE	64		/* journal.c's JOURNAL_MIN_LINE */
 

@@ -141,7 +141,7 @@ test_expect_success 'the lock file in the state dir holds the pid' '
 
 test_expect_success 'the journal starts with its format header' '
 	head -n 1 state/journal >actual &&
-	echo "filed-journal 2" >expect &&
+	echo "filed-journal 3" >expect &&
 	test_cmp expect actual
 '
 

@@ -39,7 +39,7 @@ test_expect_success 'start filed and make some jobs' '
 
 test_expect_success 'the journal starts with its header line' '
 	head -n 1 state/journal >actual &&
-	echo "filed-journal 2" >expect &&
+	echo "filed-journal 3" >expect &&
 	test_cmp expect actual
 '
 
@@ -145,21 +145,33 @@ test_expect_success 'a damaged middle line (not a CRC) is refused as well' '
 '
 
 test_expect_success 'an unknown journal version is refused' '
-	{ echo "filed-journal 3" && sed 1d journal.good; } >state/journal &&
+	{ echo "filed-journal 4" && sed 1d journal.good; } >state/journal &&
 	filed_run 1 -s "$TRASH/state" "$TRASH/mnt" &&
 	grep "journal" err &&
 	! mountpoint -q mnt
 '
 
-test_expect_success 'a journal of version 1 starts, and is upgraded to version 2' '
+test_expect_success 'a journal of version 1 starts, and is upgraded to version 3' '
 	{ echo "filed-journal 1" && sed 1d journal.good; } >state/journal &&
 	filed_start &&
 	snapshot upgraded &&
 	test_cmp before upgraded &&
 	head -n 1 state/journal >actual &&
-	echo "filed-journal 2" >expect &&
+	echo "filed-journal 3" >expect &&
 	test_cmp expect actual &&
-	filed_log | grep "format version 1 upgraded to 2" &&
+	filed_log | grep "format version 1 upgraded to 3" &&
+	filed_stop
+'
+
+test_expect_success 'a journal of version 2 starts, and is upgraded to version 3' '
+	{ echo "filed-journal 2" && sed 1d journal.good; } >state/journal &&
+	filed_start &&
+	snapshot upgraded &&
+	test_cmp before upgraded &&
+	head -n 1 state/journal >actual &&
+	echo "filed-journal 3" >expect &&
+	test_cmp expect actual &&
+	filed_log | grep "format version 2 upgraded to 3" &&
 	filed_stop
 '
 
@@ -191,7 +203,7 @@ test_expect_success 'after compaction the jobs are all there across a restart' '
 	snapshot after &&
 	test_cmp before after &&
 	head -n 1 state/journal >actual &&
-	echo "filed-journal 2" >expect &&
+	echo "filed-journal 3" >expect &&
 	test_cmp expect actual
 '
 

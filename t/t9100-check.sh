@@ -43,7 +43,7 @@ test_expect_success 'beside the running filed: sound, the jobs per state' '
 	check &&
 	test "$check_rc" = 0 &&
 	grep "^jobs: 1 pending, 1 active, 1 failed, 1 complete, 1 drafts, 0 being written$" check.out &&
-	grep "^journal: .*/journal: [0-9]* bytes, [0-9]* records, format version 2$" check.out &&
+	grep "^journal: .*/journal: [0-9]* bytes, [0-9]* records, format version 3$" check.out &&
 	grep "^settings: .*filed.ini: valid$" check.out &&
 	tail -n 1 check.out | grep -x sound
 '

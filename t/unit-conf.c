@@ -911,7 +911,8 @@ test_json_out(void)
 	    "  \"max_job_size\": 65536,\n  \"run_as\": \"filed\",\n"
 	    "  \"allow_root\": 0,\n  \"max_jobs_total\": 100000,\n"
 	    "  \"workdir\": \"\",\n  \"umask\": \"022\",\n"
-	    "  \"max_log_size\": 0,\n  \"shell\": \"/bin/sh\",\n"
+	    "  \"max_log_size\": 0,\n  \"nice\": 0,\n"
+	    "  \"shell\": \"/bin/sh\",\n"
 	    "  \"env\": {}\n}\n",
 	    c.max_jobs);
 	is_str(json, want, "defaults as JSON");

@@ -20,8 +20,10 @@
  *
  * A scripted workload runs the real queue and journal on a real uv loop:
  * jobs and drafts are created, renamed, started, ended (exit, retry,
- * retry later, complete), removed; pending/ is chmod'ed; filed.ini is
- * saved; the journal compacts several times (a tiny compact_min) with
+ * retry later, complete), removed; drafts and a failed job get a policy
+ * (user.filed.*), one draft queued after a job; pending/ is chmod'ed;
+ * filed.ini is saved; the journal compacts several times (a tiny
+ * compact_min) with
  * commits going on. Each change whose completion said 0 is recorded with
  * the number of syncs done by then, together with what the change left
  * (the job's state as the queue shows it). Every image is then replayed in
@@ -252,6 +254,7 @@ static void	 remove_job(uint64_t);
 static void	 start_job(uint64_t);
 static void	 end_job(uint64_t, int, int, int64_t);
 static void	 chmod_node(uint64_t, mode_t);
+static void	 policy_job(uint64_t, int, const char *);
 static void	 save_conf(long);
 static int	 workload(void);
 static void	 empty_dir(const char *);
@@ -881,6 +884,12 @@ job_facts(const struct job *job)
 		    (unsigned long long)a.off, (unsigned long long)a.end,
 		    a.how, a.status, a.signal, a.eol);
 	}
+	for (i = 0; l != NULL && i < POL_NKEYS; i++) {
+		if (!policy_has(l->policy, (int)i))
+			continue;
+		buf_printf(&b, " %s=", policy_name((int)i));
+		policy_show(l->policy, (int)i, &b);
+	}
 	buf_adds(&b, " text=");
 	text = queue_text(job);
 	for (i = 0; i < job->textlen; i++) {
@@ -1083,6 +1092,15 @@ chmod_node(uint64_t ino, mode_t mode)
 		fatalx("queue_set_node");
 }
 
+/* Set key k of a draft's or failed job's policy, or remove it (NULL). */
+static void
+policy_job(uint64_t id, int k, const char *val)
+{
+	if (queue_set_policy(queue_by_id(id), k, val, op_done,
+	    op_new(id)) != 0)
+		fatalx("queue_set_policy");
+}
+
 /* Save the settings with max_retries n, as a write to config.json does. */
 static void
 save_conf(long n)
@@ -1149,6 +1167,13 @@ workload(void)
 	e = submit("e b", "text with\ttab and \\ backslash");
 	settle();
 
+	/* A policy on drafts, one queued with it by losing its dot. */
+	policy_job(d1, POL_TIMEOUT, "30");
+	policy_job(d2, POL_PRIORITY, "5");
+	settle();
+	policy_job(d2, POL_AFTER, "2");	/* after b */
+	settle();
+
 	/* chmod and renames, one queued by losing its dot. */
 	chmod_node(INO_PENDING, 01770);
 	rename_job(d1, ".d1x");
@@ -1177,9 +1202,12 @@ workload(void)
 	rename_job(d1, ".d1y");
 	settle();
 
-	/* c fails for good; d2 runs and completes; churn compacts more. */
+	/* c fails for good, and gets a policy; d2 runs and completes. */
 	end_job(c, 3, JOB_FAILED, 0);
 	start_job(d2);
+	settle();
+	policy_job(c, POL_MAX_RETRIES, "5");
+	policy_job(d1, POL_TIMEOUT, NULL);
 	settle();
 	end_job(d2, 0, JOB_COMPLETE, 0);
 	for (i = 0; i < 12; i++) {

@@ -727,7 +727,7 @@ test_create(void)
 	    "new journal: next seq 1, idle");
 	journal_close(j);
 	data = slurp(jpath, &len);
-	ok(len == 16 && memcmp(data, "filed-journal 2\n", 16) == 0,
+	ok(len == 16 && memcmp(data, "filed-journal 3\n", 16) == 0,
 	    "new journal holds the header only");
 	free(data);
 	ok(stat(jpath, &st) == 0 && (st.st_mode & 07777) == 0600,
@@ -1177,7 +1177,7 @@ test_header(void)
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
 	ok(j != NULL && s.n == 0 && len == 16 &&
-	    memcmp(data, "filed-journal 2\n", 16) == 0,
+	    memcmp(data, "filed-journal 3\n", 16) == 0,
 	    "empty file becomes a fresh journal");
 	journal_close(j);
 	free(data);
@@ -1186,7 +1186,7 @@ test_header(void)
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
 	ok(j != NULL && s.n == 0 && len == 16 &&
-	    memcmp(data, "filed-journal 2\n", 16) == 0 &&
+	    memcmp(data, "filed-journal 3\n", 16) == 0 &&
 	    journal_next_seq(j) == 1, "partial header becomes a fresh journal");
 	journal_close(j);
 	free(data);
@@ -1194,15 +1194,15 @@ test_header(void)
 	spew(jpath, "filed-journal 1", 15);
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
-	ok(j != NULL && len == 16 && memcmp(data, "filed-journal 2\n", 16) == 0,
+	ok(j != NULL && len == 16 && memcmp(data, "filed-journal 3\n", 16) == 0,
 	    "header without newline becomes a fresh journal");
 	journal_close(j);
 	free(data);
 
-	spew(jpath, "filed-journal 3\n", 16);
+	spew(jpath, "filed-journal 4\n", 16);
 	j = replay(4096, &s, &cause);
 	ok(j == NULL && cause != NULL &&
-	    strstr(cause, "journal format version 3 is not supported") != NULL,
+	    strstr(cause, "journal format version 4 is not supported") != NULL,
 	    "a later version is refused");
 	free(cause);
 
@@ -1213,9 +1213,23 @@ test_header(void)
 	j = replay(4096, &s, &cause);
 	data = slurp(jpath, &len);
 	ok(j != NULL && s.n == 1 && len == b.len &&
-	    memcmp(data, "filed-journal 2\n", 16) == 0 &&
+	    memcmp(data, "filed-journal 3\n", 16) == 0 &&
 	    memcmp(data + 16, b.data + 16, b.len - 16) == 0,
-	    "version 1 is replayed, and upgraded to 2 in place");
+	    "version 1 is replayed, and upgraded to 3 in place");
+	journal_close(j);
+	free(data);
+	buf_free(&b);
+
+	buf_init(&b);
+	buf_adds(&b, "filed-journal 2\n");
+	rec_frame(&b, 1, "rm id=1", 7);
+	spew(jpath, b.data, b.len);
+	j = replay(4096, &s, &cause);
+	data = slurp(jpath, &len);
+	ok(j != NULL && s.n == 1 && len == b.len &&
+	    memcmp(data, "filed-journal 3\n", 16) == 0 &&
+	    memcmp(data + 16, b.data + 16, b.len - 16) == 0,
+	    "version 2 is replayed, and upgraded to 3 in place");
 	journal_close(j);
 	free(data);
 	buf_free(&b);
@@ -1994,7 +2008,7 @@ test_compact_auto(void)
 	buf_init(&snap);
 	buf_init(&want);
 	kv_snapshot(&t, &snap);
-	buf_adds(&want, "filed-journal 2\n");
+	buf_adds(&want, "filed-journal 3\n");
 	seq = 1;
 	for (p = snap.data; p < snap.data + snap.len; p = nl + 1) {
 		nl = strchr(p, '\n');

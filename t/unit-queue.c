@@ -545,6 +545,287 @@ test_many(void)
 	queue_free();
 }
 
+/* Start the next job of the run queue; return its name, or "none". */
+static const char *
+start_next(unsigned *pid)
+{
+	struct job	*job;
+	char		 rec[128];
+
+	if ((job = queue_next_ready()) == NULL)
+		return "none";
+	snprintf(rec, sizeof rec, "start id=%llu attempt=%u pid=%u pst=1 "
+	    "off=0 time=%u", (unsigned long long)job->id, job->natt + 1,
+	    *pid, *pid);
+	(*pid)++;
+	if (apply(rec) != 0)
+		return "refused";
+	return job->name;
+}
+
+/* Queue draft .NAME as NAME (id), with a priority unless prio is NULL. */
+static int
+queue_prio(unsigned id, const char *name, const char *prio)
+{
+	char	rec[128];
+	int	rv;
+
+	snprintf(rec, sizeof rec, "new id=%u name=.%s uid=0 gid=0 time=%u "
+	    "text=true", id, name, id);
+	rv = apply(rec);
+	if (prio != NULL) {
+		snprintf(rec, sizeof rec, "policy id=%u key=priority value=%s "
+		    "time=%u", id, prio, id);
+		rv |= apply(rec);
+	}
+	snprintf(rec, sizeof rec, "name id=%u name=%s time=%u", id, name, id);
+	return rv | apply(rec);
+}
+
+/*
+ * A job's policy (user.filed.*): set on a draft, removed, canonical
+ * values only, kept by a snapshot; the priority orders the run queue
+ * (FIFO within a level, interrupted jobs before all), not_before
+ * keeps a queued job off it, and what users write is parsed as the
+ * manual says.
+ */
+static void
+test_policy(void)
+{
+	struct buf	 a, b, v;
+	struct job	*job = NULL;
+	char		*cause = NULL, order[128];
+	unsigned	 pid = 100;
+	int		 i;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=.x uid=0 gid=0 time=1 text=x") == 0 &&
+	    apply("policy id=1 key=timeout value=1.5 time=2") == 0 &&
+	    apply("policy id=1 key=max_retries value=7 time=2") == 0 &&
+	    (job = queue_by_name(".x")) != NULL && job->live != NULL &&
+	    policy_num(job->live->policy, POL_TIMEOUT, 0) == 1.5 &&
+	    policy_num(job->live->policy, POL_MAX_RETRIES, 3) == 7 &&
+	    policy_num(job->live->policy, POL_KILL_GRACE, 5) == 5,
+	    "overrides on a draft; the other settings are the defaults");
+	ok(apply("policy id=1 key=timeout value=01.5") != 0 &&
+	    apply("policy id=1 key=timeout value=-1") != 0 &&
+	    apply("policy id=1 key=max_retries value=1.5") != 0 &&
+	    apply("policy id=1 key=priority value=101") != 0 &&
+	    apply("policy id=1 key=priority value=+1") != 0 &&
+	    apply("policy id=1 key=nice value=20") != 0 &&
+	    apply("policy id=1 key=not_before value=0") != 0 &&
+	    apply("policy id=1 key=bogus value=1") != 0 &&
+	    apply("policy id=1 value=1") != 0 &&
+	    apply("policy id=99 key=timeout value=1") != 0 &&
+	    policy_num(job->live->policy, POL_TIMEOUT, 0) == 1.5,
+	    "a value not canonical or out of range, an unknown key or job: "
+	    "refused, nothing changed");
+	ok(apply("policy id=1 key=timeout time=3") == 0 &&
+	    !policy_has(job->live->policy, POL_TIMEOUT) &&
+	    apply("policy id=1 key=max_retries time=3") == 0 &&
+	    job->live == NULL,
+	    "removed; a draft with none left drops its live part");
+
+	/* a, c: priority 0; b, d: 5; e: -3; f: -50 and interrupted. */
+	ok(queue_prio(2, "a", NULL) == 0 && queue_prio(3, "b", "5") == 0 &&
+	    queue_prio(4, "c", "0") == 0 && queue_prio(5, "d", "5") == 0 &&
+	    queue_prio(6, "e", "-3") == 0 && queue_prio(7, "f", "-50") == 0 &&
+	    apply("start id=7 attempt=1 pid=7 pst=1 off=0 time=8") == 0 &&
+	    apply("end id=7 attempt=1 how=interrupted status=0 signal=0 "
+	    "end=0 eol=1 time=9 next=pending retry_at=0") == 0,
+	    "six jobs of three priorities queued");
+	buf_init(&a);
+	buf_init(&b);
+	queue_snapshot(NULL, &a);
+	ok(strstr(a.data, "policy id=3 key=priority value=5\n") != NULL,
+	    "the snapshot has their policy records");
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0, "the snapshot replays");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and writes the same snapshot");
+	order[0] = '\0';
+	for (i = 0; i < 7; i++) {
+		strcat(order, start_next(&pid));
+		strcat(order, " ");
+	}
+	is_str(order, "f b d a c e none ",
+	    "interrupted first, then higher first, FIFO within a level");
+
+	ok(apply("new id=10 name=.late uid=0 gid=0 time=10 text=x") == 0 &&
+	    apply("policy id=10 key=not_before value=5000000000 time=10") ==
+	    0 && apply("name id=10 name=late time=11") == 0 &&
+	    (job = queue_by_name("late")) != NULL &&
+	    job->state == JOB_PENDING && job->live->retry_at == 5000000000 &&
+	    !job->live->onready && queue_next_ready() == NULL,
+	    "a job queued with not_before waits off the run queue");
+	buf_reset(&a);
+	queue_snapshot(NULL, &a);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0 && (job = queue_by_name("late")) != NULL &&
+	    job->live->retry_at == 5000000000 && queue_next_ready() == NULL,
+	    "and still does after a snapshot");
+	queue_retry_due(job);
+	ok(queue_next_ready() == job, "until its time comes");
+	ok(apply("start id=10 attempt=1 pid=1 pst=1 off=0 time=12") == 0 &&
+	    apply("end id=10 attempt=1 how=exit status=1 signal=0 end=0 "
+	    "eol=1 time=13 next=failed") == 0 &&
+	    apply("policy id=10 key=priority value=9 time=14") == 0 &&
+	    apply("move id=10 to=pending name=late time=15") == 0 &&
+	    job->state == JOB_PENDING && job->live->retry_at == 5000000000 &&
+	    policy_priority(job->live->policy) == 9,
+	    "a failed job takes a policy and keeps it when run again");
+	buf_free(&a);
+	buf_free(&b);
+	queue_free();
+
+	buf_init(&v);
+	ok(policy_parse(POL_NOT_BEFORE, "+60", 3, 1000, &v, &cause) == 0 &&
+	    strcmp(v.data, "60000001000") == 0, "not_before +SECONDS");
+	buf_reset(&v);
+	ok(policy_parse(POL_NOT_BEFORE, "2026-12-24T18:00:00Z", 20, 0, &v,
+	    &cause) == 0 && strcmp(v.data, "1798135200000000000") == 0,
+	    "not_before in RFC 3339 UTC");
+	buf_reset(&v);
+	ok(policy_parse(POL_NOT_BEFORE, "2026-12-24T18:00:00.25+01:00", 28,
+	    0, &v, &cause) == 0 &&
+	    strcmp(v.data, "1798131600250000000") == 0,
+	    "with a fraction and an offset");
+	buf_reset(&v);
+	ok(policy_parse(POL_PRIORITY, "-100", 4, 0, &v, &cause) == 0 &&
+	    strcmp(v.data, "-100") == 0 && (buf_reset(&v),
+	    policy_parse(POL_BACKOFF_BASE, "0.50", 4, 0, &v, &cause)) == 0 &&
+	    strcmp(v.data, "0.5") == 0, "numbers in their canonical form");
+	{
+		static const char *bad[][2] = {
+			{ "not_before", "2026-02-30T00:00:00Z" },
+			{ "not_before", "2026-12-24 18:00:00Z" },
+			{ "not_before", "1969-12-31T23:59:59Z" },
+			{ "not_before", "3000-01-01T00:00:00Z" },
+			{ "not_before", "tomorrow" },
+			{ "not_before", "+" },
+			{ "not_before", "+-5" },
+			{ "not_before", "+1e3" },
+			{ "priority", "1.0" },
+			{ "priority", "-101" },
+			{ "priority", "" },
+			{ "nice", "20" },
+			{ "max_retries", "1000001" },
+			{ "timeout", "abc" },
+			{ "backoff_mult", "0.5" },
+			{ "kill_grace", " 1" },
+		};
+		int	good = 1;
+		size_t	k;
+
+		for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+			buf_reset(&v);
+			cause = NULL;
+			if (policy_parse(policy_key(bad[k][0]), bad[k][1],
+			    strlen(bad[k][1]), 0, &v, &cause) == 0 ||
+			    cause == NULL) {
+				printf("# accepted: %s=%s\n", bad[k][0],
+				    bad[k][1]);
+				good = 0;
+			}
+			free(cause);
+		}
+		ok(good, "bad values refused, each with a cause");
+	}
+	cause = NULL;
+	ok(policy_parse(POL_TIMEOUT, "1\0", 2, 0, &v, &cause) != 0 &&
+	    cause != NULL, "a NUL byte is refused");
+	free(cause);
+	cause = NULL;
+	ok(policy_parse(POL_TIMEOUT, "x", 1, 0, &v, &cause) != 0 &&
+	    cause != NULL &&
+	    strcmp(cause, "timeout: must be a number from 0 to 1000000000") ==
+	    0, "the cause gives the range, as config.json's does");
+	free(cause);
+	buf_free(&v);
+}
+
+/*
+ * user.filed.after: a queued job is held until its jobs complete, a
+ * snapshot keeps it held, a job that fails dooms it and its "depfail"
+ * record moves it to failed/, and a job that completed and goes is taken
+ * out of the lists.
+ */
+static void
+test_after(void)
+{
+	struct buf	 a, b;
+	struct job	*job = NULL;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=x uid=0 gid=0 time=1 text=true") == 0 &&
+	    apply("new id=2 name=y uid=0 gid=0 time=1 text=false") == 0 &&
+	    apply("new id=3 name=.j uid=0 gid=0 time=2 text=true") == 0 &&
+	    apply("policy id=3 key=after value=1,2 time=3") == 0 &&
+	    apply("policy id=3 key=after value=2,1 time=3") != 0 &&
+	    apply("policy id=3 key=after value=1,1 time=3") != 0 &&
+	    apply("policy id=3 key=after value=1, time=3") != 0 &&
+	    apply("name id=3 name=j time=4") == 0 &&
+	    (job = queue_by_name("j")) != NULL && job->live->held &&
+	    !job->live->onready, "a job queued after two others is held");
+	ok(apply("start id=1 attempt=1 pid=1 pst=1 off=0 time=5") == 0 &&
+	    apply("end id=1 attempt=1 how=exit status=0 signal=0 end=0 "
+	    "eol=1 time=6 next=complete") == 0 && job->live->held,
+	    "one of them completes: still held");
+	buf_init(&a);
+	buf_init(&b);
+	queue_snapshot(NULL, &a);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0 && (job = queue_by_name("j")) != NULL &&
+	    job->live->held, "a snapshot keeps it held");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and writes the same snapshot");
+	ok(apply("rm id=1 time=7") == 0 && job->live->held &&
+	    policy_has(job->live->policy, POL_AFTER) &&
+	    job->live->policy->nafter == 1 &&
+	    job->live->policy->after[0] == 2,
+	    "the complete one removed: taken out of its list");
+	ok(apply("depfail id=3 dep=2 name=y time=8") != 0,
+	    "no depfail while the other may still complete");
+	ok(apply("start id=2 attempt=1 pid=2 pst=1 off=0 time=9") == 0 &&
+	    apply("end id=2 attempt=1 how=exit status=1 signal=0 end=0 "
+	    "eol=1 time=10 next=failed") == 0 && job->live->held &&
+	    apply("depfail id=3 dep=2 name=y time=11") == 0 &&
+	    job->state == JOB_FAILED && job->live->depfail == 2,
+	    "the other fails: the depfail record moves it to failed/");
+	ok(apply("depfail id=3 dep=2 name=y time=12") != 0,
+	    "a second depfail is refused");
+	buf_reset(&a);
+	buf_reset(&b);
+	queue_snapshot(NULL, &a);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&a) == 0 && (job = queue_by_name("j")) != NULL &&
+	    job->state == JOB_FAILED && job->live->depfail == 2 &&
+	    strcmp(job->live->depname, "y") == 0,
+	    "a snapshot keeps why it failed");
+	queue_snapshot(NULL, &b);
+	ok(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "and writes the same snapshot");
+	ok(apply("move id=2 to=pending name=y time=13") == 0 &&
+	    apply("move id=3 to=pending name=j time=14") == 0 &&
+	    job->live->held && job->live->depfail == 0 &&
+	    queue_next_ready() == queue_by_name("y"),
+	    "run again, it waits for its job again");
+	ok(apply("start id=2 attempt=1 pid=3 pst=1 off=0 time=15") == 0 &&
+	    apply("end id=2 attempt=1 how=exit status=0 signal=0 end=0 "
+	    "eol=1 time=16 next=complete") == 0 && !job->live->held &&
+	    queue_next_ready() == job,
+	    "which completes: it joins the run queue");
+	buf_free(&a);
+	buf_free(&b);
+	queue_free();
+}
+
 int
 main(void)
 {
@@ -648,5 +929,7 @@ main(void)
 	test_finished();
 	test_many();
 	test_pool();
+	test_policy();
+	test_after();
 	return tap_done();
 }
