@@ -383,7 +383,8 @@ stats_render(struct buf *b)
 	    "Attempts recorded as interrupted: by a stop, or found running "
 	    "at a start after filed died.", st.interrupted);
 	stats_family(b, "filed_jobs_removed_total", "counter",
-	    "Jobs removed (rm, or a draft replaced by a rename), by the "
+	    "Jobs removed (rm; by filed for keep_complete, keep_failed or "
+	    "max_logs_total; or a draft replaced by a rename), by the "
 	    "state they were in.");
 	for (s = JOB_DRAFT; s <= JOB_COMPLETE; s++) {
 		buf_printf(b, "filed_jobs_removed_total{state=\"%s\"} %llu\n",
