@@ -37,7 +37,7 @@
 #include "filed.h"
 
 #define RETAIN_SLICE	256	/* removals made in one turn of the loop */
-#define RETAIN_INFLIGHT	1024	/* removals not yet committed, at most */
+#define RETAIN_INFLIGHT	512	/* removals not yet committed, at most */
 #define RETAIN_RETRY_NS	(1000 * (int64_t)1000000) /* after a refusal */
 #define RETAIN_BUSY_NS	(50 * (int64_t)1000000)	/* a job with a record
 						   in flight: look again */
