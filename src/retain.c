@@ -62,6 +62,7 @@ static struct {
 	unsigned	 inflight;	/* removals not yet committed */
 	uint64_t	 inflight_bytes; /* their queue_logs */
 	int		 full;		/* a slice stopped at RETAIN_INFLIGHT */
+	int		 held;		/* this slice may remove nothing */
 	int		 stopping;
 	int64_t		 refused;	/* when the journal last refused one */
 	int		 capping;	/* over max_logs_total, and said so */
@@ -199,11 +200,13 @@ retain_sweep(void)
 	uv_timer_stop(&rt.timer);
 	if (rt.stopping)
 		return;
-	if (!queue_writable() ||
-	    (rt.refused != 0 && now - rt.refused < RETAIN_RETRY_NS)) {
-		retain_arm(now + RETAIN_RETRY_NS, now);
-		return;
-	}
+	/*
+	 * While the journal refuses changes, or refused one of these a
+	 * moment ago, only find out whether a removal is due: then look
+	 * again in a second.
+	 */
+	rt.held = !queue_writable() ||
+	    (rt.refused != 0 && now - rt.refused < RETAIN_RETRY_NS);
 	queue_cork(1);
 	more = retain_expire(INO_COMPLETE, rt.conf->keep_complete, now, &n,
 	    &next);
@@ -213,7 +216,9 @@ retain_sweep(void)
 	if (!more)
 		more = retain_cap(now, &n, &next);
 	queue_cork(0);
-	if (more && rt.inflight >= RETAIN_INFLIGHT)
+	if (more && rt.held)
+		retain_arm(now + RETAIN_RETRY_NS, now);
+	else if (more && rt.inflight >= RETAIN_INFLIGHT)
 		rt.full = 1;	/* retain_done brings the next slice */
 	else if (more)
 		uv_idle_start(&rt.idle, retain_idle);
@@ -313,7 +318,7 @@ retain_cap(int64_t now, unsigned *n, int64_t *next)
 static int
 retain_room(unsigned n)
 {
-	return n < RETAIN_SLICE && rt.inflight < RETAIN_INFLIGHT;
+	return !rt.held && n < RETAIN_SLICE && rt.inflight < RETAIN_INFLIGHT;
 }
 
 /* Journal the removal of job, as a user's rm with why. */
