@@ -235,12 +235,16 @@ test_expect_success 'and not after a restart either' '
 	test -e mnt/complete/survivor
 '
 
-# rmrace DIR KEEP NAME...: unlink each job of DIR at about the moment it
-# becomes KEEP seconds old (a few ms before or after), in the order they
-# finished; print NAME OK or NAME ERRNO for each.
+# rmrace DIR KEEP [mv] NAME...: unlink each job of DIR (or with mv, rename
+# it to pending/) at about the moment it becomes KEEP seconds old (a few ms
+# before or after), in the order they finished; print NAME OK or NAME
+# ERRNO for each.
 rmrace_py='
 import errno, os, sys, time
 d, keep, names = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+mv = names[0] == "mv"
+if mv:
+	names = names[1:]
 jobs = sorted((os.stat(os.path.join(d, n)).st_mtime_ns, n) for n in names)
 res = {}
 for i, (m, n) in enumerate(jobs):
@@ -249,7 +253,11 @@ for i, (m, n) in enumerate(jobs):
 	if due > now:
 		time.sleep(due - now)
 	try:
-		os.unlink(os.path.join(d, n))
+		if mv:
+			os.rename(os.path.join(d, n),
+			    os.path.join(d, "..", "pending", n))
+		else:
+			os.unlink(os.path.join(d, n))
 		res[n] = "OK"
 	except OSError as e:
 		res[n] = errno.errorcode[e.errno]
@@ -279,6 +287,34 @@ test_expect_success 'an rm as the job expires: one of the two removes it, the ot
 		test "$(grep -c -E "^[^ ]+ $n removed " events.out)" = 1 || return 1
 	done &&
 	echo "removed by rm: $(grep -c " OK\$" race.out), by expiry: $(grep -c " ENOENT\$" race.out)"
+'
+
+test_expect_success 'an mv to pending/ as the job expires: it runs again, or mv finds no job' '
+	names= &&
+	for i in $(seq 1 20)
+	do
+		names="$names mv$i" &&
+		echo "echo $i" >mnt/pending/mv$i || return 1
+	done &&
+	for n in $names
+	do
+		wait_job_in complete $n || return 1
+	done &&
+	"$FILED_PYTHON" -c "$rmrace_py" mnt/complete 4 mv $names >mvrace.out &&
+	cat mvrace.out &&
+	test "$(grep -c -E " (OK|ENOENT)\$" mvrace.out)" = 20 &&
+	for n in $(sed -n "s/ OK\$//p" mvrace.out)
+	do
+		wait_for 5 "grep -q -E \"^[^ ]+ $n pending from=complete\\\$\" events.out" &&
+		! grep -E "^[^ ]+ $n removed" events.out || return 1
+	done &&
+	for n in $(sed -n "s/ ENOENT\$//p" mvrace.out)
+	do
+		path_is_missing mnt/pending/$n &&
+		path_is_missing mnt/complete/$n &&
+		wait_for 5 "grep -q -E \"^[^ ]+ $n removed from=complete reason=expired\\\$\" events.out" || return 1
+	done &&
+	echo "run again: $(grep -c " OK\$" mvrace.out), removed: $(grep -c " ENOENT\$" mvrace.out)"
 '
 
 test_expect_success 'the journal replays after the race' '
