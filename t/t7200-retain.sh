@@ -57,12 +57,15 @@ test_expect_success 'start filed' '
 test_expect_success 'keep_complete and keep_failed are 0 by default' '
 	test "$(jq .keep_complete mnt/config.json)" = 0 &&
 	test "$(jq .keep_failed mnt/config.json)" = 0 &&
+	grep -x "filed_keep_complete_seconds 0" mnt/stats &&
+	grep -x "filed_keep_failed_seconds 0" mnt/stats &&
 	echo "echo kept" >mnt/pending/kept1 &&
 	wait_job_in complete kept1
 '
 
 test_expect_success 'keep_complete: a job goes once it is that old, not before, with its output' '
 	setting "{\"keep_complete\": 3}" &&
+	grep -x "filed_keep_complete_seconds 3" mnt/stats &&
 	echo "echo old" >mnt/pending/old1 &&
 	wait_job_in complete old1 &&
 	m_old1=$(mtime_of complete/old1) &&

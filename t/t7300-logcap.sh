@@ -41,6 +41,11 @@ gone() {
 	done
 }
 
+# counted: the bytes of the finished jobs' output, as stats has them.
+counted() {
+	sed -n "s/^filed_finished_output_bytes //p" mnt/stats
+}
+
 # capped_line NAME: events.out has the line of NAME removed by the cap.
 capped_line() {
 	grep -E "^[^ ]+ $1 removed from=(complete|failed) reason=max_logs_total\$" \
@@ -70,7 +75,9 @@ test_expect_success 'under the cap nothing goes: f1 failed first, e1 without out
 	c1log=$(log_of complete/c1) &&
 	c2log=$(log_of complete/c2) &&
 	test -s "$c1log" &&
-	present f1 e1 c1 c2 c3 c4
+	present f1 e1 c1 c2 c3 c4 &&
+	test "$(counted)" = 5000 &&
+	grep -x "filed_max_logs_bytes 5000" mnt/stats
 '
 
 test_expect_success 'a job that takes the logs over the cap removes the oldest, just enough' '
@@ -108,10 +115,12 @@ test_expect_success 'the count is the same after a restart (it comes from the jo
 	setting "{\"max_logs_total\": 2500}" &&
 	kb c6 && wait_job_in complete c6 &&
 	kb c7 && wait_job_in complete c7 &&
+	test "$(counted)" = 2000 &&
 	filed_stop &&
 	filed_start &&
 	{ cat mnt/events >events.out & } &&
 	present c6 c7 e1 &&
+	test "$(counted)" = 2000 &&
 	kb c8 && wait_job_in complete c8 &&
 	wait_for 5 "gone c6" &&
 	present c7 c8 e1
@@ -126,7 +135,8 @@ test_expect_success 'a job that ran twice counts its whole output file' '
 	wait_job_in complete twice &&
 	test "$(wc -c <mnt/complete/twice)" = 1000 &&
 	wait_for 5 "gone c7" &&
-	present c8 twice e1
+	present c8 twice e1 &&
+	test "$(counted)" = 3000
 '
 
 test_expect_success 'a lower cap in the INI file applies at start' '
