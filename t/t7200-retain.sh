@@ -289,6 +289,15 @@ test_expect_success 'an rm as the job expires: one of the two removes it, the ot
 		wait_for 5 "grep -q -E \"^[^ ]+ $n removed from=complete\" events.out" &&
 		test "$(grep -c -E "^[^ ]+ $n removed " events.out)" = 1 || return 1
 	done &&
+	for n in $(sed -n "s/ OK\$//p" race.out)
+	do
+		grep -E "^[^ ]+ $n removed from=complete\$" events.out || return 1
+	done &&
+	for n in $(sed -n "s/ ENOENT\$//p" race.out)
+	do
+		grep -E "^[^ ]+ $n removed from=complete reason=expired\$" events.out ||
+		return 1
+	done &&
 	echo "removed by rm: $(grep -c " OK\$" race.out), by expiry: $(grep -c " ENOENT\$" race.out)"
 '
 
