@@ -127,6 +127,16 @@ static const struct conf_key conf_keys[] = {
 	CONF_TEXT(shell, conf_check_shell, conf_probe_shell,
 	    "Interpreter of a job without #!: an absolute path and at most"
 	    " one argument, as on a #! line; default /bin/sh."),
+	CONF_KEY(keep_complete, CONF_NUM, 0, 1e9,
+	    "Seconds a job stays in complete/ after it finished; then filed"
+	    " removes it, 0 = for good; default 0."),
+	CONF_KEY(keep_failed, CONF_NUM, 0, 1e9,
+	    "Seconds a job stays in failed/ after it failed; then filed"
+	    " removes it, 0 = for good; default 0."),
+	CONF_KEY(max_logs_total, CONF_INT, 0, 1e14,
+	    "Bytes the output files of finished jobs may take; beyond, the"
+	    " oldest finished jobs are removed, complete/ first; 0 = no limit;"
+	    " default 0."),
 	CONF_SECT(env, conf_check_env,
 	    "[env]: variables added to every job's environment, NAME = value"
 	    " (not FILED_JOB, FILED_ATTEMPT, FILED_RUN); at most 64."),
@@ -624,6 +634,9 @@ conf_defaults(struct conf *c)
 	c->umask = 022;
 	snprintf(c->shell, sizeof c->shell, "%s", "/bin/sh");
 	c->nice = 0;
+	c->keep_complete = 0;
+	c->keep_failed = 0;
+	c->max_logs_total = 0;
 }
 
 /*

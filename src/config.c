@@ -297,6 +297,7 @@ config_saved(struct config_change *ch)
 		log_info("settings changed through config.json");
 		ch->done(ch->arg, 0);
 		run_reconf();
+		retain_kick();
 		break;
 	case CONFIG_INVALID:
 		log_warnx("%s", ch->cause);
@@ -336,4 +337,5 @@ config_reloaded(struct config_change *ch)
 	log_info("settings reloaded");
 	run_reconf();
 	notify_ready();
+	retain_kick();
 }

@@ -218,6 +218,8 @@ events_format(const struct change *c, const char *state)
 		break;
 	case CH_REMOVED:
 		buf_printf(b, " from=%s", queue_state_name(c->prev));
+		if (c->why != NULL)
+			buf_printf(b, " reason=%s", c->why);
 		break;
 	}
 	buf_addc(b, '\n');

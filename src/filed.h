@@ -5,9 +5,10 @@
  * Only the FUSE glue includes fuse_lowlevel.h: fuse_uv.c, fsops.c, and
  * wait.c and events.c for the files they serve (they park and answer
  * reads). Only loop.c, run.c, journal.c, config.c, fuse_uv.c, fsops.c,
- * events.c (its batch timer) and notify.c (its timers) include uv.h. The
- * state machine (queue.c) and the codecs (rec.c, conf.c) depend on
- * neither, so they link into the unit tests without a mount.
+ * events.c (its batch timer), notify.c and retain.c (their timers)
+ * include uv.h. The state machine (queue.c) and the codecs (rec.c,
+ * conf.c) depend on neither, so they link into the unit tests without a
+ * mount.
  */
 
 #ifndef FILED_H
@@ -289,6 +290,9 @@ struct conf {
 	struct conf_map	 env;		/* added to every job's environment */
 	long		 nice;		/* of attempts; 0 = filed's own */
 	char		 shell[CONF_PATH_MAX + 1];	/* PATH [ARG] */
+	double		 keep_complete;	/* seconds; 0 = for good */
+	double		 keep_failed;
+	long		 max_logs_total; /* bytes; 0 = no limit */
 };
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1
@@ -550,6 +554,8 @@ unsigned	 queue_inflight(const struct job *);
 void		 queue_lookup(struct job *);
 const char	*queue_text(const struct job *);
 int		 queue_attempt(const struct job *, unsigned, struct attempt *);
+uint64_t	 queue_logs(const struct job *);
+uint64_t	 queue_logs_total(void);
 size_t		 queue_max_line(void);
 
 int		 queue_new(const char *, uid_t, gid_t, int, struct job **);
@@ -581,6 +587,8 @@ int		 queue_same_boot(const struct job *, const char *);
 int		 queue_rerun(struct job *, const char *, queue_done_cb, void *);
 int		 queue_cancel(struct job *, const char *, queue_done_cb, void *);
 int		 queue_remove(struct job *, queue_done_cb, void *);
+int		 queue_remove_why(struct job *, const char *, queue_done_cb,
+		    void *);
 int		 queue_set_node(uint64_t, mode_t, uid_t, gid_t, queue_done_cb,
 		    void *);
 void		 queue_ids(uint64_t, queue_done_cb, void *);
@@ -619,9 +627,19 @@ struct change {
 	int64_t			 retry_at;	/* CH_RETRY */
 	uint64_t		 dep;		/* CH_FAILED without an attempt:
 						   the job it ran after */
+	const char		*why;		/* CH_REMOVED by filed, or NULL */
 };
 void		 watch_change(const struct change *);
 const char	*watch_state(enum change_kind);
+
+/*
+ * retain.c: finished jobs removed by filed itself, by age (keep_complete,
+ * keep_failed) and by the space of their output (max_logs_total)
+ */
+void		 retain_init(struct uv_loop_s *, const struct conf *);
+void		 retain_kick(void);
+void		 retain_stop(void);
+void		 retain_change(const struct change *);
 
 /*
  * wait.c: wait/NAME, a read that blocks until the job is final, then reads

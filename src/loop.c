@@ -231,6 +231,7 @@ loop_stop(int hard)
 	if (lp.stopping)
 		return;
 	lp.stopping = 1;
+	retain_stop();
 	notify_stopping();
 	queue_log_unreleased();
 	fsops_stopping();
@@ -352,6 +353,7 @@ loop_run(struct options *opts)
 
 	run_recover();
 	run_schedule();
+	retain_init(lp.loop, &lp.conf);
 	notify_ready();
 	uv_run(lp.loop, UV_RUN_DEFAULT);
 

@@ -97,6 +97,7 @@ static struct {
 	uint64_t	 nunfinished;	/* pending or active jobs */
 	uint64_t	 nall;		/* jobs in the namespace */
 	uint64_t	 nstate[JOB_COMPLETE + 1]; /* of them, by job_counted */
+	uint64_t	 logs;		/* bytes of finished jobs' logs */
 	struct pool	 pool;		/* where struct job comes from */
 	struct node	 nodes[INO_NFIXED];
 	TAILQ_HEAD(, reserved) reserved;
@@ -1383,45 +1384,92 @@ queue_replay(void *arg, struct rec *r, const char **why)
 static const struct {
 	const char	*type;
 	int		(*fn)(struct rec *, int, int64_t, const char **);
+	int		 logs;		/* may change what queue_logs counts */
 } appliers[] = {
-	{ "job",	apply_job },
-	{ "new",	apply_new },
-	{ "start",	apply_start },
-	{ "end",	apply_end },
-	{ "queue",	apply_queue },
-	{ "text",	apply_text },
-	{ "name",	apply_name },
-	{ "move",	apply_move },
-	{ "rm",		apply_rm },
-	{ "draft",	apply_draft },
-	{ "attr",	apply_attr },
-	{ "ids",	apply_ids },
-	{ "boot",	apply_boot },
-	{ "next",	apply_next },
-	{ "policy",	apply_policy },
-	{ "depfail",	apply_depfail }
+	{ "job",	apply_job,	1 },
+	{ "new",	apply_new,	0 },
+	{ "start",	apply_start,	0 },
+	{ "end",	apply_end,	1 },
+	{ "queue",	apply_queue,	0 },
+	{ "text",	apply_text,	0 },
+	{ "name",	apply_name,	0 },
+	{ "move",	apply_move,	1 },
+	{ "rm",		apply_rm,	1 },
+	{ "draft",	apply_draft,	0 },
+	{ "attr",	apply_attr,	0 },
+	{ "ids",	apply_ids,	0 },
+	{ "boot",	apply_boot,	0 },
+	{ "next",	apply_next,	0 },
+	{ "policy",	apply_policy,	0 },
+	{ "depfail",	apply_depfail,	1 }
 };
 
-/* Apply one record to memory (see appliers). */
+/*
+ * Apply one record to memory (see appliers). The bytes of the finished
+ * jobs' logs are counted here, as the job a record names counted before
+ * and after it, so that no applier has to keep the count.
+ */
 static int
 queue_apply(struct rec *r, int live, const char **why)
 {
-	int64_t	t;
-	size_t	i;
+	struct job	*job;
+	uint64_t	 id, before = 0;
+	int64_t		 t;
+	size_t		 i;
+	int		 rv;
 
 	if (rec_get_i64(r, "time", &t) != 0)
 		t = 0;
 	for (i = 0; i < sizeof appliers / sizeof appliers[0]; i++) {
 		if (!rec_streq(r->type, appliers[i].type))
 			continue;
-		if (appliers[i].fn(r, live, t, why) != 0)
-			return -1;
+		if (!appliers[i].logs)
+			rv = appliers[i].fn(r, live, t, why);
+		else {
+			if (rec_get_u64(r, "id", &id) != 0)
+				id = 0;
+			if ((job = queue_by_id(id)) != NULL)
+				before = queue_logs(job);
+			if ((rv = appliers[i].fn(r, live, t, why)) == 0) {
+				q.logs -= before;
+				if ((job = queue_by_id(id)) != NULL)
+					q.logs += queue_logs(job);
+			}
+		}
+		if (rv != 0)
+			return rv;
 		if (q.deps_dirty)
 			deps_review(live);
 		return 0;
 	}
 	*why = "unknown record type";
 	return -1;
+}
+
+/*
+ * The bytes of job's log that max_logs_total counts: for a finished job,
+ * the size of its output file when its last attempt ended, as the end
+ * record says (the offset where it started while that record has not
+ * come: a cancelled attempt); 0 for any other. Bytes that a process left
+ * behind writes later are not counted.
+ */
+uint64_t
+queue_logs(const struct job *job)
+{
+	struct attempt	a;
+
+	if (job->gone || (job->state != JOB_COMPLETE &&
+	    job->state != JOB_FAILED) ||
+	    queue_attempt(job, job->natt, &a) != 0)
+		return 0;
+	return a.end != ATTEMPT_OPEN ? a.end : a.off;
+}
+
+/* The bytes of the logs of every finished job (queue_logs). */
+uint64_t
+queue_logs_total(void)
+{
+	return q.logs;
 }
 
 /*
@@ -1786,13 +1834,16 @@ apply_move(struct rec *r, int live, int64_t t, const char **why)
 }
 
 /*
- * "rm": the job is forgotten; a running attempt is killed. A complete one
- * leaves the lists of jobs to run after: it holds nothing back.
+ * "rm": the job is forgotten; a running attempt is killed. why=WORD: filed
+ * removed it by itself (retain.c), which only the events stream shows. A
+ * complete job leaves the lists of jobs to run after: it holds nothing
+ * back.
  */
 static int
 apply_rm(struct rec *r, int live, int64_t t, const char **why)
 {
 	struct job	*job, *other, *next;
+	struct change	 c;
 
 	if (get_job(r, &job, why) != 0)
 		return -1;
@@ -1804,8 +1855,14 @@ apply_rm(struct rec *r, int live, int64_t t, const char **why)
 		run_kill(job);
 		run_disarm_retry(job);
 		run_log_removed(job);
+		memset(&c, 0, sizeof c);
+		c.job = job;
+		c.kind = CH_REMOVED;
+		c.prev = job->state;
+		c.time = t;
+		c.why = rec_get(r, "why", NULL);
+		watch_change(&c);
 	}
-	announce(live, job, CH_REMOVED, job->state, 0, t, NULL, 0);
 	TAILQ_FOREACH_SAFE(other, &q.afters, live->aentry, next) {
 		if (other == job)
 			continue;
@@ -2793,6 +2850,18 @@ queue_cancel(struct job *job, const char *name, queue_done_cb cb, void *arg)
 int
 queue_remove(struct job *job, queue_done_cb cb, void *arg)
 {
+	return queue_remove_why(job, NULL, cb, arg);
+}
+
+/*
+ * queue_remove, made by filed itself rather than a user (retain.c): the
+ * same "rm" record, applied and announced the same way, with why (a word,
+ * or NULL for a user's rm) in it for the events stream to show.
+ */
+int
+queue_remove_why(struct job *job, const char *why, queue_done_cb cb,
+    void *arg)
+{
 	struct buf	body;
 
 	if (job->state == JOB_NEW) {
@@ -2804,6 +2873,8 @@ queue_remove(struct job *job, queue_done_cb cb, void *arg)
 	buf_init(&body);
 	rec_begin(&body, "rm");
 	rec_add_u64(&body, "id", job->id);
+	if (why != NULL)
+		rec_add_str(&body, "why", why);
 	rec_add_i64(&body, "time", util_now());
 	commit(job, &body, NULL, cb, arg);
 	return 0;

@@ -347,6 +347,19 @@ stats_render(struct buf *b)
 	stats_one(b, "filed_max_log_size_bytes", "gauge",
 	    "Bytes of output an attempt keeps, 0 for no limit (setting "
 	    "max_log_size).", (uint64_t)cf->max_log_size);
+	stats_double(b, "filed_keep_complete_seconds",
+	    "Seconds a job stays in complete/, 0 for good (setting "
+	    "keep_complete).", cf->keep_complete);
+	stats_double(b, "filed_keep_failed_seconds",
+	    "Seconds a job stays in failed/, 0 for good (setting "
+	    "keep_failed).", cf->keep_failed);
+	/* Not filed_max_logs_total: only a counter's name ends in _total. */
+	stats_one(b, "filed_max_logs_bytes", "gauge",
+	    "Bytes the output files of finished jobs may take, 0 for no "
+	    "limit (setting max_logs_total).", (uint64_t)cf->max_logs_total);
+	stats_one(b, "filed_finished_output_bytes", "gauge",
+	    "Bytes of the output files of the jobs in complete/ and failed/, "
+	    "as max_logs_total counts them.", queue_logs_total());
 
 	stats_family(b, "filed_jobs", "gauge",
 	    "Jobs by state: new (being written), draft, pending (queued or "
@@ -384,7 +397,8 @@ stats_render(struct buf *b)
 	    "Attempts recorded as interrupted: by a stop, or found running "
 	    "at a start after filed died.", st.interrupted);
 	stats_family(b, "filed_jobs_removed_total", "counter",
-	    "Jobs removed (rm, or a draft replaced by a rename), by the "
+	    "Jobs removed (rm; by filed for keep_complete, keep_failed or "
+	    "max_logs_total; or a draft replaced by a rename), by the "
 	    "state they were in.");
 	for (s = JOB_DRAFT; s <= JOB_COMPLETE; s++) {
 		buf_printf(b, "filed_jobs_removed_total{state=\"%s\"} %llu\n",

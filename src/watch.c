@@ -6,9 +6,10 @@
  * started, retried, interrupted, finished, cancelled, removed. Everything
  * that reacts to such a change hangs off this call, and nothing else: the
  * readers of the events stream (events.c), the readers of wait/NAME
- * (wait.c), the counters of stats (stats.c) and the service manager's
- * status line (notify.c). So they never disagree, and a change the
- * journal did not take is never announced: the call comes after the
+ * (wait.c), the counters of stats (stats.c), the service manager's
+ * status line (notify.c) and the timer of the finished jobs filed
+ * removes by itself (retain.c). So they never disagree, and a change
+ * the journal did not take is never announced: the call comes after the
  * record was committed and applied. Replay announces nothing (nobody is
  * listening before the mount, and a replayed change happened in an
  * earlier run).
@@ -24,6 +25,7 @@ watch_change(const struct change *c)
 	events_change(c);
 	wait_change(c);
 	notify_change();
+	retain_change(c);
 }
 
 /* The word for a change, as the events stream writes it. */

@@ -913,7 +913,8 @@ test_json_out(void)
 	    "  \"workdir\": \"\",\n  \"umask\": \"022\",\n"
 	    "  \"max_log_size\": 0,\n  \"nice\": 0,\n"
 	    "  \"shell\": \"/bin/sh\",\n"
-	    "  \"env\": {}\n}\n",
+	    "  \"keep_complete\": 0,\n  \"keep_failed\": 0,\n"
+	    "  \"max_logs_total\": 0,\n  \"env\": {}\n}\n",
 	    c.max_jobs);
 	is_str(json, want, "defaults as JSON");
 	free(json);
@@ -1265,6 +1266,49 @@ test_access_keys(void)
 	}
 }
 
+/* keep_complete, keep_failed, max_logs_total: defaults, ranges, INI. */
+static void
+test_retain_keys(void)
+{
+	struct conf	 base, c;
+	char		*cause, *json;
+
+	conf_defaults(&base);
+	ok(base.keep_complete == 0 && base.keep_failed == 0 &&
+	    base.max_logs_total == 0, "retention defaults: off");
+	ok(from_json("{\"keep_complete\": 0.5, \"keep_failed\": 1e9, "
+	    "\"max_logs_total\": 100000000000000}", &base, &c, &cause) == 0 &&
+	    c.keep_complete == 0.5 && c.keep_failed == 1e9 &&
+	    c.max_logs_total == 100000000000000L, "their edges are taken");
+	json = conf_to_json(&c);
+	ok(strstr(json, "\"max_logs_total\": 100000000000000,\n") != NULL,
+	    "max_logs_total prints as an integer");
+	free(json);
+	ok(from_json("{\"keep_complete\": -0.001}", &base, &c, &cause) ==
+	    -1 && strstr(cause, "keep_complete: must be a number from 0 to "
+	    "1000000000") != NULL, "keep_complete is not negative");
+	free(cause);
+	ok(from_json("{\"keep_failed\": 1000000001}", &base, &c, &cause) ==
+	    -1, "keep_failed is at most 1e9");
+	free(cause);
+	ok(from_json("{\"max_logs_total\": 1.5}", &base, &c, &cause) == -1 &&
+	    strstr(cause, "max_logs_total: must be an integer from 0 to "
+	    "100000000000000") != NULL, "max_logs_total is an integer");
+	free(cause);
+	ok(from_json("{\"max_logs_total\": 100000000000001}", &base, &c,
+	    &cause) == -1, "max_logs_total is at most 1e14");
+	free(cause);
+	ok(load_text("[queue]\nkeep_complete = 604800\nkeep_failed = 0.25\n"
+	    "max_logs_total = 1073741824\n", &c, &cause) == 0 &&
+	    c.keep_complete == 604800 && c.keep_failed == 0.25 &&
+	    c.max_logs_total == 1073741824L, "the three in the INI file");
+	ok(load_text("[queue]\n\nmax_logs_total = -1\n", &c, &cause) == -1 &&
+	    strstr(cause, "t.ini:3: ") != NULL &&
+	    strstr(cause, "max_logs_total") != NULL,
+	    "a bad one names its line");
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -1291,6 +1335,7 @@ main(void)
 	test_json_check();
 	test_access_keys();
 	test_text_keys();
+	test_retain_keys();
 
 	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {

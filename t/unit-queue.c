@@ -826,6 +826,51 @@ test_after(void)
 	queue_free();
 }
 
+/*
+ * The bytes of the finished jobs' logs (max_logs_total): the end of each
+ * one's last attempt, kept through reruns, cancels, removals and a
+ * snapshot.
+ */
+static void
+test_logs(void)
+{
+	struct buf	 snap;
+
+	queue_init(1 << 20);
+	ok(apply("new id=1 name=a uid=0 gid=0 time=1 text=x") == 0 &&
+	    apply("start id=1 attempt=1 pid=2 pst=3 off=0 time=2") == 0 &&
+	    queue_logs_total() == 0, "a running job counts nothing");
+	ok(apply("end id=1 attempt=1 how=exit status=1 signal=0 end=40 eol=1 "
+	    "time=3 next=pending retry_at=0") == 0 && queue_logs_total() == 0,
+	    "nor one waiting to retry");
+	ok(apply("start id=1 attempt=2 pid=2 pst=3 off=40 time=4") == 0 &&
+	    apply("end id=1 attempt=2 how=exit status=0 signal=0 end=100 "
+	    "eol=1 time=5 next=complete") == 0 && queue_logs_total() == 100,
+	    "a complete job counts its whole file, every attempt");
+	ok(apply("new id=2 name=b uid=0 gid=0 time=6 text=y") == 0 &&
+	    apply("start id=2 attempt=1 pid=4 pst=5 off=10 time=7") == 0 &&
+	    apply("move id=2 to=failed name=b time=8") == 0 &&
+	    queue_logs_total() == 110,
+	    "a cancelled job counts up to where its attempt started");
+	ok(apply("end id=2 attempt=1 how=signal status=0 signal=9 end=25 "
+	    "eol=1 time=9") == 0 && queue_logs_total() == 125,
+	    "and up to its end once that is recorded");
+	ok(apply("move id=1 to=pending name=a time=10") == 0 &&
+	    queue_logs_total() == 25, "a job run again counts nothing");
+	buf_init(&snap);
+	queue_snapshot(NULL, &snap);
+	queue_free();
+	queue_init(1 << 20);
+	ok(replay_snapshot(&snap) == 0 && queue_logs_total() == 25,
+	    "a snapshot replays to the same count");
+	buf_free(&snap);
+	ok(apply("rm id=2 time=12") == 0 && queue_logs_total() == 0,
+	    "a removed job counts nothing");
+	ok(apply("rm id=1 time=13") == 0 && queue_logs_total() == 0,
+	    "nor does removing a job that counted nothing change it");
+	queue_free();
+}
+
 int
 main(void)
 {
@@ -931,5 +976,6 @@ main(void)
 	test_pool();
 	test_policy();
 	test_after();
+	test_logs();
 	return tap_done();
 }
