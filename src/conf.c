@@ -40,10 +40,10 @@
 #include "filed.h"
 
 enum conf_type {
-	CONF_INT,			/* a long: integer in INI and JSON */
+	CONF_INT,			/* an int64_t: integer in INI and JSON */
 	CONF_NUM,			/* a double: any finite number */
-	CONF_WORD,			/* a long: the index of one of words */
-	CONF_MODE,			/* a long: octal, a string in JSON */
+	CONF_WORD,			/* an int64_t: the index of one of words */
+	CONF_MODE,			/* an int64_t: octal, a string in JSON */
 	CONF_STR,			/* char[max + 1]: a string */
 	CONF_MAP			/* struct conf_map: a section [name] in
 					   INI, an object of strings in JSON */
@@ -225,7 +225,7 @@ conf_get(const struct conf *c, const struct conf_key *k)
 	const char	*p = (const char *)c + k->off;
 
 	if (k->type != CONF_NUM)
-		return (double)*(const long *)p;
+		return (double)*(const int64_t *)p;
 	return *(const double *)p;
 }
 
@@ -238,7 +238,7 @@ conf_put(struct conf *c, const struct conf_key *k, double v)
 	if (v == 0)
 		v = 0;
 	if (k->type != CONF_NUM)
-		*(long *)p = (long)v;
+		*(int64_t *)p = (int64_t)v;
 	else
 		*(double *)p = v;
 }

@@ -274,25 +274,25 @@ struct conf_map {
 };
 #define CONF_PATH_MAX	180	/* bytes of workdir */
 struct conf {
-	long		 max_retries;
-	long		 max_jobs;
+	int64_t		 max_retries;
+	int64_t		 max_jobs;
 	double		 backoff_base;
 	double		 backoff_mult;
 	double		 timeout;
 	double		 kill_grace;
-	long		 max_job_size;
-	long		 run_as;	/* RUN_AS_* */
-	long		 allow_root;	/* run jobs created by root */
-	long		 max_jobs_total;
+	int64_t		 max_job_size;
+	int64_t		 run_as;	/* RUN_AS_* */
+	int64_t		 allow_root;	/* run jobs created by root */
+	int64_t		 max_jobs_total;
 	char		 workdir[CONF_PATH_MAX + 1];	/* "" = the default */
-	long		 umask;
-	long		 max_log_size;	/* bytes of an attempt's output; 0: all */
+	int64_t		 umask;
+	int64_t		 max_log_size;	/* bytes of an attempt's output; 0: all */
 	struct conf_map	 env;		/* added to every job's environment */
-	long		 nice;		/* of attempts; 0 = filed's own */
+	int64_t		 nice;		/* of attempts; 0 = filed's own */
 	char		 shell[CONF_PATH_MAX + 1];	/* PATH [ARG] */
 	double		 keep_complete;	/* seconds; 0 = for good */
 	double		 keep_failed;
-	long		 max_logs_total; /* bytes; 0 = no limit */
+	int64_t		 max_logs_total; /* bytes; 0 = no limit */
 };
 #define RUN_AS_FILED		0
 #define RUN_AS_SUBMITTER	1
