@@ -977,8 +977,8 @@ do_setattr(struct op *op)
 			/* ftruncate: the shared text, saved at close. */
 			if (h->error == 0 && text_truncate(job, size, max) != 0) {
 				log_warnx("job '%s': refused: larger than "
-				    "max_job_size (%ld bytes)", job->name,
-				    fs.conf->max_job_size);
+				    "max_job_size (%lld bytes)", job->name,
+				    (long long)fs.conf->max_job_size);
 				h->error = EFBIG;
 				if (job->state == JOB_NEW)
 					job->live->refused = 1;
@@ -1459,9 +1459,9 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	if (queue_count() >= (uint64_t)fs.conf->max_jobs_total) {
-		log_warnx("create '%s' refused: %ld jobs exist (max_jobs_total)",
+		log_warnx("create '%s' refused: %lld jobs exist (max_jobs_total)",
 		    util_printable(name, pbuf, sizeof pbuf),
-		    fs.conf->max_jobs_total);
+		    (long long)fs.conf->max_jobs_total);
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
@@ -1641,8 +1641,8 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	text_data(h->job, &len);
 	end = (append ? (uint64_t)len : (uint64_t)off) + size;
 	if (h->error == 0 && end > (uint64_t)fs.conf->max_job_size) {
-		log_warnx("job '%s': refused: larger than max_job_size (%ld "
-		    "bytes)", h->job->name, fs.conf->max_job_size);
+		log_warnx("job '%s': refused: larger than max_job_size (%lld "
+		    "bytes)", h->job->name, (long long)fs.conf->max_job_size);
 		h->error = EFBIG;
 	}
 	if (h->error == 0 && (error = space_check(2 * end + 512)) != 0) {
