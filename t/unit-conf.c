@@ -905,7 +905,7 @@ test_json_out(void)
 
 	conf_defaults(&c);
 	json = conf_to_json(&c);
-	want = xasprintf("{\n  \"max_retries\": 3,\n  \"max_jobs\": %ld,\n"
+	want = xasprintf("{\n  \"max_retries\": 3,\n  \"max_jobs\": %lld,\n"
 	    "  \"backoff_base\": 1,\n  \"backoff_mult\": 2,\n"
 	    "  \"timeout\": 0,\n  \"kill_grace\": 5,\n"
 	    "  \"max_job_size\": 65536,\n  \"run_as\": \"filed\",\n"
@@ -915,7 +915,7 @@ test_json_out(void)
 	    "  \"shell\": \"/bin/sh\",\n"
 	    "  \"keep_complete\": 0,\n  \"keep_failed\": 0,\n"
 	    "  \"max_logs_total\": 0,\n  \"env\": {}\n}\n",
-	    c.max_jobs);
+	    (long long)c.max_jobs);
 	is_str(json, want, "defaults as JSON");
 	free(json);
 	free(want);
