@@ -80,6 +80,7 @@ static const char *const conf_run_as[] = { "filed", "submitter" };
 
 static const char *conf_check_workdir(const char *);
 static char	*conf_probe_workdir(const char *);
+static char	*conf_outside_mount(const char *);
 static const char *conf_check_shell(const char *);
 static char	*conf_probe_shell(const char *);
 static const char *conf_check_env(const char *);
@@ -309,9 +310,7 @@ static char *
 conf_probe_workdir(const char *dir)
 {
 	struct stat	 sb;
-	char		 eb[128], *real;
-	size_t		 n;
-	int		 inside;
+	char		 eb[128];
 
 	if (*dir == '\0')
 		return NULL;
@@ -320,14 +319,30 @@ conf_probe_workdir(const char *dir)
 		    conf_strerror(errno, eb, sizeof eb));
 	if (!S_ISDIR(sb.st_mode))
 		return xasprintf("%s: not a directory", dir);
-	if (conf_mount == NULL || (real = realpath(dir, NULL)) == NULL)
+	return conf_outside_mount(dir);
+}
+
+/*
+ * A path that an attempt's start opens (its directory, its shell) must
+ * not be in filed's own mount: only filed answers for the mount, and
+ * posix_spawn holds filed's one thread while the child opens it. NULL, or
+ * why not (malloc'd). It blocks (realpath): never on the loop.
+ */
+static char *
+conf_outside_mount(const char *path)
+{
+	char	*real;
+	size_t	 n;
+	int	 inside;
+
+	if (conf_mount == NULL || (real = realpath(path, NULL)) == NULL)
 		return NULL;
 	n = strlen(conf_mount);
 	inside = strncmp(real, conf_mount, n) == 0 &&
 	    (real[n] == '\0' || real[n] == '/');
 	free(real);
 	if (inside)
-		return xasprintf("%s: inside filed's own mount %s", dir,
+		return xasprintf("%s: inside filed's own mount %s", path,
 		    conf_mount);
 	return NULL;
 }
@@ -343,7 +358,8 @@ conf_check_shell(const char *s)
 
 /*
  * shell, as it is loaded: its program (the part before the first blank)
- * is an executable regular file. It blocks (stat): never on the loop.
+ * is an executable regular file, not in filed's own mount. It blocks
+ * (stat): never on the loop.
  */
 static char *
 conf_probe_shell(const char *s)
@@ -361,6 +377,8 @@ conf_probe_shell(const char *s)
 	else if (access(path, X_OK) == -1)
 		why = xasprintf("%s: not executable: %s", path,
 		    conf_strerror(errno, eb, sizeof eb));
+	else
+		why = conf_outside_mount(path);
 	free(path);
 	return why;
 }

@@ -90,6 +90,20 @@ test_expect_success 'bad values are refused and change nothing' '
 	rm -f "$notexec"
 '
 
+test_expect_success 'a shell inside filed'"'"'s own mount is refused (a link to it too)' '
+	jq -r .shell mnt/config.json >before &&
+	echo "echo never" >mnt/pending/.inmount &&
+	chmod 0755 mnt/pending/.inmount &&
+	test -x mnt/pending/.inmount &&
+	link=/tmp/filed-inmount-$$ &&
+	ln -sf "$(pwd)/mnt/pending/.inmount" "$link" &&
+	test_must_fail setshell "$link" &&
+	jq -r .shell mnt/config.json >after &&
+	test_cmp before after &&
+	filed_log | grep "config.json: shell: $link: inside filed.s own mount" &&
+	rm "$link" mnt/pending/.inmount
+'
+
 test_expect_success 'a bad shell in filed.ini at SIGHUP: file:line, settings kept' '
 	jq -r .shell mnt/config.json >before &&
 	cp state/filed.ini good.ini &&
