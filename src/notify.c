@@ -176,14 +176,18 @@ notify_status_text(char *s, size_t len)
 	    queue_count_state(JOB_PENDING));
 }
 
-/* The mount is up (or a reload is done): say so, with a status. */
+/*
+ * The mount is up (or a reload is done): say so, with a status. Not once
+ * the stop began: a reload finished during the stop must not take back
+ * its STOPPING=1.
+ */
 void
 notify_ready(void)
 {
 	char	msg[PATH_MAX + 128];
 	char	status[PATH_MAX + 64];
 
-	if (nt.fd == -1)
+	if (nt.fd == -1 || nt.stopping)
 		return;
 	notify_status_text(status, sizeof status);
 	snprintf(msg, sizeof msg, "READY=1\n%s", status);
