@@ -67,10 +67,10 @@ main(int argc, char **argv)
 			}
 			snprintf(name, sizeof name, ".d%llu",
 			    (unsigned long long)made);
-			if (queue_new(name, 0, 0, NULL, &job) != 0)
+			if (queue_new(name, 0, 0, 0, &job) != 0)
 				fatalx("queue_new %s", name);
 			pending++;
-			queue_submit(job, text, strlen(text), done, NULL);
+			queue_submit(job, text, strlen(text), 0, done, NULL);
 			wave[i] = job;
 		}
 		while (pending > 0)
