@@ -107,17 +107,33 @@ test_expect_success RUNIT 'runit: the service mounts, runs a job, reloads' '
 	wait_for 10 "grep -q \"settings reloaded\" runsv.out"
 '
 
+# runsv_state: what runsv and its filed are doing, for a failure's log.
+runsv_state() {
+	sv status "$ABS_TRASH/sv"
+	for p in $(pgrep -f "$ABS_BIN -s $ABS_TRASH/state")
+	do
+		ps -o pid,ppid,stat,wchan:32,etime,cmd -p "$p"
+		cat "/proc/$p/stack" 2>/dev/null
+		ls "/proc/$p/task" 2>/dev/null | while read -r t
+		do
+			echo "task $t: $(cat "/proc/$p/task/$t/wchan" 2>/dev/null)"
+		done
+	done
+}
+
 test_expect_success RUNIT 'runit: sv stop stops filed cleanly, the mount goes' '
-	sv -w 30 stop "$ABS_TRASH/sv" &&
-	sv status "$ABS_TRASH/sv" | grep "^down: " &&
+	sv stop "$ABS_TRASH/sv" || :
+	wait_for 60 "sv status \"$ABS_TRASH/sv\" | grep -q \"^down: \"" ||
+		{ runsv_state; false; } &&
 	! mountpoint -q mnt &&
 	grep "stopped" runsv.out
 '
 
 test_expect_success RUNIT 'runit: exit status 1 (bad settings) is not restarted' '
 	echo "max_jobs = lots" >>state/filed.ini &&
-	sv up "$ABS_TRASH/sv" &&
-	wait_for 15 "grep -q \"not restarting it\" runsv.out" &&
+	sv up "$ABS_TRASH/sv" || :
+	wait_for 60 "grep -q \"not restarting it\" runsv.out" ||
+		{ runsv_state; cat runsv.out; false; } &&
 	sleep 3 &&
 	sv status "$ABS_TRASH/sv" | grep "^down: " &&
 	test "$(grep -c "max_jobs" runsv.out)" -le 2 &&
