@@ -213,7 +213,7 @@ check_main(int argc, char **argv, char *(*defdir)(void))
 
 	memset(&co, 0, sizeof co);
 	for (try = 1;; try++) {
-		queue_init(4 * (size_t)16777216 + 4096);
+		queue_init(JOURNAL_MAX_LINE);
 		if (journal_check(journal, queue_max_line(), queue_replay,
 		    NULL, &jc, &cause) != 0) {
 			printf("journal: %s\n", cause);

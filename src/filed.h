@@ -203,6 +203,12 @@ int	 rec_get_u64(const struct rec *, const char *, uint64_t *);
 int	 rec_get_i64(const struct rec *, const char *, int64_t *);
 
 /* journal.c: the append-only journal, replay, group commit, compaction */
+/*
+ * The longest record line: up to max_job_size bytes of text, escaped to at
+ * most four bytes each, with the largest setting allowed, so that lowering
+ * max_job_size never makes an old journal unreadable.
+ */
+#define JOURNAL_MAX_LINE	(4 * (size_t)16777216 + 4096)
 #define JOURNAL_EXIT	2	/* exit status: a failed batch not cut back */
 struct journal;
 struct stats_hist;

@@ -305,12 +305,7 @@ loop_run(struct options *opts)
 	if (conf_load(lp.config_path, &lp.conf, &cause) != 0)
 		fatalx("%s", cause);
 
-	/*
-	 * A record holds up to max_job_size bytes of text, escaped to at
-	 * most four bytes each. The bound uses the largest setting allowed,
-	 * so lowering max_job_size never makes an old journal unreadable.
-	 */
-	max_line = 4 * (size_t)16777216 + 4096;
+	max_line = JOURNAL_MAX_LINE;
 	queue_init(max_line);
 	path = xasprintf("%s/journal", opts->statedir);
 	lp.journal = journal_open(path, max_line, queue_replay, NULL, &cause);
