@@ -104,6 +104,16 @@ enum {
 /* The variables filed sets for each attempt, at the end of rs.env. */
 #define RUN_ENV_OWN	3
 
+/*
+ * The argv of an interpreter: PROGRAM [ARG] [-c TEXT] /dev/fd/3 NULL.
+ * The kernel's limit on one argument (MAX_ARG_STRLEN, with its NUL), and
+ * room kept in ARG_MAX for the rest of argv, a trampoline's arguments and
+ * each attempt's FILED_* variables.
+ */
+#define RUN_ARGV	6
+#define RUN_ARG_STRLEN	(32 * 4096)
+#define RUN_ARG_SLACK	(3 * 4096)
+
 enum {
 	REASON_NONE,
 	REASON_TIMEOUT,
@@ -168,6 +178,9 @@ static struct {
 	struct conf	*conf;
 	char		**env;		/* the attempts' environment */
 	size_t		 nenv;		/* its entries before FILED_JOB's */
+	size_t		 envsize;	/* its bytes as execve counts them */
+	size_t		 argmax;	/* ARG_MAX, when the settings came */
+	int		 inline_ok;	/* the shell takes -c (run_inline) */
 	struct conf_map	 envmap;	/* [env] as env was built from it */
 	unsigned	 nrunning;	/* attempts whose process runs */
 	unsigned	 nlive;		/* attempts not yet released */
@@ -208,6 +221,8 @@ static void	 run_decide(void *);
 static void	 run_release(struct run *);
 static void	 run_freed(uv_handle_t *);
 static int	 run_argv(const struct job *, char **, char *);
+static int	 run_shell_inline(const char *);
+static int	 run_inline(const struct job *);
 static double	 run_setting(const struct job *, int, double);
 static int	 run_open_log(struct job *, struct run *);
 static int	 run_fd_slot(int, int);
@@ -355,6 +370,9 @@ run_env_build(void)
 	for (e = 0; e < rs.envmap.n; e++)
 		rs.env[k++] = rs.envmap.ent[e];
 	rs.nenv = k;
+	rs.envsize = 0;
+	for (i = 0; i < k; i++)
+		rs.envsize += strlen(rs.env[i]) + 1 + sizeof(char *);
 }
 
 /*
@@ -367,9 +385,14 @@ run_apply(void)
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
 	const char	*dir = rs.conf->workdir;
 #endif
+	long		 argmax;
 
 	umask((mode_t)rs.conf->umask);
 	run_env_build();
+	/* ARG_MAX follows the stack limit, which attempts inherit. */
+	argmax = sysconf(_SC_ARG_MAX);
+	rs.argmax = argmax > 0 ? (size_t)argmax : 0;
+	rs.inline_ok = run_shell_inline(rs.conf->shell);
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
 	if (rs.fadir_made)
 		posix_spawn_file_actions_destroy(&rs.fadir);
@@ -560,21 +583,55 @@ run_released(struct job *job)
 }
 
 /*
- * Split the interpreter line of a script as the kernel does: "#!PATH ARG"
- * gives PATH and at most one argument, the rest of the line trimmed; a
- * script without one gets the shell setting, split the same way. Fill
- * argv (4 slots) and return 0, or -1 if the line is unusable. line is
- * scratch space of at least 256 bytes.
+ * Split an interpreter line (NUL-terminated, in place) as the kernel
+ * splits a #! line: the program, up to the first blank, then at most one
+ * argument, the rest of the line trimmed ("" if none). Returns -1 if
+ * there is no program.
+ */
+static int
+run_split(char *line, char **prog, char **arg)
+{
+	char	*p, *a;
+	size_t	 n;
+
+	p = line + strspn(line, " \t");
+	n = strcspn(p, " \t\r");
+	if (n == 0)
+		return -1;
+	a = p + n;
+	if (*a != '\0') {
+		*a++ = '\0';
+		a += strspn(a, " \t");
+		n = strlen(a);
+		while (n > 0 && strchr(" \t\r", a[n - 1]) != NULL)
+			a[--n] = '\0';
+	}
+	*prog = p;
+	*arg = a;
+	return 0;
+}
+
+/*
+ * The interpreter of a script: "#!PATH ARG" gives PATH and at most one
+ * argument (run_split); a script without one gets the shell setting,
+ * split the same way. Fill argv (RUN_ARGV slots): the interpreter, its
+ * argument, then /dev/fd/3; or, for a script without #! that run_inline
+ * allows, "-c TEXT /dev/fd/3" after the shell and its argument, so that
+ * the shell finds its script in its arguments, not by opening and
+ * reading a file ($0 is /dev/fd/3 all the same, and holds the text).
+ * Return 0, or -1 if the line is unusable. line is scratch space of at
+ * least 256 bytes.
  */
 static int
 run_argv(const struct job *job, char **argv, char *line)
 {
 	const char	*text = queue_text(job), *nl;
-	char		*p, *arg;
-	size_t		 n;
+	char		*prog, *arg;
+	size_t		 n, k;
+	int		 shell;
 
-	if (job->textlen < 2 || text[0] != '#' || text[1] != '!') {
-		/* The shell setting, split as a #! line is. */
+	shell = job->textlen < 2 || text[0] != '#' || text[1] != '!';
+	if (shell) {
 		n = strlen(rs.conf->shell);
 		if (n > 255)
 			return -1;
@@ -587,28 +644,78 @@ run_argv(const struct job *job, char **argv, char *line)
 		memcpy(line, text + 2, n);
 		line[n] = '\0';
 	}
-	p = line + strspn(line, " \t");
-	n = strcspn(p, " \t\r");
-	if (n == 0)
+	if (run_split(line, &prog, &arg) != 0)
 		return -1;
-	arg = p + n;
-	if (*arg != '\0') {
-		*arg++ = '\0';
-		arg += strspn(arg, " \t");
-		n = strlen(arg);
-		while (n > 0 && strchr(" \t\r", arg[n - 1]) != NULL)
-			arg[--n] = '\0';
+	k = 0;
+	argv[k++] = prog;
+	if (*arg != '\0')
+		argv[k++] = arg;
+	if (shell && run_inline(job)) {
+		argv[k++] = "-c";
+		argv[k++] = (char *)text;
 	}
-	argv[0] = p;
-	if (*arg != '\0') {
-		argv[1] = arg;
-		argv[2] = "/dev/fd/3";
-	} else {
-		argv[1] = "/dev/fd/3";
-		argv[2] = NULL;
-	}
-	argv[3] = NULL;
+	argv[k++] = "/dev/fd/3";
+	argv[k] = NULL;
 	return 0;
+}
+
+/*
+ * Does the shell setting name a shell that takes its script as "-c TEXT
+ * NAME", NAME being $0, as POSIX sh does, and reports errors in it
+ * with the script's own line numbers? By the program's base name; with an
+ * argument only if it is a word of options that neither reads commands
+ * (c, s, i) nor takes an operand (o, O). Any other program gets
+ * /dev/fd/3 alone, as always: an interpreter that is not a shell, and
+ * busybox (also as the target of a link named sh), whose sh counts the
+ * lines of a -c script wrongly in its messages.
+ */
+static int
+run_shell_inline(const char *shell)
+{
+	static const char *shells[] = { "sh", "dash", "bash", "ash", "ksh",
+	    "mksh", "zsh", "yash", "posh" };
+	char		 line[256], *prog, *arg, *base, *real;
+	size_t		 i;
+	int		 busybox;
+
+	if (strlen(shell) >= sizeof line)
+		return 0;
+	memcpy(line, shell, strlen(shell) + 1);
+	if (run_split(line, &prog, &arg) != 0)
+		return 0;
+	if ((real = realpath(prog, NULL)) == NULL)
+		return 0;
+	base = strrchr(real, '/') != NULL ? strrchr(real, '/') + 1 : real;
+	busybox = strcmp(base, "busybox") == 0;
+	free(real);
+	if (busybox)
+		return 0;
+	base = strrchr(prog, '/') != NULL ? strrchr(prog, '/') + 1 : prog;
+	for (i = 0; i < sizeof shells / sizeof shells[0]; i++) {
+		if (strcmp(base, shells[i]) == 0)
+			break;
+	}
+	if (i == sizeof shells / sizeof shells[0])
+		return 0;
+	return *arg == '\0' || ((*arg == '-' || *arg == '+') &&
+	    arg[1] != '\0' &&
+	    arg[1 + strspn(arg + 1, "abefhkmnptuvxBCEHPT")] == '\0');
+}
+
+/*
+ * May job's text (a script without #!) reach the shell in its arguments?
+ * Only if the shell takes -c (run_shell_inline), the text has no NUL
+ * (an argument ends at the first), is shorter than the kernel's limit
+ * for one argument (MAX_ARG_STRLEN, 32 pages with its NUL), and fits in
+ * ARG_MAX with the environment and what a trampoline adds. Otherwise the
+ * shell reads it from /dev/fd/3, which holds it in every case.
+ */
+static int
+run_inline(const struct job *job)
+{
+	return rs.inline_ok && job->textlen < RUN_ARG_STRLEN &&
+	    rs.envsize + job->textlen + RUN_ARG_SLACK <= rs.argmax &&
+	    memchr(queue_text(job), '\0', job->textlen) == NULL;
 }
 
 /* Is this variable of filed's passed to a job run as its submitter? */
@@ -792,8 +899,8 @@ static int
 run_start(struct job *job)
 {
 	struct run		*r;
-	char			*argv[4], line[256], *ebuf[RUN_ENV_OWN];
-	char			*xargv[14], ids[2][24], niceness[8];
+	char			*argv[RUN_ARGV], line[256], *ebuf[RUN_ENV_OWN];
+	char			*xargv[8 + RUN_ARGV], ids[2][24], niceness[8];
 	char			*file, **args, *dir;
 	char			 lname[32];
 	const char		*why = NULL, *what;
@@ -903,7 +1010,7 @@ run_start(struct job *job)
 #endif
 	}
 	if (k > 0) {
-		for (i = 0; i < 4 && argv[i] != NULL; i++)
+		for (i = 0; i < RUN_ARGV && argv[i] != NULL; i++)
 			xargv[k + i] = argv[i];
 		xargv[k + i] = NULL;
 	} else
