@@ -9,9 +9,12 @@
  *   never reused, not by its name: renaming a job never touches the logs
  *   directory, so no crash can leave the journal and the log files
  *   disagreeing about a name, and a new job that takes the name of one
- *   just removed can never meet that job's file. The script reaches the interpreter as /dev/fd/3, a memfd
- *   holding the job's text. filed reaps its children itself on SIGCHLD,
- *   each by its pid (libuv's process handles are not used).
+ *   just removed can never meet that job's file. The script reaches the
+ *   interpreter as /dev/fd/3, a memfd holding the job's text; a script
+ *   without #! reaches dash in its arguments too (-c TEXT /dev/fd/3,
+ *   run_argv), which spares the shell opening and reading a file. filed
+ *   reaps its children itself on SIGCHLD, each by its pid (libuv's
+ *   process handles are not used).
  * - When the main process exits, what is left of its process group is
  *   killed, before the main process is reaped so that the group id cannot
  *   have been reused: an attempt is over when its script is. Its runner
@@ -660,55 +663,43 @@ run_argv(const struct job *job, char **argv, char *line)
 }
 
 /*
- * Does the shell setting name a shell that takes its script as "-c TEXT
- * NAME", NAME being $0, as POSIX sh does, and reports errors in it
- * with the script's own line numbers? By the program's base name; with an
- * argument only if it is a word of options that neither reads commands
- * (c, s, i) nor takes an operand (o, O). Any other program gets
- * /dev/fd/3 alone, as always: an interpreter that is not a shell, and
- * busybox (also as the target of a link named sh), whose sh counts the
- * lines of a -c script wrongly in its messages.
+ * Does the shell setting name a shell that runs "-c TEXT NAME" as it runs
+ * the file NAME: $0 is NAME, errors name it with the script's own line
+ * numbers, and it stays the process that runs the script? dash does
+ * (the program, resolved through links, is dash), with no argument or
+ * one word of options that neither reads commands (c, s, i) nor takes an
+ * operand (o). Not bash, ksh or zsh, which replace themselves with the
+ * last command of a -c script, nor busybox, whose sh numbers the lines of
+ * one wrongly; nor any other program. They get /dev/fd/3 alone.
  */
 static int
 run_shell_inline(const char *shell)
 {
-	static const char *shells[] = { "sh", "dash", "bash", "ash", "ksh",
-	    "mksh", "zsh", "yash", "posh" };
-	char		 line[256], *prog, *arg, *base, *real;
-	size_t		 i;
-	int		 busybox;
+	char		 line[256], *prog, *arg, *real, *base;
+	int		 dash;
 
 	if (strlen(shell) >= sizeof line)
 		return 0;
 	memcpy(line, shell, strlen(shell) + 1);
-	if (run_split(line, &prog, &arg) != 0)
-		return 0;
-	if ((real = realpath(prog, NULL)) == NULL)
+	if (run_split(line, &prog, &arg) != 0 ||
+	    (real = realpath(prog, NULL)) == NULL)
 		return 0;
 	base = strrchr(real, '/') != NULL ? strrchr(real, '/') + 1 : real;
-	busybox = strcmp(base, "busybox") == 0;
+	dash = strcmp(base, "dash") == 0;
 	free(real);
-	if (busybox)
-		return 0;
-	base = strrchr(prog, '/') != NULL ? strrchr(prog, '/') + 1 : prog;
-	for (i = 0; i < sizeof shells / sizeof shells[0]; i++) {
-		if (strcmp(base, shells[i]) == 0)
-			break;
-	}
-	if (i == sizeof shells / sizeof shells[0])
-		return 0;
-	return *arg == '\0' || ((*arg == '-' || *arg == '+') &&
+	return dash && (*arg == '\0' || ((*arg == '-' || *arg == '+') &&
 	    arg[1] != '\0' &&
-	    arg[1 + strspn(arg + 1, "abefhkmnptuvxBCEHPT")] == '\0');
+	    arg[1 + strspn(arg + 1, "abefhmnuvxCE")] == '\0'));
 }
 
 /*
  * May job's text (a script without #!) reach the shell in its arguments?
- * Only if the shell takes -c (run_shell_inline), the text has no NUL
- * (an argument ends at the first), is shorter than the kernel's limit
- * for one argument (MAX_ARG_STRLEN, 32 pages with its NUL), and fits in
- * ARG_MAX with the environment and what a trampoline adds. Otherwise the
- * shell reads it from /dev/fd/3, which holds it in every case.
+ * Only if the shell runs -c as it runs a file (run_shell_inline), the
+ * text has no NUL (an argument ends at the first), is shorter than the
+ * kernel's limit for one argument (MAX_ARG_STRLEN, 32 pages with its
+ * NUL), and fits in ARG_MAX with the environment and what a trampoline
+ * adds. Otherwise the shell reads it from /dev/fd/3, which holds it in
+ * every case.
  */
 static int
 run_inline(const struct job *job)

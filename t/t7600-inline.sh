@@ -3,12 +3,13 @@
 test_description='how a job without #! reaches its shell
 
 A job whose text does not start with #! is run as SHELL [ARG] -c TEXT
-/dev/fd/3 when its shell is one that takes -c and the text fits in an
-argument: the shell needs not open and read its script. $0 is /dev/fd/3
-all the same, and descriptor 3 holds the text, as before. A text with a
-NUL, one longer than an argument may be, one that does not fit in ARG_MAX
-with the environment, a job with #!, and a shell setting that names
-another program, all run as INTERPRETER [ARG] /dev/fd/3.'
+/dev/fd/3 when its shell is dash (also as /bin/sh) and the text fits in
+an argument: the shell need not open and read its script. $0 is
+/dev/fd/3 all the same, and descriptor 3 holds the text, as before. A
+text with a NUL, one longer than an argument may be, one that does not
+fit in ARG_MAX with the environment, a job with #!, and a shell setting
+that names another program (bash, busybox, awk), all run as INTERPRETER
+[ARG] /dev/fd/3.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
 
@@ -127,23 +128,37 @@ test_expect_success 'the same after a restart' '
 	test "$(sed -n 1p mnt/complete/again)" = -c
 '
 
-test_expect_success BASH 'shell = bash -e: bash -e -c TEXT /dev/fd/3' '
-	setshell "$BASH_PATH -e" &&
-	probe >bash &&
-	run_probe bash bash &&
-	sed -n 1,2p mnt/complete/bash >argv &&
-	printf "%s\n" -e -c >expect &&
+test_expect_success 'shell = dash -eu: dash -eu -c TEXT /dev/fd/3' '
+	setshell "$(command -v dash) -eu" &&
+	probe >dasheu &&
+	run_probe dasheu dasheu &&
+	sed -n 1,2p mnt/complete/dasheu >argv &&
+	printf "%s\n" -eu -c >expect &&
 	test_cmp expect argv &&
-	printf "false\necho not reached\n" >mnt/pending/bashe &&
-	wait_job_in failed bashe &&
-	! grep "not reached" mnt/failed/bashe
+	printf "false\necho not reached\n" >mnt/pending/dashe &&
+	wait_job_in failed dashe &&
+	! grep "not reached" mnt/failed/dashe
 '
 
-test_expect_success BASH 'bash names the script /dev/fd/3 and its line in errors' '
+test_expect_success 'an option word that reads commands: dash -s /dev/fd/3, as before' '
+	setshell "$(command -v dash) -s" &&
+	echo "echo never run" >mnt/pending/dashs &&
+	wait_job_in complete dashs &&
+	test_must_be_empty mnt/complete/dashs
+'
+
+test_expect_success BASH 'shell = bash: bash /dev/fd/3, as before (it stays the shell)' '
+	setshell "$BASH_PATH" &&
+	probe >bash &&
+	run_probe bash bash &&
+	test "$(sed -n 1p mnt/complete/bash)" = /dev/fd/3 &&
+	echo "readlink -f /proc/\$\$/exe" >mnt/pending/bashexe &&
+	wait_job_in complete bashexe &&
+	test "$(cat mnt/complete/bashexe)" = "$(readlink -f "$BASH_PATH")" &&
 	printf "echo before\nif then\n" >mnt/pending/bsyn &&
 	wait_job_in failed bsyn &&
 	grep -x before mnt/failed/bsyn &&
-	grep "^/dev/fd/3: .*line 2: syntax error near unexpected token" \
+	grep "^/dev/fd/3: line 2: syntax error near unexpected token" \
 	    mnt/failed/bsyn
 '
 
