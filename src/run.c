@@ -668,9 +668,9 @@ run_argv(const struct job *job, char **argv, char *line)
  * numbers, and it stays the process that runs the script? dash does
  * (the program, resolved through links, is dash), with no argument or
  * one word of options that neither reads commands (c, s, i) nor takes an
- * operand (o). Not bash, ksh or zsh, which replace themselves with the
- * last command of a -c script, nor busybox, whose sh numbers the lines of
- * one wrongly; nor any other program. They get /dev/fd/3 alone.
+ * operand (o). Not bash, which replaces itself with the last command of
+ * a -c script, nor busybox, whose sh numbers the lines of one wrongly,
+ * nor any program not checked. They get /dev/fd/3 alone.
  */
 static int
 run_shell_inline(const char *shell)
