@@ -150,7 +150,6 @@ struct run {
 	int		 killed;	/* SIGKILL has been sent */
 	int		 capped;	/* max_log_size: logfd without O_APPEND */
 	int		 pipefd;	/* its output, or -1 */
-	int		 memfd;		/* its script, until it ended, or -1 */
 	uv_poll_t	*poll;		/* on pipefd */
 	uint64_t	 cap;		/* max_log_size when it started */
 	uint64_t	 woff;		/* where its next kept byte goes */
@@ -173,7 +172,6 @@ static struct {
 	int		 nullw;		/* /dev/null, where splice drops */
 	int		 outslot;	/* where a child's stdout is put */
 	int		 memslot;	/* where a child's script is put */
-	int		 nextmem;	/* an empty memfd made ahead, or -1 */
 	posix_spawn_file_actions_t fa;
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
 	posix_spawn_file_actions_t fadir; /* fa, then enter workdir */
@@ -231,7 +229,6 @@ static int	 run_inline(const struct job *);
 static double	 run_setting(const struct job *, int, double);
 static int	 run_open_log(struct job *, struct run *);
 static int	 run_fd_slot(int, int);
-static int	 run_mem_take(void);
 static void	 run_fd_slots_clear(void);
 static int	 run_spare_take(const char *);
 static int	 run_spare_give(struct run *);
@@ -275,7 +272,6 @@ run_init(uv_loop_t *loop, const char *statedir, struct conf *conf)
 	close(fd);
 	if ((rs.nullw = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		fatal("open /dev/null");
-	rs.nextmem = -1;
 	run_fa_fds(&rs.fa);
 	/*
 	 * The child starts a session of its own (its process group is the
@@ -756,19 +752,6 @@ run_fd_slot(int fd, int slot)
 }
 
 /*
- * A memfd for the next attempt's script: the one made ahead, else a new
- * one (or -1, errno set). See run_start for why one is made ahead.
- */
-static int
-run_mem_take(void)
-{
-	int	fd = rs.nextmem;
-
-	rs.nextmem = -1;
-	return fd != -1 ? fd : memfd_create("filed-job", MFD_CLOEXEC);
-}
-
-/*
  * After a spawn: the slots go back to /dev/null, so that filed holds no
  * open file of the child's log (see run_spare_give).
  */
@@ -924,9 +907,9 @@ run_start(struct job *job)
 	 * the job keeps its place and run_schedule tries again later.
 	 */
 	r = xcalloc(1, sizeof *r);
-	r->logfd = outfd = r->pipefd = r->memfd = -1;
+	r->logfd = outfd = r->pipefd = -1;
 	what = "memfd_create";
-	if ((memfd = run_mem_take()) == -1)
+	if ((memfd = memfd_create("filed-job", MFD_CLOEXEC)) == -1)
 		goto unavailable;
 	if (write(memfd, queue_text(job), job->textlen) !=
 	    (ssize_t)job->textlen) {
@@ -957,16 +940,10 @@ run_start(struct job *job)
 	outfd = -1;
 	if (e == -1)
 		goto unavailable;
-	/*
-	 * filed keeps its own descriptor of the script until the attempt
-	 * ended (run_ended): the memfd is then freed by filed once the next
-	 * attempt has started, not by the child's exit, which the next
-	 * spawn waits for when one job runs at a time.
-	 */
-	if (dup3(memfd, rs.memslot, O_CLOEXEC) == -1)
-		goto unavailable;
-	r->memfd = memfd;
+	e = run_fd_slot(memfd, rs.memslot);
 	memfd = -1;
+	if (e == -1)
+		goto unavailable;
 
 	r->job = job;
 	queue_live(job)->run = r;
@@ -1063,7 +1040,6 @@ run_start(struct job *job)
 		job->live->run = NULL;
 		run_cap_finish(r);
 		close(r->logfd);
-		close(r->memfd);
 		uv_close((uv_handle_t *)&r->timer, run_freed);
 		log_warn("job '%s': cannot start now (%s), trying again in "
 		    "1 s", job->name, what);
@@ -1077,13 +1053,6 @@ run_start(struct job *job)
 	queue_started(job, r->pid, orphan_ticks(), r->off);
 	log_debug("job '%s': attempt %u started, pid %d", job->name,
 	    job->natt + 1, r->pid);
-	/*
-	 * The next attempt's memfd is made now, while this one runs, rather
-	 * than between its end and the next start. If none can be made,
-	 * the next attempt tries again itself.
-	 */
-	if (rs.nextmem == -1)
-		rs.nextmem = memfd_create("filed-job", MFD_CLOEXEC);
 	if (r->pipefd != -1) {
 		r->poll = xmalloc(sizeof *r->poll);
 		if (uv_poll_init(rs.loop, r->poll, r->pipefd) != 0)
@@ -1113,8 +1082,6 @@ unavailable:
 	run_cap_finish(r);
 	if (r->logfd != -1)
 		close(r->logfd);
-	if (r->memfd != -1)
-		close(r->memfd);
 	free(r);
 	run_fd_slots_clear();
 	return -1;
@@ -1480,10 +1447,6 @@ run_ended(struct run *r)
 
 	r->ended = 1;
 	run_cap_finish(r);
-	if (r->memfd != -1) {
-		close(r->memfd);
-		r->memfd = -1;
-	}
 	/* The log's end and whether it ends a line (page cache, no I/O). */
 	a->end = fstat(r->logfd, &sb) == 0 ? (uint64_t)sb.st_size : r->off;
 	a->eol = 1;
@@ -1789,9 +1752,6 @@ run_shutdown(void)
 	close(rs.nullw);
 	close(rs.outslot);
 	close(rs.memslot);
-	if (rs.nextmem != -1)
-		close(rs.nextmem);
-	rs.nextmem = -1;
 	posix_spawn_file_actions_destroy(&rs.fa);
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCHDIR_NP
 	if (rs.fadir_made)
