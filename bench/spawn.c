@@ -8,7 +8,7 @@
  * running at once (waitpid for one, spawn the next), as a job runner that
  * does nothing else would. Prints "jobs/s seconds". With "script", runs
  * /bin/sh /dev/fd/3 instead, the text "true\n" in a memfd on fd 3, the way
- * filed hands a job its script: the most a runner that does so can reach.
+ * filed hands a #! job its script: the most a runner that does so can reach.
  *
  * With --exec, runs "PROGRAM --stamp /dev/fd/3" N times, one at a time and
  * 20 ms apart, in a session of its own as filed runs a job, with
