@@ -157,6 +157,8 @@ int	 io_close(int);
 int	 io_fs_open(uv_loop_t *, uv_fs_t *, const char *, int, int, uv_fs_cb);
 int	 io_fs_write(uv_loop_t *, uv_fs_t *, uv_file, const uv_buf_t[],
 	    unsigned int, int64_t, uv_fs_cb);
+int	 io_fs_write_sync(uv_loop_t *, uv_fs_t *, uv_file, const uv_buf_t *,
+	    int *, uv_fs_cb);
 int	 io_fs_fdatasync(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
 int	 io_fs_fsync(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
 int	 io_fs_rename(uv_loop_t *, uv_fs_t *, const char *, const char *,

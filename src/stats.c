@@ -438,6 +438,6 @@ stats_render(struct buf *b)
 	    "Bytes compactions wrote to journal.new.", jc.compact_bytes);
 	stats_hist(b, "filed_journal_fdatasync_seconds",
 	    "How long each fdatasync of the journal took, a commit's or a "
-	    "compaction's, from its submission to the thread pool to its "
-	    "completion.", jc.sync);
+	    "compaction's (a commit's with its write), from its submission "
+	    "to the thread pool to its completion.", jc.sync);
 }
