@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "filed.h"
+#include "fuseops.h"
 
 #define NS	1000000000ULL
 
@@ -54,6 +55,9 @@ static const uint64_t le_run[] = {
 static const char *const state_words[] = {
 	"new", "draft", "pending", "active", "failed", "complete"
 };
+
+/* Outside st, so that fuse_uv.c's count of a request is one increment. */
+uint64_t	stats_fuse_requests[FUSEOPS_N];
 
 static struct {
 	const struct conf	*conf;
@@ -303,6 +307,7 @@ stats_render(struct buf *b)
 	struct journal_counters	 jc;
 	const struct conf	*cf = st.conf;
 	enum job_state		 s;
+	unsigned		 i;
 
 	stats_family(b, "filed_build_info", "gauge",
 	    "The version of filed that is running, as filed --version says.");
@@ -440,4 +445,15 @@ stats_render(struct buf *b)
 	    "How long each fdatasync of the journal took, a commit's or a "
 	    "compaction's, from its submission to the thread pool to its "
 	    "completion.", jc.sync);
+
+	stats_family(b, "filed_fuse_requests_total", "counter",
+	    "FUSE requests read from the kernel, by opcode (op=\"other\": "
+	    "an opcode filed does not know).");
+	for (i = 0; i < FUSEOPS_N; i++) {
+		if (fuseops_name[i] == NULL)
+			continue;
+		buf_printf(b, "filed_fuse_requests_total{op=\"%s\"} %llu\n",
+		    fuseops_name[i],
+		    (unsigned long long)stats_fuse_requests[i]);
+	}
 }
