@@ -12,6 +12,8 @@
  *   never a walk of the jobs), the journal's counters (journal_counters),
  *   the settings in force (read through the pointer each time, as SIGHUP
  *   and config.json replace them).
+ * - The FUSE requests are counted by opcode where fuse_uv.c reads them,
+ *   one increment each, into stats_fuse_requests.
  * - The whole text is rendered at open into the handle, on the loop
  *   thread, so one open reads one consistent snapshot however long the
  *   reader takes, and every read of it sees the same numbers.
@@ -298,8 +300,9 @@ stats_hist(struct buf *b, const char *name, const char *help,
 
 /*
  * Render the file as it is now into b: gauges first (what filed is, what
- * it holds), then the counters of jobs and attempts, the histograms, and
- * the journal's. The names, types and help texts are the man page's list.
+ * it holds), then the counters of jobs and attempts, the histograms, the
+ * journal's, and the FUSE requests. The names, types and help texts are
+ * the man page's list.
  */
 void
 stats_render(struct buf *b)
