@@ -695,7 +695,8 @@ run_shell_inline(const char *shell)
 /*
  * May job's text (a script without #!) reach the shell in its arguments?
  * Only if the shell runs -c as it runs a file (run_shell_inline), the
- * text has no NUL (an argument ends at the first), is shorter than the
+ * text does not start with - or + (the shell would take it for options),
+ * has no NUL (an argument ends at the first), is shorter than the
  * kernel's limit for one argument (MAX_ARG_STRLEN, 32 pages with its
  * NUL), and fits in ARG_MAX with the environment and what a trampoline
  * adds. Otherwise the shell reads it from /dev/fd/3, which holds it in
@@ -704,9 +705,12 @@ run_shell_inline(const char *shell)
 static int
 run_inline(const struct job *job)
 {
-	return rs.inline_ok && job->textlen < RUN_ARG_STRLEN &&
+	const char	*text = queue_text(job);
+
+	return rs.inline_ok && text[0] != '-' && text[0] != '+' &&
+	    job->textlen < RUN_ARG_STRLEN &&
 	    rs.envsize + job->textlen + RUN_ARG_SLACK <= rs.argmax &&
-	    memchr(queue_text(job), '\0', job->textlen) == NULL;
+	    memchr(text, '\0', job->textlen) == NULL;
 }
 
 /* Is this variable of filed's passed to a job run as its submitter? */

@@ -6,10 +6,10 @@ A job whose text does not start with #! is run as SHELL [ARG] -c TEXT
 /dev/fd/3 when its shell is dash (also as /bin/sh) and the text fits in
 an argument: the shell need not open and read its script. $0 is
 /dev/fd/3 all the same, and descriptor 3 holds the text, as before. A
-text with a NUL, one longer than an argument may be, one that does not
-fit in ARG_MAX with the environment, a job with #!, and a shell setting
-that names another program (bash, busybox, awk), all run as INTERPRETER
-[ARG] /dev/fd/3.'
+text with a NUL, one that starts with - (an option to the shell), one
+longer than an argument may be, one that does not fit in ARG_MAX with the
+environment, a job with #!, and a shell setting that names another
+program (bash, busybox, awk), all run as INTERPRETER [ARG] /dev/fd/3.'
 
 . "${SHARNESS_TEST_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}/lib-filed.sh"
 
@@ -101,6 +101,12 @@ test_expect_success 'a text with a NUL is read from /dev/fd/3' '
 	cmp nul self.nul &&
 	test "$(sed -n 1p mnt/complete/nul)" = /dev/fd/3 &&
 	grep -x after-nul mnt/complete/nul
+'
+
+test_expect_success 'a text that starts with - is read from /dev/fd/3' '
+	{ echo "-x 2>/dev/null" && probe; } >dash &&
+	run_probe dash dash &&
+	test "$(sed -n 1p mnt/complete/dash)" = /dev/fd/3
 '
 
 test_expect_success 'a job with #!/bin/sh is run as /bin/sh /dev/fd/3' '
