@@ -171,7 +171,7 @@ static int	 apply_next(struct rec *, int, int64_t, const char **);
 static int	 apply_policy(struct rec *, int, int64_t, const char **);
 static int	 apply_depfail(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
-static void	 snapshot_job(struct buf *, const struct job *);
+static void	 snapshot_job(struct buf *, struct buf *, const struct job *);
 
 /* Set up an empty queue; records may be up to max_line bytes. */
 void
@@ -2208,13 +2208,17 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 	return 0;
 }
 
-/* Append the snapshot body of one job. */
+/*
+ * Append the snapshot body of one job; att is a buffer for its attempts,
+ * reused from one job to the next.
+ */
 static void
-snapshot_job(struct buf *out, const struct job *job)
+snapshot_job(struct buf *out, struct buf *att, const struct job *job)
 {
 	const struct job_live	*l = job->live;
 	struct attempt		 a;
-	struct buf		 att;
+	char			 s[8 * (REC_NUMLEN + 1)];
+	size_t			 n;
 	unsigned		 i;
 
 	/*
@@ -2227,16 +2231,30 @@ snapshot_job(struct buf *out, const struct job *job)
 	 */
 	if (job->state != JOB_PENDING && job->state != JOB_ACTIVE)
 		l = NULL;
-	buf_init(&att);
+	buf_reset(att);
 	for (i = 1; i <= job->natt; i++) {
 		if (queue_attempt(job, i, &a) != 0)
 			memset(&a, 0, sizeof a);
-		buf_printf(&att, "%s%lld:%lld:%llu:%llu:%d:%lld:%d:%d",
-		    i > 1 ? "," : "", (long long)a.started,
-		    (long long)a.ended, (unsigned long long)a.off,
-		    (unsigned long long)a.end, a.how,
-		    (long long)(uint64_t)(int64_t)a.status, a.signal,
-		    a.eol);
+		/* started:ended:off:end:how:status:signal:eol, by hand */
+		n = 0;
+		if (i > 1)
+			s[n++] = ',';
+		n += rec_fmt_i64(s + n, a.started);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.ended);
+		s[n++] = ':';
+		n += rec_fmt_u64(s + n, a.off);
+		s[n++] = ':';
+		n += rec_fmt_u64(s + n, a.end);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.how);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.status);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.signal);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.eol);
+		buf_add(att, s, n);
 	}
 	rec_begin(out, "job");
 	rec_add_u64(out, "id", job->id);
@@ -2266,10 +2284,9 @@ snapshot_job(struct buf *out, const struct job *job)
 		rec_add_u64(out, "dep", job->live->depfail);
 		rec_add_str(out, "depname", job->live->depname);
 	}
-	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
+	rec_add(out, "att", att->data != NULL ? att->data : "", att->len);
 	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
-	buf_free(&att);
 	if (job->live != NULL)
 		policy_snapshot(job->live->policy, job->id, out);
 }
@@ -2283,6 +2300,7 @@ snapshot_job(struct buf *out, const struct job *job)
 void
 queue_snapshot(void *arg, struct buf *out)
 {
+	struct buf	 att;
 	struct job	*job;
 	uint64_t	 ino;
 	int		 i;
@@ -2308,17 +2326,19 @@ queue_snapshot(void *arg, struct buf *out)
 		rec_add_i64(out, "time", q.nodes[ino].mtime);
 		buf_addc(out, '\n');
 	}
+	buf_init(&att);
 	for (level = READY_LEVELS; level-- > 0;) {
 		TAILQ_FOREACH(job, &q.ready[level], live->ready)
-			snapshot_job(out, job);
+			snapshot_job(out, &att, job);
 	}
 	for (i = INO_PENDING; i <= INO_COMPLETE; i++) {
 		TAILQ_FOREACH(job, queue_dir_jobs(i), all) {
 			if (job->state != JOB_NEW &&
 			    (job->live == NULL || !job->live->onready))
-				snapshot_job(out, job);
+				snapshot_job(out, &att, job);
 		}
 	}
+	buf_free(&att);
 }
 
 /*

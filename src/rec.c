@@ -238,24 +238,51 @@ rec_add_str(struct buf *b, const char *key, const char *val)
 	rec_add(b, key, val, strlen(val));
 }
 
+/*
+ * Write val in decimal to s (REC_NUMLEN bytes at least, no NUL) and return
+ * its length. By hand: snprintf was most of the time a snapshot took.
+ */
+size_t
+rec_fmt_u64(char *s, uint64_t val)
+{
+	char	tmp[REC_NUMLEN];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + val % 10);
+		val /= 10;
+	} while (val != 0);
+	for (i = 0; i < n; i++)
+		s[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Write val in decimal to s as rec_fmt_u64 does, with '-' if negative. */
+size_t
+rec_fmt_i64(char *s, int64_t val)
+{
+	if (val >= 0)
+		return rec_fmt_u64(s, (uint64_t)val);
+	s[0] = '-';
+	return 1 + rec_fmt_u64(s + 1, -(uint64_t)val);
+}
+
 /* Append " key=N" for an unsigned number. */
 void
 rec_add_u64(struct buf *b, const char *key, uint64_t val)
 {
-	char	s[32];
+	char	s[REC_NUMLEN];
 
-	snprintf(s, sizeof s, "%" PRIu64, val);
-	rec_add(b, key, s, strlen(s));
+	rec_add(b, key, s, rec_fmt_u64(s, val));
 }
 
 /* Append " key=N" for a signed number. */
 void
 rec_add_i64(struct buf *b, const char *key, int64_t val)
 {
-	char	s[32];
+	char	s[REC_NUMLEN];
 
-	snprintf(s, sizeof s, "%" PRId64, val);
-	rec_add(b, key, s, strlen(s));
+	rec_add(b, key, s, rec_fmt_i64(s, val));
 }
 
 /* Append the whole line "SEQ BODY CRC\n" for a body of len bytes to out. */
@@ -264,11 +291,21 @@ rec_frame(struct buf *out, uint64_t seq, const char *body, size_t len)
 {
 	size_t		start = out->len;
 	uint32_t	crc;
+	char		s[REC_NUMLEN + 1];
+	size_t		n;
+	int		i;
 
-	buf_printf(out, "%" PRIu64 " ", seq);
+	n = rec_fmt_u64(s, seq);
+	s[n++] = ' ';
+	buf_reserve(out, n + len + 10);
+	buf_add(out, s, n);
 	buf_add(out, body, len);
 	crc = crc32c(0, out->data + start, out->len - start);
-	buf_printf(out, " %08" PRIx32 "\n", crc);
+	s[0] = ' ';
+	for (i = 0; i < 8; i++)
+		s[1 + i] = rec_hexdigits[(crc >> (28 - 4 * i)) & 0xf];
+	s[9] = '\n';
+	buf_add(out, s, 10);
 }
 
 /* Return the value of a lowercase hex digit, or -1. */
