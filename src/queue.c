@@ -90,6 +90,7 @@ static struct {
 	struct job	**byid;
 	struct job	**byname;
 	struct job	*lastid;	/* the job queue_by_id found last */
+	uint64_t	 maxid;		/* no job was ever made with a higher id */
 	size_t		 nbuckets;
 	size_t		 njobs;		/* in the hash tables */
 	uint64_t	 next_id;
@@ -464,8 +465,14 @@ queue_by_id(uint64_t id)
 {
 	struct job	*job;
 
-	if (id >= q.next_id)
-		return NULL;	/* job_alloc keeps every id below it */
+	/*
+	 * next_id may be far above every job (a snapshot's "next" record
+	 * sets it first); maxid is not, and replay makes jobs mostly in
+	 * increasing ids: their lookups stop here, not at the end of a chain
+	 * of cold jobs.
+	 */
+	if (id > q.maxid)
+		return NULL;
 	/*
 	 * The records of one job come in runs (replay: its new, then its
 	 * attempts; FUSE: an operation's several lookups), and a hit here
@@ -626,6 +633,8 @@ job_alloc(uint64_t id, const char *name, const char *text, size_t len)
 	q.nstate[job_counted(job)]++;
 	hash_insert(job);
 	q.lastid = job;
+	if (id > q.maxid)
+		q.maxid = id;
 	if (id >= q.next_id)
 		q.next_id = id + 1;
 	return job;
