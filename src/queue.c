@@ -94,6 +94,8 @@ static struct {
 	uint64_t	 maxid;		/* no job was ever made with a higher id */
 	uint64_t	*idbits;	/* replay: a bit an id below nidbits, set */
 	uint64_t	 nidbits;	/* while a job has that id (idbits_init) */
+	uint64_t	*namebits;	/* replay: a Bloom filter of the names */
+	uint64_t	 nnamebits;	/* in the name table, 8 bits a job */
 	size_t		 nbuckets;
 	size_t		 njobs;		/* in the hash tables */
 	uint64_t	 next_id;
@@ -177,6 +179,8 @@ static int	 apply_depfail(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
 static void	 idbits_init(uint64_t);
 static void	 idbits_set(uint64_t, int);
+static void	 namebits_add(uint64_t);
+static int	 namebits_may(uint64_t);
 static void	 snapshot_job(struct buf *, struct buf *, const struct job *);
 
 /* Set up an empty queue; records may be up to max_line bytes. */
@@ -222,16 +226,20 @@ queue_set_journal(struct journal *j)
 	free(q.idbits);
 	q.idbits = NULL;
 	q.nidbits = 0;
+	free(q.namebits);
+	q.namebits = NULL;
+	q.nnamebits = 0;
 }
 
 /*
  * At the replay of a snapshot, whose "next" record comes first and bounds
  * its ids: keep a bit for each id below next (up to IDBITS_MAX), set while
  * a job has it, so that queue_by_id answers "no such job" for a new job's
- * id without walking a chain of cold jobs. A snapshot lists its jobs run
- * queue first, so ids do not increase and maxid does not help; the bits
- * saved a quarter of the replay of a million jobs. They go once replay is
- * over (queue_set_journal).
+ * id without walking a chain of cold jobs; and a Bloom filter of the names
+ * (namebits_add), for queue_by_name. A snapshot lists its jobs run queue
+ * first, so ids do not increase and maxid does not help; the two lookups
+ * were half the replay of a million jobs. Both go once replay is over
+ * (queue_set_journal).
  */
 static void
 idbits_init(uint64_t next)
@@ -243,10 +251,47 @@ idbits_init(uint64_t next)
 		return;
 	q.nidbits = (next + 63) / 64 * 64;
 	q.idbits = xcalloc(q.nidbits / 64, sizeof *q.idbits);
+	q.nnamebits = q.nidbits * 8;
+	q.namebits = xcalloc(q.nnamebits / 64, sizeof *q.namebits);
 	for (i = 0; i < q.nbuckets; i++) {
 		for (job = q.byid[i]; job != NULL; job = job->hnext_id)
 			idbits_set(job->id, 1);
+		for (job = q.byname[i]; job != NULL; job = job->hnext_name)
+			namebits_add(hash_name(job->name));
 	}
+}
+
+/*
+ * The two bits of a name's hash in the Bloom filter of names: set for
+ * every name in the name table (and for some no longer in it), so that a
+ * name with either bit clear is not there, which is what a new job's name
+ * at replay is. One in twenty or so of those still walks its chain.
+ */
+static void
+namebits_add(uint64_t h)
+{
+	uint64_t	a, b;
+
+	if (q.namebits == NULL)
+		return;
+	a = h % q.nnamebits;
+	b = (h >> 32) % q.nnamebits;
+	q.namebits[a / 64] |= (uint64_t)1 << (a % 64);
+	q.namebits[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+/* Might a name of hash h be in the name table? 1 if there is no filter. */
+static int
+namebits_may(uint64_t h)
+{
+	uint64_t	a, b;
+
+	if (q.namebits == NULL)
+		return 1;
+	a = h % q.nnamebits;
+	b = (h >> 32) % q.nnamebits;
+	return (q.namebits[a / 64] >> (a % 64) & 1) &&
+	    (q.namebits[b / 64] >> (b % 64) & 1);
 }
 
 /* Set (on) or clear the bit of id, if it has one. */
@@ -332,6 +377,9 @@ queue_free(void)
 	free(q.idbits);
 	q.idbits = NULL;
 	q.nidbits = 0;
+	free(q.namebits);
+	q.namebits = NULL;
+	q.nnamebits = 0;
 }
 
 /* The longest journal line a record may take. */
@@ -412,6 +460,7 @@ hash_insert(struct job *job)
 	job->hnext_id = q.byid[b];
 	q.byid[b] = job;
 	h = hash_name(job->name);
+	namebits_add(h);
 	b = h & (q.nbuckets - 1);
 	job->hname = HASH_TAG(h);
 	job->hnext_name = q.byname[b];
@@ -547,6 +596,8 @@ queue_by_name(const char *name)
 	struct job	*job;
 	uint64_t	 h = hash_name(name);
 
+	if (!namebits_may(h))
+		return NULL;
 	job = q.byname[h & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_name) {
 		if (!job->gone && job->hname == HASH_TAG(h) &&
@@ -942,6 +993,7 @@ job_set_name(struct job *job, const char *name)
 	hash_remove_name(job);
 	job_store(job, name, strlen(name), queue_text(job), job->textlen);
 	job->hname = HASH_TAG(hash_name(name));
+	namebits_add(hash_name(name));
 	job->hnext_name = q.byname[hash_name(name) & (q.nbuckets - 1)];
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }
