@@ -51,6 +51,7 @@
 
 #define HASH_LOAD	4	/* jobs a hash bucket, on average, at most */
 #define IDBITS_MAX	(64 * 1024 * 1024)	/* ids: 8 MiB of bits */
+#define HASH_PRESIZE	(256 * 1024)	/* buckets made up front, at most */
 /*
  * The top bits of a name's hash, kept in the job (hname): a lookup by name
  * reads the names of only those jobs in the bucket whose tag matches.
@@ -249,6 +250,13 @@ idbits_init(uint64_t next)
 
 	if (q.journal != NULL || q.idbits != NULL || next > IDBITS_MAX)
 		return;
+	/*
+	 * The tables as big as next ids would make them, up to 4 MiB, at
+	 * once rather than by doubling: each doubling visits every job.
+	 */
+	while (q.nbuckets * 2 <= next / HASH_LOAD &&
+	    q.nbuckets * 2 <= HASH_PRESIZE)
+		hash_grow();
 	q.nidbits = (next + 63) / 64 * 64;
 	q.idbits = xcalloc(q.nidbits / 64, sizeof *q.idbits);
 	q.nnamebits = q.nidbits * 8;
