@@ -92,6 +92,7 @@ static struct {
 	struct job	**byid;
 	struct job	**byname;
 	struct job	*lastid;	/* the job queue_by_id found last */
+	uint64_t	 lastfreed;	/* the id last taken out of the table */
 	uint64_t	 maxid;		/* no job was ever made with a higher id */
 	uint64_t	*idbits;	/* replay: a bit an id below nidbits, set */
 	uint64_t	 nidbits;	/* while a job has that id (idbits_init) */
@@ -180,6 +181,7 @@ static int	 apply_depfail(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
 static void	 idbits_init(uint64_t);
 static void	 idbits_set(uint64_t, int);
+static void	 namebits_new(size_t);
 static void	 namebits_add(uint64_t);
 static int	 namebits_may(uint64_t);
 static void	 snapshot_job(struct buf *, struct buf *, const struct job *);
@@ -203,6 +205,7 @@ queue_init(size_t max_line)
 	q.nbuckets = 256;
 	q.byid = xcalloc(q.nbuckets, sizeof *q.byid);
 	q.byname = xcalloc(q.nbuckets, sizeof *q.byname);
+	namebits_new(q.nbuckets);
 	q.next_id = 1;
 	q.ids_next = 1;
 	q.ids_upto = 1;
@@ -236,11 +239,10 @@ queue_set_journal(struct journal *j)
  * At the replay of a snapshot, whose "next" record comes first and bounds
  * its ids: keep a bit for each id below next (up to IDBITS_MAX), set while
  * a job has it, so that queue_by_id answers "no such job" for a new job's
- * id without walking a chain of cold jobs; and a Bloom filter of the names
- * (namebits_add), for queue_by_name. A snapshot lists its jobs run queue
- * first, so ids do not increase and maxid does not help; the two lookups
- * were half the replay of a million jobs. Both go once replay is over
- * (queue_set_journal).
+ * id without walking a chain of cold jobs. A snapshot lists its jobs run
+ * queue first, so ids do not increase and maxid does not help; with names
+ * (namebits_new), the lookups were half the replay of a million jobs. The
+ * bits go once replay is over (queue_set_journal).
  */
 static void
 idbits_init(uint64_t next)
@@ -259,21 +261,37 @@ idbits_init(uint64_t next)
 		hash_grow();
 	q.nidbits = (next + 63) / 64 * 64;
 	q.idbits = xcalloc(q.nidbits / 64, sizeof *q.idbits);
-	q.nnamebits = q.nidbits * 8;
-	q.namebits = xcalloc(q.nnamebits / 64, sizeof *q.namebits);
 	for (i = 0; i < q.nbuckets; i++) {
 		for (job = q.byid[i]; job != NULL; job = job->hnext_id)
 			idbits_set(job->id, 1);
-		for (job = q.byname[i]; job != NULL; job = job->hnext_name)
-			namebits_add(hash_name(job->name));
 	}
+}
+
+/*
+ * During replay, a Bloom filter of the names in the name table, 32 bits a
+ * bucket of nbuckets (8 a job at most), made anew, empty, by queue_init
+ * and by each hash_grow, which puts every name back into it: queue_by_name
+ * then answers "no such job" for a new job's name (what replay mostly
+ * asks) without walking a chain of cold jobs. It goes with replay
+ * (queue_set_journal).
+ */
+static void
+namebits_new(size_t nbuckets)
+{
+	free(q.namebits);
+	q.namebits = NULL;
+	q.nnamebits = 0;
+	if (q.journal != NULL)
+		return;
+	q.nnamebits = (uint64_t)nbuckets * HASH_LOAD * 8;
+	q.namebits = xcalloc(q.nnamebits / 64, sizeof *q.namebits);
 }
 
 /*
  * The two bits of a name's hash in the Bloom filter of names: set for
  * every name in the name table (and for some no longer in it), so that a
- * name with either bit clear is not there, which is what a new job's name
- * at replay is. One in twenty or so of those still walks its chain.
+ * name with either bit clear is not there. One in twenty or so of the
+ * names not there still walks its chain.
  */
 static void
 namebits_add(uint64_t h)
@@ -431,9 +449,11 @@ hash_grow(void)
 {
 	struct job	**byid, **byname, *job, *next;
 	size_t		  n = q.nbuckets * 2, i, b;
+	uint64_t	  h;
 
 	byid = xcalloc(n, sizeof *byid);
 	byname = xcalloc(n, sizeof *byname);
+	namebits_new(n);
 	for (i = 0; i < q.nbuckets; i++) {
 		for (job = q.byid[i]; job != NULL; job = next) {
 			next = job->hnext_id;
@@ -443,7 +463,9 @@ hash_grow(void)
 		}
 		for (job = q.byname[i]; job != NULL; job = next) {
 			next = job->hnext_name;
-			b = hash_name(job->name) & (n - 1);
+			h = hash_name(job->name);
+			namebits_add(h);
+			b = h & (n - 1);
 			job->hnext_name = byname[b];
 			byname[b] = job;
 		}
@@ -501,6 +523,7 @@ hash_remove_id(struct job *job)
 	pp = &q.byid[hash_id(job->id) & (q.nbuckets - 1)];
 	if (q.lastid == job)
 		q.lastid = NULL;
+	q.lastfreed = job->id;
 	idbits_set(job->id, 0);
 	for (; *pp != NULL; pp = &(*pp)->hnext_id) {
 		if (*pp == job) {
@@ -589,6 +612,8 @@ queue_by_id(uint64_t id)
 	 */
 	if (q.lastid != NULL && q.lastid->id == id)
 		return q.lastid;
+	if (id == q.lastfreed)
+		return NULL;	/* queue_apply looks again after an rm */
 	job = q.byid[hash_id(id) & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_id) {
 		if (job->id == id)
@@ -745,6 +770,8 @@ job_alloc(uint64_t id, const char *name, const char *text, size_t len)
 	hash_insert(job);
 	idbits_set(id, 1);
 	q.lastid = job;
+	if (id == q.lastfreed)
+		q.lastfreed = 0;
 	if (id > q.maxid)
 		q.maxid = id;
 	if (id >= q.next_id)
