@@ -189,6 +189,7 @@ main(int argc, char **argv)
 		for (i = 0; i < w; i++)
 			pthread_join(th[i], NULL);
 		t1 = now();
+		free(th);
 	} else
 		errx(1, "usage: bsworker put PORT N | work PORT N WORKERS");
 	printf("%.1f %.4f\n", njobs / (t1 - t0), t1 - t0);

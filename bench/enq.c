@@ -22,6 +22,13 @@
  *		exits 1 if TIMEOUT seconds pass first. Quieter than a shell
  *		loop, which would fork.
  *
+ *	enq --prio DIR N WRITERS PREFIX LO HI
+ *		WRITERS threads queue N `true` jobs DIR/PREFIXi (i from 0),
+ *		each as a user queues a job with a priority: a draft
+ *		DIR/.PREFIXi created and written, user.filed.priority set to a
+ *		pseudo-random value from LO to HI, and a rename to PREFIXi.
+ *		Prints: jobs/s seconds.
+ *
  *	enq --stamp [SCRIPT]
  *		The job side of --latency: writes CLOCK_MONOTONIC into the
  *		FIFO named by $BENCH_FIFO. filed runs it as "ENQ --stamp
@@ -29,6 +36,7 @@
  */
 
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <err.h>
 #include <errno.h>
@@ -45,7 +53,7 @@
 #include "bench.h"
 
 static const char	*dir, *prefix, *text = "true\n";
-static long		 njobs, nwriters;
+static long		 njobs, nwriters, prio_lo, prio_hi;
 static double		*close_lat, *trip_lat;
 static pthread_barrier_t barrier;
 
@@ -76,6 +84,72 @@ writer(void *arg)
 		trip_lat[first + i] = now() - t0;
 	}
 	return NULL;
+}
+
+/* A --prio writer: every nwriters-th job from arg, as a draft renamed. */
+static void *
+prio_writer(void *arg)
+{
+	char		 draft[PATH_MAX], path[PATH_MAX], v[16];
+	unsigned long	 seed;
+	long		 w = (long)arg, i;
+	int		 fd, n;
+
+	seed = 2654435761UL * (unsigned long)(w + 1);
+	pthread_barrier_wait(&barrier);
+	for (i = w; i < njobs; i += nwriters) {
+		snprintf(draft, sizeof draft, "%s/.%s%ld", dir, prefix, i);
+		snprintf(path, sizeof path, "%s/%s%ld", dir, prefix, i);
+		if ((fd = open(draft, O_CREAT | O_EXCL | O_WRONLY, 0644)) == -1)
+			err(1, "open %s", draft);
+		if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+			err(1, "write %s", draft);
+		if (close(fd) == -1)
+			err(1, "close %s", draft);
+		seed = seed * 1103515245UL + 12345UL;
+		n = snprintf(v, sizeof v, "%ld", prio_lo + (long)((seed >> 16) %
+		    (unsigned long)(prio_hi - prio_lo + 1)));
+		if (setxattr(draft, "user.filed.priority", v, n, 0) == -1)
+			err(1, "setxattr %s", draft);
+		if (rename(draft, path) == -1)
+			err(1, "rename %s", draft);
+	}
+	return NULL;
+}
+
+/* enq --prio: queue jobs of pseudo-random priorities through drafts. */
+static int
+prio(int argc, char **argv)
+{
+	pthread_t	*th;
+	double		 t0, t1;
+	long		 w;
+
+	if (argc != 8)
+		errx(1, "usage: enq --prio DIR N WRITERS PREFIX LO HI");
+	dir = argv[2];
+	njobs = atol(argv[3]);
+	nwriters = atol(argv[4]);
+	prefix = argv[5];
+	prio_lo = atol(argv[6]);
+	prio_hi = atol(argv[7]);
+	if (njobs < 1 || nwriters < 1 || nwriters > njobs || prio_hi < prio_lo)
+		errx(1, "bad N, WRITERS, LO or HI");
+	if ((th = calloc(nwriters, sizeof *th)) == NULL)
+		err(1, "calloc");
+	pthread_barrier_init(&barrier, NULL, nwriters + 1);
+	for (w = 0; w < nwriters; w++)
+		if ((errno = pthread_create(&th[w], NULL, prio_writer,
+		    (void *)w)) != 0)
+			err(1, "pthread_create");
+	pthread_barrier_wait(&barrier);
+	t0 = now();
+	for (w = 0; w < nwriters; w++)
+		pthread_join(th[w], NULL);
+	t1 = now();
+	printf("%.1f %.4f\n", njobs / (t1 - t0), t1 - t0);
+	free(th);
+	return 0;
 }
 
 static int
@@ -154,6 +228,8 @@ latency(int argc, char **argv)
 	printf("%.3f %.3f %.3f %.3f\n", pct(ret, n, 50) * 1e3,
 	    pct(ret, n, 99) * 1e3, pct(call, n, 50) * 1e3,
 	    pct(call, n, 99) * 1e3);
+	free(ret);
+	free(call);
 	return 0;
 }
 
@@ -192,6 +268,8 @@ main(int argc, char **argv)
 		return waitfor(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "--latency") == 0)
 		return latency(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "--prio") == 0)
+		return prio(argc, argv);
 	if (argc != 5 && argc != 6)
 		errx(1, "usage: enq DIR N WRITERS PREFIX [TEXT]");
 	dir = argv[1];
@@ -223,5 +301,6 @@ main(int argc, char **argv)
 	    pct(close_lat, njobs, 50) * 1e3, pct(close_lat, njobs, 99) * 1e3,
 	    pct(trip_lat, njobs, 50) * 1e3, pct(trip_lat, njobs, 99) * 1e3,
 	    t1 - t0);
+	free(th);
 	return 0;
 }

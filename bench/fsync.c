@@ -51,5 +51,6 @@ main(int argc, char **argv)
 	qsort(lat, n, sizeof *lat, cmp);
 	printf("%.1f %.3f %.3f\n", n / (t1 - t0), pct(lat, n, 50) * 1e3,
 	    pct(lat, n, 99) * 1e3);
+	free(lat);
 	return 0;
 }

@@ -10,11 +10,17 @@
  * what it was given: no state, no disk. bench/enq timing create+write+close
  * on it measures the round trips that any FUSE queue must pay. Stops on
  * SIGTERM or SIGINT (unmounting).
+ *
+ * It counts the requests the kernel sends it, by opcode, as filed's stats
+ * do, and prints the counts so far on SIGUSR1 and at exit, one line on
+ * standard error: "requests TOTAL OP=N ..." (the opcodes seen, in lower
+ * case, as filed_fuse_requests_total names them).
  */
 
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +28,11 @@
 
 #include <fuse_lowlevel.h>
 
-static fuse_ino_t	next_ino = 2;
+#include "fuseops.h"
+
+static fuse_ino_t		next_ino = 2;
+static unsigned long long	nreq[FUSEOPS_N];
+static volatile sig_atomic_t	report;
 
 static void
 fill(fuse_ino_t ino, struct stat *st)
@@ -141,6 +151,62 @@ static const struct fuse_lowlevel_ops ops = {
 	.releasedir = nl_ok,
 };
 
+/* SIGUSR1: print the counts at the next wake-up of the loop. */
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	report = 1;
+}
+
+/* Print the requests counted so far, on standard error. */
+static void
+print_counts(void)
+{
+	unsigned long long	total = 0;
+	unsigned		i;
+
+	for (i = 0; i < FUSEOPS_N; i++)
+		total += nreq[i];
+	fprintf(stderr, "requests %llu", total);
+	for (i = 0; i < FUSEOPS_N; i++) {
+		if (nreq[i] != 0)
+			fprintf(stderr, " %s=%llu", fuseops_name[i] != NULL ?
+			    fuseops_name[i] : "other", nreq[i]);
+	}
+	fputc('\n', stderr);
+}
+
+/*
+ * fuse_session_loop, counting each request by the opcode in its header;
+ * a signal interrupts the read, so SIGUSR1 is answered at once.
+ */
+static int
+serve(struct fuse_session *se)
+{
+	struct fuse_buf	buf;
+	int		r = 0;
+
+	memset(&buf, 0, sizeof buf);
+	while (!fuse_session_exited(se)) {
+		r = fuse_session_receive_buf(se, &buf);
+		if (report) {
+			report = 0;
+			print_counts();
+		}
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (!(buf.flags & FUSE_BUF_IS_FD))
+			nreq[FUSEOPS_SLOT(((const struct fuse_in_header *)
+			    buf.mem)->opcode)]++;
+		fuse_session_process_buf(se, &buf);
+	}
+	free(buf.mem);
+	return r < 0 && r != -EINTR ? -1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -148,19 +214,26 @@ main(int argc, char **argv)
 	    "default_permissions,fsname=nullfs,subtype=nullfs", NULL };
 	struct fuse_args	 args = FUSE_ARGS_INIT(3, fargv);
 	struct fuse_session	*se;
+	struct sigaction	 sa;
 	int			 r;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: nullfs MOUNTPOINT\n");
 		return 1;
 	}
-	if ((se = fuse_session_new(&args, &ops, sizeof ops, NULL)) == NULL)
+	se = fuse_session_new(&args, &ops, sizeof ops, NULL);
+	fuse_opt_free_args(&args);
+	if (se == NULL)
 		return 1;
 	if (fuse_set_signal_handlers(se) != 0)
 		return 1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;	/* no SA_RESTART: wake the read */
+	sigaction(SIGUSR1, &sa, NULL);
 	if (fuse_session_mount(se, argv[1]) != 0)
 		return 1;
-	r = fuse_session_loop(se);
+	r = serve(se);
+	print_counts();
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fuse_session_destroy(se);

@@ -157,6 +157,8 @@ int	 io_close(int);
 int	 io_fs_open(uv_loop_t *, uv_fs_t *, const char *, int, int, uv_fs_cb);
 int	 io_fs_write(uv_loop_t *, uv_fs_t *, uv_file, const uv_buf_t[],
 	    unsigned int, int64_t, uv_fs_cb);
+int	 io_fs_write_sync(uv_loop_t *, uv_fs_t *, uv_file, const uv_buf_t *,
+	    int *, uv_fs_cb);
 int	 io_fs_fdatasync(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
 int	 io_fs_fsync(uv_loop_t *, uv_fs_t *, uv_file, uv_fs_cb);
 int	 io_fs_rename(uv_loop_t *, uv_fs_t *, const char *, const char *,
@@ -700,6 +702,11 @@ void		 stats_change(const struct change *);
 void		 stats_render(struct buf *);
 void		 stats_hist_init(struct stats_hist *, enum stats_hist_kind);
 void		 stats_hist_add(struct stats_hist *, int64_t);
+/*
+ * The FUSE requests read, by opcode: fuse_uv.c adds one at each read,
+ * indexed by FUSEOPS_SLOT() (fuseops.h), and stats shows them.
+ */
+extern uint64_t	 stats_fuse_requests[];
 
 /* text.c: the text of a job while it is written, shared by its writers */
 void		 text_attach(struct job *, int);

@@ -55,6 +55,7 @@
 #endif
 
 #define FIXED_TIMEOUT	1.0	/* the tree itself never moves */
+#define CREATE_ATTR_TIMEOUT 1.0	/* a job's attributes, as it is created */
 #define XATTR_PREFIX	"user.filed."
 #define XATTR_PREFIX_LEN (sizeof XATTR_PREFIX - 1)
 
@@ -1490,6 +1491,18 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	memset(&e, 0, sizeof e);
 	e.ino = queue_ino(job);
 	job_attr(job, &e.attr);
+	/*
+	 * The new job's attributes may be cached (its name may not): the
+	 * kernel asks for them again at once otherwise, for the permission
+	 * check of the open that follows the create, one request in seven.
+	 * Nothing filed does on its own changes them while its creator
+	 * holds it: an unreleased job does not start, move or expire; what
+	 * others do to it (chmod, rm, mv) comes through the kernel, which
+	 * updates or drops its copy, as it does for the size and times
+	 * after the creator's writes; every path walk asks again (the
+	 * entry's timeout is 0) and gets fresh attributes.
+	 */
+	e.attr_timeout = CREATE_ATTR_TIMEOUT;
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == 0)

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "filed.h"
+#include "fuseops.h"
 
 #define FUSE_BATCH	64
 
@@ -139,6 +140,14 @@ fuse_uv_readable(uv_poll_t *h, int status, int events)
 				fu.lost();
 			break;
 		}
+		/*
+		 * Count it by opcode. A spliced request (FUSE_BUF_IS_FD)
+		 * has its header in a pipe, but filed has no write_buf, so
+		 * libfuse splices none.
+		 */
+		if (!(fu.buf.flags & FUSE_BUF_IS_FD))
+			stats_fuse_requests[FUSEOPS_SLOT(((const struct
+			    fuse_in_header *)fu.buf.mem)->opcode)]++;
 		fuse_session_process_buf(fu.se, &fu.buf);
 	}
 	queue_cork(0);

@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +54,9 @@ struct io_work {
 	unsigned int	 nbufs;
 	int64_t		 off;
 	ssize_t		 result;
+	int		*sync_error;	/* io_fs_write_sync: its fdatasync */
+	int		 sync_result;
+	ssize_t		 sync_want;	/* the bytes of a full write */
 };
 
 static int	 io_real_open(const char *, int, mode_t);
@@ -269,6 +273,12 @@ io_work_run(uv_work_t *work)
 		break;
 	case UV_FS_WRITE:
 		n = io_write_all(w->fd, w->bufs, w->nbufs, w->off);
+		if (w->sync_error != NULL && n == w->sync_want) {
+			w->result = n;
+			w->sync_result = io_fdatasync(w->fd) == -1 ? -errno : 0;
+			return;
+		}
+		w->sync_result = 0;
 		break;
 	case UV_FS_FDATASYNC:
 		n = io_fdatasync(w->fd);
@@ -304,6 +314,8 @@ io_work_done(uv_work_t *work, int status)
 	uv_fs_cb	 cb = w->cb;
 
 	req->result = status != 0 ? status : w->result;
+	if (w->sync_error != NULL)
+		*w->sync_error = status != 0 ? 0 : w->sync_result;
 	free(w->path);
 	free(w->new_path);
 	free(w->bufs);
@@ -340,6 +352,31 @@ io_fs_write(uv_loop_t *loop, uv_fs_t *req, uv_file fd, const uv_buf_t bufs[],
 	memcpy(w->bufs, bufs, nbufs * sizeof *bufs);
 	w->nbufs = nbufs;
 	w->off = off;
+	return io_work_queue(loop, w);
+}
+
+/*
+ * io_fs_write of one buffer at the file position, then, if all of it was
+ * written, an fdatasync of fd in the same trip through the thread pool
+ * (one hand-over each way instead of two): req->result is the write's
+ * result, *sync_error the fdatasync's (0 or a negative errno), set before
+ * cb runs, and 0 if the write came short and there was no fdatasync.
+ */
+int
+io_fs_write_sync(uv_loop_t *loop, uv_fs_t *req, uv_file fd,
+    const uv_buf_t *buf, int *sync_error, uv_fs_cb cb)
+{
+	struct io_work	*w;
+
+	if (buf == NULL || buf->len == 0 || buf->len > SSIZE_MAX)
+		return UV_EINVAL;
+	w = io_work_new(req, UV_FS_WRITE, cb);
+	w->fd = fd;
+	w->bufs = xreallocarray(NULL, 1, sizeof *buf);
+	w->bufs[0] = *buf;
+	w->nbufs = 1;
+	w->sync_error = sync_error;
+	w->sync_want = (ssize_t)buf->len;
 	return io_work_queue(loop, w);
 }
 

@@ -201,7 +201,8 @@ struct journal {
 
 	struct journal_counters	 ctr;		/* for stats (journal_counters) */
 	struct stats_hist	 hsync;		/* fdatasync latency */
-	uint64_t		 sync_t0;	/* uv_hrtime: batch sync submitted */
+	uint64_t		 sync_t0;	/* uv_hrtime: batch write+sync submitted */
+	int			 sync_error;	/* and its fdatasync's result */
 	uint64_t		 csync_t0;	/* and a compaction's */
 };
 
@@ -234,7 +235,7 @@ static int	 journal_replay(struct journal *, int, journal_apply_cb, void *,
 		     char **);
 static void	 journal_start(struct journal *);
 static void	 journal_write_done(uv_fs_t *);
-static void	 journal_sync_done(uv_fs_t *);
+static void	 journal_synced(struct journal *, int);
 static void	 journal_cut(struct journal *);
 static void	 journal_truncate_done(uv_fs_t *);
 static void	 journal_cut_done(uv_fs_t *);
@@ -1003,32 +1004,31 @@ journal_start(struct journal *j)
 	log_debug("journal: batch of %zu records, %zu bytes", j->nrecords,
 	    j->out.len);
 	/* libuv copies the buffer list; the bytes stay in j->out meanwhile. */
+	/*
+	 * The write and its fdatasync go to the thread pool together: one
+	 * hand-over each way per batch, not two.
+	 */
 	iov = uv_buf_init(j->out.data, (unsigned int)j->out.len);
 	j->state = JOURNAL_WRITE;
 	j->req.data = j;
-	r = io_fs_write(j->loop, &j->req, j->fd, &iov, 1, -1,
+	j->sync_t0 = uv_hrtime();
+	r = io_fs_write_sync(j->loop, &j->req, j->fd, &iov, &j->sync_error,
 	    journal_write_done);
 	if (r != 0)
-		fatalx("journal: io_fs_write: %s", uv_strerror(r));
+		fatalx("journal: io_fs_write_sync: %s", uv_strerror(r));
 }
 
-/* The batch's write finished: sync it, or cut a failed one back. */
+/* The batch's write and fdatasync finished, or its write failed. */
 static void
 journal_write_done(uv_fs_t *req)
 {
 	struct journal	*j = req->data;
 	ssize_t		 n = req->result;
-	int		 r;
 
 	uv_fs_req_cleanup(req);
 	if (n >= 0 && (size_t)n == j->out.len) {
 		j->state = JOURNAL_SYNC;
-		j->req.data = j;
-		j->sync_t0 = uv_hrtime();
-		r = io_fs_fdatasync(j->loop, &j->req, j->fd,
-		    journal_sync_done);
-		if (r != 0)
-			fatalx("journal: io_fs_fdatasync: %s", uv_strerror(r));
+		journal_synced(j, j->sync_error);
 		return;
 	}
 
@@ -1045,16 +1045,13 @@ journal_write_done(uv_fs_t *req)
 	journal_cut(j);
 }
 
-/* The batch's fdatasync finished: it is committed, or the file is broken. */
+/* The batch's fdatasync returned r: it is committed, or the file is broken. */
 static void
-journal_sync_done(uv_fs_t *req)
+journal_synced(struct journal *j, int r)
 {
-	struct journal	*j = req->data;
 	struct jentry	*e;
 	uint64_t	 n = 0;
-	int		 r = (int)req->result;
 
-	uv_fs_req_cleanup(req);
 	stats_hist_add(&j->hsync, (int64_t)(uv_hrtime() - j->sync_t0));
 	if (r < 0) {
 		journal_break(j, "fdatasync", r);

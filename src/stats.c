@@ -12,6 +12,8 @@
  *   never a walk of the jobs), the journal's counters (journal_counters),
  *   the settings in force (read through the pointer each time, as SIGHUP
  *   and config.json replace them).
+ * - The FUSE requests are counted by opcode where fuse_uv.c reads them,
+ *   one increment each, into stats_fuse_requests.
  * - The whole text is rendered at open into the handle, on the loop
  *   thread, so one open reads one consistent snapshot however long the
  *   reader takes, and every read of it sees the same numbers.
@@ -29,6 +31,7 @@
 #include <string.h>
 
 #include "filed.h"
+#include "fuseops.h"
 
 #define NS	1000000000ULL
 
@@ -54,6 +57,9 @@ static const uint64_t le_run[] = {
 static const char *const state_words[] = {
 	"new", "draft", "pending", "active", "failed", "complete"
 };
+
+/* Outside st, so that fuse_uv.c's count of a request is one increment. */
+uint64_t	stats_fuse_requests[FUSEOPS_N];
 
 static struct {
 	const struct conf	*conf;
@@ -294,8 +300,9 @@ stats_hist(struct buf *b, const char *name, const char *help,
 
 /*
  * Render the file as it is now into b: gauges first (what filed is, what
- * it holds), then the counters of jobs and attempts, the histograms, and
- * the journal's. The names, types and help texts are the man page's list.
+ * it holds), then the counters of jobs and attempts, the histograms, the
+ * journal's, and the FUSE requests. The names, types and help texts are
+ * the man page's list.
  */
 void
 stats_render(struct buf *b)
@@ -303,6 +310,7 @@ stats_render(struct buf *b)
 	struct journal_counters	 jc;
 	const struct conf	*cf = st.conf;
 	enum job_state		 s;
+	unsigned		 i;
 
 	stats_family(b, "filed_build_info", "gauge",
 	    "The version of filed that is running, as filed --version says.");
@@ -438,6 +446,17 @@ stats_render(struct buf *b)
 	    "Bytes compactions wrote to journal.new.", jc.compact_bytes);
 	stats_hist(b, "filed_journal_fdatasync_seconds",
 	    "How long each fdatasync of the journal took, a commit's or a "
-	    "compaction's, from its submission to the thread pool to its "
-	    "completion.", jc.sync);
+	    "compaction's (a commit's with its write), from its submission "
+	    "to the thread pool to its completion.", jc.sync);
+
+	stats_family(b, "filed_fuse_requests_total", "counter",
+	    "FUSE requests read from the kernel, by opcode (op=\"other\": "
+	    "an opcode filed does not know).");
+	for (i = 0; i < FUSEOPS_N; i++) {
+		if (fuseops_name[i] == NULL)
+			continue;
+		buf_printf(b, "filed_fuse_requests_total{op=\"%s\"} %llu\n",
+		    fuseops_name[i],
+		    (unsigned long long)stats_fuse_requests[i]);
+	}
 }

@@ -408,6 +408,39 @@ test_expect_success 'when it reruns, reason is gone until the attempt ends' '
 	test "$(xattr mnt/complete/$w exit)" = 0
 '
 
+# A new job's attributes may be cached by the kernel while its creator
+# holds it (filed does not change them on its own meanwhile): what the
+# creator's descriptor says must still be what stat says.
+test_expect_success 'fstat of a job being written agrees with stat' '
+	cat >fstat.py <<-\EOF &&
+	import os, stat, sys
+	p = sys.argv[1]
+	def same(fd, what):
+	    a, b = os.fstat(fd), os.stat(p)
+	    for f in ("st_mode", "st_size", "st_nlink", "st_uid", "st_gid", "st_ino"):
+	        if getattr(a, f) != getattr(b, f):
+	            sys.exit("%s: fstat %s %o, stat %o" % (what, f, getattr(a, f), getattr(b, f)))
+	    return a
+	fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+	a = same(fd, "created")
+	if a.st_size != 0 or not stat.S_ISREG(a.st_mode):
+	    sys.exit("created: size %d mode %o" % (a.st_size, a.st_mode))
+	os.write(fd, b"echo hello\n")
+	a = same(fd, "written")
+	if a.st_size != 11:
+	    sys.exit("written: size %d" % a.st_size)
+	os.chmod(p, 0o600)
+	a = same(fd, "chmod")
+	if stat.S_IMODE(a.st_mode) != 0o600:
+	    sys.exit("chmod: mode %o" % a.st_mode)
+	os.close(fd)
+	EOF
+	"$FILED_PYTHON" fstat.py mnt/pending/fstat-job &&
+	wait_job_in complete fstat-job &&
+	test "$(cat mnt/complete/fstat-job)" = hello &&
+	rm mnt/complete/fstat-job
+'
+
 test_expect_success 'filed stops cleanly' '
 	filed_stop
 '

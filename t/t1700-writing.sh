@@ -220,6 +220,8 @@ test_expect_success 'a job with no text is not queued; an empty draft is kept' '
 # An empty draft is saved as its last open file is released; another open
 # of it that comes and goes while that save is in flight saves nothing
 # more (filed once wrote the draft twice and refused its own record).
+# The opener is a daemon thread and is always told to stop, so a failed
+# create (a mount gone) fails the test instead of hanging it.
 test_expect_success 'opens of an empty draft while it is being saved' '
 	cat >race.py <<-\EOF &&
 	import os, sys, threading
@@ -233,16 +235,18 @@ test_expect_success 'opens of an empty draft while it is being saved' '
 	                os.close(os.open(p, os.O_RDONLY))
 	            except OSError:
 	                pass
-	    t = threading.Thread(target=opener)
+	    t = threading.Thread(target=opener, daemon=True)
 	    t.start()
-	    os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
-	    for k in range(20):
-	        try:
-	            os.close(os.open(p, os.O_RDONLY))
-	        except OSError:
-	            pass
-	    stop.append(1)
-	    t.join()
+	    try:
+	        os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
+	        for k in range(20):
+	            try:
+	                os.close(os.open(p, os.O_RDONLY))
+	            except OSError:
+	                pass
+	    finally:
+	        stop.append(1)
+	        t.join(10)
 	EOF
 	"$FILED_PYTHON" race.py mnt/pending 200 &&
 	pid_alive "$filed_pid" &&

@@ -418,6 +418,42 @@ test_expect_success 'an attempt cut short by kill -9 is counted as interrupted a
 	jobs_match_ls
 '
 
+# fuse_delta OP A B: how much filed_fuse_requests_total{op="OP"} grew from
+# scrape A to scrape B.
+fuse_delta() {
+	echo $(( $(m "filed_fuse_requests_total{op=\"$1\"}" "$3") -
+		$(m "filed_fuse_requests_total{op=\"$1\"}" "$2") ))
+}
+
+test_expect_success 'a cat of a job counts its lookup, open, read and release requests' '
+	scrape && cp stats.out f0 &&
+	scrape && cp stats.out f1 &&
+	for i in 1 2 3 4 5 6 7 8 9 10
+	do
+		cat mnt/complete/k >/dev/null || return 1
+	done &&
+	scrape && cp stats.out f2 &&
+	for op in lookup open read release
+	do
+		idle=$(fuse_delta $op f0 f1) &&
+		cats=$(fuse_delta $op f1 f2) &&
+		echo "$op: $idle for a read of stats, $cats with 10 cats" &&
+		test "$cats" -ge $((idle + 10)) || return 1
+	done &&
+	test "$(fuse_delta create f1 f2)" = 0 &&
+	test "$(m "filed_fuse_requests_total{op=\"init\"}" f2)" = 1 &&
+	test "$(m "filed_fuse_requests_total{op=\"other\"}" f2)" = 0
+'
+
+test_expect_success 'the FUSE requests count from zero again after a restart' '
+	test "$(m "filed_fuse_requests_total{op=\"read\"}" f2)" -gt 10 &&
+	filed_stop &&
+	filed_start &&
+	scrape &&
+	test "$(m "filed_fuse_requests_total{op=\"init\"}")" = 1 &&
+	test "$(m "filed_fuse_requests_total{op=\"read\"}")" -lt 10
+'
+
 test_expect_success 'stop filed' '
 	filed_stop
 '
