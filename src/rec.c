@@ -49,6 +49,7 @@ static void	 crc32c_init(void);
 static uint32_t	 crc32c_hw(uint32_t, const void *, size_t);
 #endif
 static int	 rec_valid_word(const char *, int);
+static void	 rec_add_key(struct buf *, const char *, size_t);
 static int	 rec_hexval(int);
 static int	 rec_parse_fields(char *, char *, struct rec *, const char **);
 
@@ -182,6 +183,26 @@ rec_begin(struct buf *b, const char *type)
 	buf_adds(b, type);
 }
 
+/*
+ * Append " key=" to a body, with room for n more bytes after it: one
+ * reserve for the field, where a snapshot of a million jobs made fifteen
+ * million small appends.
+ */
+static void
+rec_add_key(struct buf *b, const char *key, size_t n)
+{
+	size_t	klen = strlen(key);
+
+	if (!rec_valid_word(key, 1))
+		fatalx("rec_add: bad key '%s'", key);
+	buf_reserve(b, klen + 2 + n);
+	b->data[b->len++] = ' ';
+	memcpy(b->data + b->len, key, klen);
+	b->len += klen;
+	b->data[b->len++] = '=';
+	b->data[b->len] = '\0';
+}
+
 /* Append " key=value" to a body, escaping the len bytes of val. */
 void
 rec_add(struct buf *b, const char *key, const void *val, size_t len)
@@ -191,12 +212,7 @@ rec_add(struct buf *b, const char *key, const void *val, size_t len)
 	char			 esc[4];
 	unsigned char		 c;
 
-	if (!rec_valid_word(key, 1))
-		fatalx("rec_add: bad key '%s'", key);
-	buf_addc(b, ' ');
-	buf_adds(b, key);
-	buf_addc(b, '=');
-	buf_reserve(b, len);
+	rec_add_key(b, key, len);
 	for (i = 0; i < len; i++) {
 		c = p[i];
 		if (c > ' ' && c != 0x7f && c != '\\')
@@ -280,22 +296,22 @@ rec_fmt_i64(char *s, int64_t val)
 	return 1 + rec_fmt_u64(s + 1, -(uint64_t)val);
 }
 
-/* Append " key=N" for an unsigned number. */
+/* Append " key=N" for an unsigned number (digits need no escape). */
 void
 rec_add_u64(struct buf *b, const char *key, uint64_t val)
 {
-	char	s[REC_NUMLEN];
-
-	rec_add(b, key, s, rec_fmt_u64(s, val));
+	rec_add_key(b, key, REC_NUMLEN);
+	b->len += rec_fmt_u64(b->data + b->len, val);
+	b->data[b->len] = '\0';
 }
 
 /* Append " key=N" for a signed number. */
 void
 rec_add_i64(struct buf *b, const char *key, int64_t val)
 {
-	char	s[REC_NUMLEN];
-
-	rec_add(b, key, s, rec_fmt_i64(s, val));
+	rec_add_key(b, key, REC_NUMLEN);
+	b->len += rec_fmt_i64(b->data + b->len, val);
+	b->data[b->len] = '\0';
 }
 
 /* Append the whole line "SEQ BODY CRC\n" for a body of len bytes to out. */
