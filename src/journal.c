@@ -1494,6 +1494,7 @@ journal_compact_begin(struct journal *j)
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1)
 		goto fail;
 	what = "fork";
+	j->ct0 = uv_hrtime();
 	if ((pid = fork()) == -1)
 		goto fail;
 	if (pid == 0) {
@@ -1501,7 +1502,6 @@ journal_compact_begin(struct journal *j)
 		journal_snap_child(j, memfd, p[1]);
 	}
 	close(p[1]);
-	j->ct0 = uv_hrtime();
 	j->cstate = COMPACT_CHILD;
 	j->cseq = j->next_seq - 1;
 	j->ntail = 0;
@@ -1516,7 +1516,8 @@ journal_compact_begin(struct journal *j)
 		fatalx("journal: uv_poll: %s", uv_strerror(r));
 	j->cpoll->data = j;
 	log_debug("journal: compaction started at seq %llu, snapshot by "
-	    "process %d", (unsigned long long)j->cseq, (int)pid);
+	    "process %d (the fork took %.1f ms)", (unsigned long long)j->cseq,
+	    (int)pid, (double)(uv_hrtime() - j->ct0) / 1e6);
 	return 0;
 
 fail:
