@@ -7,11 +7,21 @@
  * 1 + 8 records each) and GONE jobs created and removed (2 records each).
  * With LIVE 100000 and GONE 50000 that is 1,000,000 records describing
  * 100,000 live jobs.
+ *
+ *	genjournal -p FILE STOPFILE
+ *
+ * The stall probe: stat(2) FILE (a file of a mount) every millisecond
+ * until STOPFILE exists, then print the longest stat in milliseconds and the
+ * number of stats, as "MAX_MS COUNT".
  */
+
+#include <sys/stat.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "filed.h"
 
@@ -30,6 +40,40 @@ emit(struct buf *body)
 	buf_reset(body);
 }
 
+/* Return CLOCK_MONOTONIC in nanoseconds. */
+static uint64_t
+now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* The stall probe: the longest stat of file until stop exists. */
+static int
+probe(const char *file, const char *stop)
+{
+	struct stat	st;
+	struct timespec	ms = { 0, 1000000 };
+	uint64_t	t0, t1, max = 0, n = 0;
+
+	for (;;) {
+		t0 = now_ns();
+		if (stat(file, &st) == -1)
+			fatal("%s", file);
+		t1 = now_ns();
+		if (t1 - t0 > max)
+			max = t1 - t0;
+		n++;
+		if ((n & 63) == 0 && access(stop, F_OK) == 0)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	printf("%.3f %llu\n", (double)max / 1e6, (unsigned long long)n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -39,8 +83,10 @@ main(int argc, char **argv)
 	char		 name[64];
 	unsigned	 a;
 
+	if (argc == 4 && strcmp(argv[1], "-p") == 0)
+		return probe(argv[2], argv[3]);
 	if (argc != 4)
-		fatalx("usage: genjournal PATH LIVE GONE");
+		fatalx("usage: genjournal PATH LIVE GONE | -p FILE STOPFILE");
 	live = strtoull(argv[2], NULL, 10);
 	gone = strtoull(argv[3], NULL, 10);
 	if ((out = fopen(argv[1], "w")) == NULL)

@@ -197,6 +197,9 @@ void	 rec_add(struct buf *, const char *, const void *, size_t);
 void	 rec_add_str(struct buf *, const char *, const char *);
 void	 rec_add_u64(struct buf *, const char *, uint64_t);
 void	 rec_add_i64(struct buf *, const char *, int64_t);
+#define REC_NUMLEN	21	/* the longest rec_fmt_u64/i64: -2^63 */
+size_t	 rec_fmt_u64(char *, uint64_t);
+size_t	 rec_fmt_i64(char *, int64_t);
 void	 rec_frame(struct buf *, uint64_t, const char *, size_t);
 int	 rec_parse(char *, size_t, struct rec *, const char **);
 int	 rec_parse_body(char *, size_t, struct rec *, const char **);

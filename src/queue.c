@@ -50,6 +50,8 @@
 #include "filed.h"
 
 #define HASH_LOAD	4	/* jobs a hash bucket, on average, at most */
+#define IDBITS_MAX	(64 * 1024 * 1024)	/* ids: 8 MiB of bits */
+#define HASH_PRESIZE	(256 * 1024)	/* buckets made up front, at most */
 /*
  * The top bits of a name's hash, kept in the job (hname): a lookup by name
  * reads the names of only those jobs in the bucket whose tag matches.
@@ -89,6 +91,13 @@ static struct {
 	int		 doomed;	/* a held job waits for a failed one */
 	struct job	**byid;
 	struct job	**byname;
+	struct job	*lastid;	/* the job queue_by_id found last */
+	uint64_t	 lastfreed;	/* the id last taken out of the table */
+	uint64_t	 maxid;		/* no job was ever made with a higher id */
+	uint64_t	*idbits;	/* replay: a bit an id below nidbits, set */
+	uint64_t	 nidbits;	/* while a job has that id (idbits_init) */
+	uint64_t	*namebits;	/* replay: a Bloom filter of the names */
+	uint64_t	 nnamebits;	/* in the name table, 8 bits a job */
 	size_t		 nbuckets;
 	size_t		 njobs;		/* in the hash tables */
 	uint64_t	 next_id;
@@ -111,7 +120,7 @@ static void	 hash_grow(void);
 static void	 hash_insert(struct job *);
 static void	 hash_remove_name(struct job *);
 static void	 hash_remove_id(struct job *);
-static struct job *job_alloc(uint64_t, const char *);
+static struct job *job_alloc(uint64_t, const char *, const char *, size_t);
 static void	 job_free(struct job *);
 static void	 job_forget(struct job *);
 static void	 job_store(struct job *, const char *, size_t, const char *,
@@ -170,7 +179,12 @@ static int	 apply_next(struct rec *, int, int64_t, const char **);
 static int	 apply_policy(struct rec *, int, int64_t, const char **);
 static int	 apply_depfail(struct rec *, int, int64_t, const char **);
 static int	 parse_attempts(struct job *, const char *);
-static void	 snapshot_job(struct buf *, const struct job *);
+static void	 idbits_init(uint64_t);
+static void	 idbits_set(uint64_t, int);
+static void	 namebits_new(size_t);
+static void	 namebits_add(uint64_t);
+static int	 namebits_may(uint64_t);
+static void	 snapshot_job(struct buf *, struct buf *, const struct job *);
 
 /* Set up an empty queue; records may be up to max_line bytes. */
 void
@@ -191,6 +205,7 @@ queue_init(size_t max_line)
 	q.nbuckets = 256;
 	q.byid = xcalloc(q.nbuckets, sizeof *q.byid);
 	q.byname = xcalloc(q.nbuckets, sizeof *q.byname);
+	namebits_new(q.nbuckets);
 	q.next_id = 1;
 	q.ids_next = 1;
 	q.ids_upto = 1;
@@ -212,6 +227,109 @@ void
 queue_set_journal(struct journal *j)
 {
 	q.journal = j;
+	free(q.idbits);
+	q.idbits = NULL;
+	q.nidbits = 0;
+	free(q.namebits);
+	q.namebits = NULL;
+	q.nnamebits = 0;
+}
+
+/*
+ * At the replay of a snapshot, whose "next" record comes first and bounds
+ * its ids: keep a bit for each id below next (up to IDBITS_MAX), set while
+ * a job has it, so that queue_by_id answers "no such job" for a new job's
+ * id without walking a chain of cold jobs. A snapshot lists its jobs run
+ * queue first, so ids do not increase and maxid does not help; with names
+ * (namebits_new), the lookups were half the replay of a million jobs. The
+ * bits go once replay is over (queue_set_journal).
+ */
+static void
+idbits_init(uint64_t next)
+{
+	struct job	*job;
+	size_t		 i;
+
+	if (q.journal != NULL || q.idbits != NULL || next > IDBITS_MAX)
+		return;
+	/*
+	 * The tables as big as next ids would make them, up to 4 MiB, at
+	 * once rather than by doubling: each doubling visits every job.
+	 */
+	while (q.nbuckets * 2 <= next / HASH_LOAD &&
+	    q.nbuckets * 2 <= HASH_PRESIZE)
+		hash_grow();
+	q.nidbits = (next + 63) / 64 * 64;
+	q.idbits = xcalloc(q.nidbits / 64, sizeof *q.idbits);
+	for (i = 0; i < q.nbuckets; i++) {
+		for (job = q.byid[i]; job != NULL; job = job->hnext_id)
+			idbits_set(job->id, 1);
+	}
+}
+
+/*
+ * During replay, a Bloom filter of the names in the name table, 32 bits a
+ * bucket of nbuckets (8 a job at most), made anew, empty, by queue_init
+ * and by each hash_grow, which puts every name back into it: queue_by_name
+ * then answers "no such job" for a new job's name (what replay mostly
+ * asks) without walking a chain of cold jobs. It goes with replay
+ * (queue_set_journal).
+ */
+static void
+namebits_new(size_t nbuckets)
+{
+	free(q.namebits);
+	q.namebits = NULL;
+	q.nnamebits = 0;
+	if (q.journal != NULL)
+		return;
+	q.nnamebits = (uint64_t)nbuckets * HASH_LOAD * 8;
+	q.namebits = xcalloc(q.nnamebits / 64, sizeof *q.namebits);
+}
+
+/*
+ * The two bits of a name's hash in the Bloom filter of names: set for
+ * every name in the name table (and for some no longer in it), so that a
+ * name with either bit clear is not there. One in twenty or so of the
+ * names not there still walks its chain.
+ */
+static void
+namebits_add(uint64_t h)
+{
+	uint64_t	a, b;
+
+	if (q.namebits == NULL)
+		return;
+	a = h % q.nnamebits;
+	b = (h >> 32) % q.nnamebits;
+	q.namebits[a / 64] |= (uint64_t)1 << (a % 64);
+	q.namebits[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+/* Might a name of hash h be in the name table? 1 if there is no filter. */
+static int
+namebits_may(uint64_t h)
+{
+	uint64_t	a, b;
+
+	if (q.namebits == NULL)
+		return 1;
+	a = h % q.nnamebits;
+	b = (h >> 32) % q.nnamebits;
+	return (q.namebits[a / 64] >> (a % 64) & 1) &&
+	    (q.namebits[b / 64] >> (b % 64) & 1);
+}
+
+/* Set (on) or clear the bit of id, if it has one. */
+static void
+idbits_set(uint64_t id, int on)
+{
+	if (id >= q.nidbits)
+		return;
+	if (on)
+		q.idbits[id / 64] |= (uint64_t)1 << (id % 64);
+	else
+		q.idbits[id / 64] &= ~((uint64_t)1 << (id % 64));
 }
 
 /* May changes be made now? Not while the journal refuses them. */
@@ -282,6 +400,12 @@ queue_free(void)
 	free(q.byid);
 	free(q.byname);
 	q.byid = q.byname = NULL;
+	free(q.idbits);
+	q.idbits = NULL;
+	q.nidbits = 0;
+	free(q.namebits);
+	q.namebits = NULL;
+	q.nnamebits = 0;
 }
 
 /* The longest journal line a record may take. */
@@ -325,9 +449,11 @@ hash_grow(void)
 {
 	struct job	**byid, **byname, *job, *next;
 	size_t		  n = q.nbuckets * 2, i, b;
+	uint64_t	  h;
 
 	byid = xcalloc(n, sizeof *byid);
 	byname = xcalloc(n, sizeof *byname);
+	namebits_new(n);
 	for (i = 0; i < q.nbuckets; i++) {
 		for (job = q.byid[i]; job != NULL; job = next) {
 			next = job->hnext_id;
@@ -337,7 +463,9 @@ hash_grow(void)
 		}
 		for (job = q.byname[i]; job != NULL; job = next) {
 			next = job->hnext_name;
-			b = hash_name(job->name) & (n - 1);
+			h = hash_name(job->name);
+			namebits_add(h);
+			b = h & (n - 1);
 			job->hnext_name = byname[b];
 			byname[b] = job;
 		}
@@ -362,6 +490,7 @@ hash_insert(struct job *job)
 	job->hnext_id = q.byid[b];
 	q.byid[b] = job;
 	h = hash_name(job->name);
+	namebits_add(h);
 	b = h & (q.nbuckets - 1);
 	job->hname = HASH_TAG(h);
 	job->hnext_name = q.byname[b];
@@ -392,6 +521,10 @@ hash_remove_id(struct job *job)
 	struct job	**pp;
 
 	pp = &q.byid[hash_id(job->id) & (q.nbuckets - 1)];
+	if (q.lastid == job)
+		q.lastid = NULL;
+	q.lastfreed = job->id;
+	idbits_set(job->id, 0);
 	for (; *pp != NULL; pp = &(*pp)->hnext_id) {
 		if (*pp == job) {
 			*pp = job->hnext_id;
@@ -461,12 +594,30 @@ queue_by_id(uint64_t id)
 {
 	struct job	*job;
 
-	if (id >= q.next_id)
-		return NULL;	/* job_alloc keeps every id below it */
+	/*
+	 * next_id may be far above every job (a snapshot's "next" record
+	 * sets it first); maxid is not, and replay makes jobs mostly in
+	 * increasing ids: their lookups stop here, not at the end of a chain
+	 * of cold jobs.
+	 */
+	if (id > q.maxid)
+		return NULL;
+	if (id < q.nidbits && (q.idbits[id / 64] & (uint64_t)1 << (id % 64)) ==
+	    0)
+		return NULL;
+	/*
+	 * The records of one job come in runs (replay: its new, then its
+	 * attempts; FUSE: an operation's several lookups), and a hit here
+	 * saves walking a chain of cold jobs.
+	 */
+	if (q.lastid != NULL && q.lastid->id == id)
+		return q.lastid;
+	if (id == q.lastfreed)
+		return NULL;	/* queue_apply looks again after an rm */
 	job = q.byid[hash_id(id) & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_id) {
 		if (job->id == id)
-			return job;
+			return q.lastid = job;
 	}
 	return NULL;
 }
@@ -478,6 +629,8 @@ queue_by_name(const char *name)
 	struct job	*job;
 	uint64_t	 h = hash_name(name);
 
+	if (!namebits_may(h))
+		return NULL;
 	job = q.byname[h & (q.nbuckets - 1)];
 	for (; job != NULL; job = job->hnext_name) {
 		if (!job->gone && job->hname == HASH_TAG(h) &&
@@ -597,20 +750,30 @@ queue_push(void)
 		journal_push(q.journal);
 }
 
-/* Make a job and put it into the namespace. */
+/*
+ * Make a job with its text (len bytes) and put it into the namespace. The
+ * text comes now rather than by job_set_text, which would copy the name
+ * and the text a second time: replay makes a million jobs this way.
+ */
 static struct job *
-job_alloc(uint64_t id, const char *name)
+job_alloc(uint64_t id, const char *name, const char *text, size_t len)
 {
 	struct job	*job;
 
 	job = pool_get(&q.pool);
 	job->id = id;
 	job->mode = JOB_MODE_DEFAULT;
-	job_store(job, name, strlen(name), "", 0);
+	job_store(job, name, strlen(name), text, len);
 	TAILQ_INSERT_TAIL(queue_dir_jobs(queue_dir_of(job)), job, all);
 	q.nall++;
 	q.nstate[job_counted(job)]++;
 	hash_insert(job);
+	idbits_set(id, 1);
+	q.lastid = job;
+	if (id == q.lastfreed)
+		q.lastfreed = 0;
+	if (id > q.maxid)
+		q.maxid = id;
 	if (id >= q.next_id)
 		q.next_id = id + 1;
 	return job;
@@ -865,6 +1028,7 @@ job_set_name(struct job *job, const char *name)
 	hash_remove_name(job);
 	job_store(job, name, strlen(name), queue_text(job), job->textlen);
 	job->hname = HASH_TAG(hash_name(name));
+	namebits_add(hash_name(name));
 	job->hnext_name = q.byname[hash_name(name) & (q.nbuckets - 1)];
 	q.byname[hash_name(name) & (q.nbuckets - 1)] = job;
 }
@@ -1504,9 +1668,9 @@ apply_new(struct rec *r, int live, int64_t t, const char **why)
 			*why = "job name in use";
 			return -1;
 		}
-		job = job_alloc(id, name);
-	}
-	job_set_text(job, text, tlen);
+		job = job_alloc(id, name, text, tlen);
+	} else
+		job_set_text(job, text, tlen);
 	if (rec_get_u64(r, "uid", &u) == 0)
 		job->uid = (uid_t)u;
 	if (rec_get_u64(r, "gid", &u) == 0)
@@ -1971,6 +2135,7 @@ apply_next(struct rec *r, int live, int64_t t, const char **why)
 	}
 	if (u > q.next_id)
 		q.next_id = u;
+	idbits_init(q.next_id);
 	return 0;
 }
 
@@ -2049,19 +2214,55 @@ apply_depfail(struct rec *r, int live, int64_t t, const char **why)
 	return 0;
 }
 
-/* Parse the attempts of a snapshot "job" record: a,b,... of 8 numbers. */
+/*
+ * Read a decimal number at *sp as sscanf's %llu does for what
+ * snapshot_job writes (digits, a '-' before a negative one, which wraps
+ * around) and move *sp past it. 0, or -1 if there is none or it overflows.
+ */
+static int
+parse_attempt_num(const char **sp, uint64_t *out)
+{
+	const char	*s = *sp;
+	uint64_t	 n = 0;
+	unsigned	 d;
+	int		 neg = 0;
+
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		d = (unsigned)(*s - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	*out = neg ? -n : n;
+	*sp = s;
+	return 0;
+}
+
+/*
+ * Parse the attempts of a snapshot "job" record: a,b,... of 8 numbers
+ * separated by ':'. By hand rather than with sscanf, which was a fifth of
+ * the replay of a compacted journal.
+ */
 static int
 parse_attempts(struct job *job, const char *s)
 {
-	struct attempt	 *a;
-	unsigned long long v[8];
-	int		  n, used;
+	struct attempt	*a;
+	uint64_t	 v[8];
+	int		 i;
 
 	while (*s != '\0') {
-		n = sscanf(s, "%llu:%llu:%llu:%llu:%llu:%llu:%llu:%llu%n",
-		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
-		    &used);
-		if (n != 8 || v[4] > HOW_CANCELLED || job->natt == JOB_NATT_MAX)
+		for (i = 0; i < 8; i++) {
+			if ((i > 0 && *s++ != ':') ||
+			    parse_attempt_num(&s, &v[i]) != 0)
+				return -1;
+		}
+		if (v[4] > HOW_CANCELLED || job->natt == JOB_NATT_MAX)
 			return -1;
 		a = job_attempt(job, job->natt + 1);
 		a->started = (int64_t)v[0];
@@ -2073,7 +2274,6 @@ parse_attempts(struct job *job, const char *s)
 		a->signal = (int)v[6];
 		a->eol = v[7] != 0;
 		job->natt++;
-		s += used;
 		if (*s == ',')
 			s++;
 		else if (*s != '\0')
@@ -2117,9 +2317,8 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 		*why = "job id or name in use";
 		return -1;
 	}
-	job = job_alloc(id, name);
+	job = job_alloc(id, name, text, tlen);
 	job_set_state(job, (enum job_state)i);
-	job_set_text(job, text, tlen);
 	if (rec_get_u64(r, "uid", &u) == 0)
 		job->uid = (uid_t)u;
 	if (rec_get_u64(r, "gid", &u) == 0)
@@ -2162,13 +2361,17 @@ apply_job(struct rec *r, int live, int64_t t, const char **why)
 	return 0;
 }
 
-/* Append the snapshot body of one job. */
+/*
+ * Append the snapshot body of one job; att is a buffer for its attempts,
+ * reused from one job to the next.
+ */
 static void
-snapshot_job(struct buf *out, const struct job *job)
+snapshot_job(struct buf *out, struct buf *att, const struct job *job)
 {
 	const struct job_live	*l = job->live;
 	struct attempt		 a;
-	struct buf		 att;
+	char			 s[8 * (REC_NUMLEN + 1)];
+	size_t			 n;
 	unsigned		 i;
 
 	/*
@@ -2181,16 +2384,30 @@ snapshot_job(struct buf *out, const struct job *job)
 	 */
 	if (job->state != JOB_PENDING && job->state != JOB_ACTIVE)
 		l = NULL;
-	buf_init(&att);
+	buf_reset(att);
 	for (i = 1; i <= job->natt; i++) {
 		if (queue_attempt(job, i, &a) != 0)
 			memset(&a, 0, sizeof a);
-		buf_printf(&att, "%s%lld:%lld:%llu:%llu:%d:%lld:%d:%d",
-		    i > 1 ? "," : "", (long long)a.started,
-		    (long long)a.ended, (unsigned long long)a.off,
-		    (unsigned long long)a.end, a.how,
-		    (long long)(uint64_t)(int64_t)a.status, a.signal,
-		    a.eol);
+		/* started:ended:off:end:how:status:signal:eol, by hand */
+		n = 0;
+		if (i > 1)
+			s[n++] = ',';
+		n += rec_fmt_i64(s + n, a.started);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.ended);
+		s[n++] = ':';
+		n += rec_fmt_u64(s + n, a.off);
+		s[n++] = ':';
+		n += rec_fmt_u64(s + n, a.end);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.how);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.status);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.signal);
+		s[n++] = ':';
+		n += rec_fmt_i64(s + n, a.eol);
+		buf_add(att, s, n);
 	}
 	rec_begin(out, "job");
 	rec_add_u64(out, "id", job->id);
@@ -2220,10 +2437,9 @@ snapshot_job(struct buf *out, const struct job *job)
 		rec_add_u64(out, "dep", job->live->depfail);
 		rec_add_str(out, "depname", job->live->depname);
 	}
-	rec_add(out, "att", att.data != NULL ? att.data : "", att.len);
+	rec_add(out, "att", att->data != NULL ? att->data : "", att->len);
 	rec_add(out, "text", queue_text(job), job->textlen);
 	buf_addc(out, '\n');
-	buf_free(&att);
 	if (job->live != NULL)
 		policy_snapshot(job->live->policy, job->id, out);
 }
@@ -2237,6 +2453,7 @@ snapshot_job(struct buf *out, const struct job *job)
 void
 queue_snapshot(void *arg, struct buf *out)
 {
+	struct buf	 att;
 	struct job	*job;
 	uint64_t	 ino;
 	int		 i;
@@ -2262,17 +2479,19 @@ queue_snapshot(void *arg, struct buf *out)
 		rec_add_i64(out, "time", q.nodes[ino].mtime);
 		buf_addc(out, '\n');
 	}
+	buf_init(&att);
 	for (level = READY_LEVELS; level-- > 0;) {
 		TAILQ_FOREACH(job, &q.ready[level], live->ready)
-			snapshot_job(out, job);
+			snapshot_job(out, &att, job);
 	}
 	for (i = INO_PENDING; i <= INO_COMPLETE; i++) {
 		TAILQ_FOREACH(job, queue_dir_jobs(i), all) {
 			if (job->state != JOB_NEW &&
 			    (job->live == NULL || !job->live->onready))
-				snapshot_job(out, job);
+				snapshot_job(out, &att, job);
 		}
 	}
+	buf_free(&att);
 }
 
 /*
@@ -2291,7 +2510,7 @@ queue_new(const char *name, uid_t uid, gid_t gid, int tmp, struct job **jobp)
 		return error;
 	if (!queue_name_free(name))
 		return -EEXIST;
-	job = job_alloc(q.next_id, name);
+	job = job_alloc(q.next_id, name, "", 0);
 	job_set_state(job, JOB_NEW);
 	job->uid = uid;
 	job->gid = gid;

@@ -10,6 +10,7 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -2297,6 +2298,135 @@ test_compact_error(void)
 	kvt_close(&t);
 }
 
+/*
+ * Snapshot callbacks run in the forked child only: one that takes its
+ * time, so that the parent changes keys meanwhile, and one that dies.
+ */
+static void
+kv_snapshot_slow(void *arg, struct buf *out)
+{
+	usleep(300000);
+	kv_snapshot(arg, out);
+}
+
+/* A snapshot child killed before it wrote anything (the OOM killer). */
+static void
+kv_snapshot_die(void *arg, struct buf *out)
+{
+	(void)arg;
+	(void)out;
+	kill(getpid(), SIGKILL);
+	pause();
+}
+
+/* Return 1 if this process has no child left to reap, zombie or not. */
+static int
+no_children(void)
+{
+	return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+}
+
+/*
+ * The snapshot is written by a child from the state at the fork: keys set
+ * and removed while it writes (the loop goes on meanwhile) reach the new
+ * journal through its tail, and a reopen gives them back. A child that
+ * dies is a failed compaction: the old journal stays, untouched, appends
+ * go on, the child is reaped, and the next compaction works.
+ */
+static void
+test_compact_fork(void)
+{
+	struct kvt	 t;
+	struct kv	 kv;
+	struct hookst	 h;
+	struct stat	 st0, st1;
+	char		 newpath[PATH_MAX];
+	uint64_t	 t0, seq, size0;
+	int		 i, during = 0, turns = 0;
+
+	if (!ok(kvt_open(&t, 0) == 0, "fork: open"))
+		return;
+	jpath_with(newpath, ".new", NULL);
+	memset(&h, 0, sizeof h);
+	h.t = &t;
+	hookst = &h;
+	kv_random(&t, 300);
+	for (i = 0; i < 8; i++)
+		kv_append(&t, KV_RAND - 1 - i, "before the fork");
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	journal_set_snapshot(t.j, kv_snapshot_slow, &t);
+	t0 = uv_hrtime();
+	ok(journal_compact(t.j) == 0, "fork: a compaction starts");
+	ok(uv_hrtime() - t0 < 200000000ULL,
+	    "the loop is not kept waiting for the snapshot (%.0f ms)",
+	    (double)(uv_hrtime() - t0) / 1e6);
+	/* Change keys while the child sleeps over its snapshot. */
+	while (h.steps[3] == 0 && h.steps[4] == 0 && turns < 1000000) {
+		if (h.steps[0] == 0 && during < 40) {
+			if (during % 2 == 0)
+				kv_append(&t, KV_RAND - 1 - during / 5,
+				    during % 4 == 0 ? NULL : "changed");
+			else
+				kv_random(&t, 1);
+			during++;
+		}
+		uv_run(&t.loop, during < 40 ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+		turns++;
+		if (during < 40)
+			usleep(1000);
+	}
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(h.steps[3] == 1 && h.steps[4] == 0 && during == 40 &&
+	    t.nfail == 0, "it completes; %d changes were committed while "
+	    "the child wrote the snapshot", during);
+	ok(no_children(), "the child was reaped");
+	seq = journal_next_seq(t.j);
+	journal_close(t.j);
+	t.j = NULL;
+	ok(kv_reopen(&kv, NULL) == 0 && kv.bad == 0 &&
+	    kv.last_seq == seq - 1 && kv_equal(&kv, &t.state),
+	    "a reopen gives every change made during the snapshot");
+	kv_free(&kv);
+	kvt_close(&t);
+
+	if (!ok(kvt_open(&t, 0) == 0, "fork: open again"))
+		return;
+	memset(&h, 0, sizeof h);
+	h.t = &t;
+	kv_random(&t, 100);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	journal_set_snapshot(t.j, kv_snapshot_die, &t);
+	stat(jpath, &st0);
+	size0 = journal_size(t.j);
+	ok(journal_compact(t.j) == 0, "a compaction whose child is killed");
+	kv_random(&t, 10);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	stat(jpath, &st1);
+	ok(h.steps[4] == 1 && h.steps[3] == 0 && journal_idle(t.j) &&
+	    no_children(), "fails, and the child is reaped");
+	ok(st0.st_ino == st1.st_ino && fsize(newpath) == -1 &&
+	    t.nfail == 0 && journal_size(t.j) > size0 &&
+	    (uint64_t)fsize(jpath) == journal_size(t.j),
+	    "the old journal stays in use, appends meanwhile committed, "
+	    "no PATH.new");
+	kv_random(&t, 10);
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(t.nfail == 0 && t.bad_order == 0, "appends go on committing");
+	journal_set_snapshot(t.j, kv_snapshot, &t);
+	ok(journal_compact(t.j) == 0, "a compaction on demand");
+	uv_run(&t.loop, UV_RUN_DEFAULT);
+	ok(h.steps[3] == 1 && no_children(), "works");
+	seq = journal_next_seq(t.j);
+	journal_close(t.j);
+	t.j = NULL;
+	hookst = NULL;
+	ok(kv_reopen(&kv, NULL) == 0 && kv.bad == 0 &&
+	    kv.last_seq == seq - 1 && kv_equal(&kv, &t.state),
+	    "a reopen replays the same state");
+	kv_free(&kv);
+	kvt_close(&t);
+}
+
 int
 main(void)
 {
@@ -2334,6 +2464,7 @@ main(void)
 	test_compact_busy();
 	test_compact_crash();
 	test_compact_error();
+	test_compact_fork();
 
 	for (i = 0; i < NREC; i++)
 		buf_free(&texts[i]);
