@@ -117,13 +117,38 @@ prio_writer(void *arg)
 	return NULL;
 }
 
-/* enq --prio: queue jobs of pseudo-random priorities through drafts. */
-static int
-prio(int argc, char **argv)
+/*
+ * Run nwriters threads of fn, started together at a barrier: the seconds
+ * from the start to the last one's end.
+ */
+static double
+run_writers(void *(*fn)(void *))
 {
 	pthread_t	*th;
 	double		 t0, t1;
 	long		 w;
+
+	if ((th = calloc(nwriters, sizeof *th)) == NULL)
+		err(1, "calloc");
+	pthread_barrier_init(&barrier, NULL, nwriters + 1);
+	for (w = 0; w < nwriters; w++)
+		if ((errno = pthread_create(&th[w], NULL, fn, (void *)w)) != 0)
+			err(1, "pthread_create");
+	pthread_barrier_wait(&barrier);
+	t0 = now();
+	for (w = 0; w < nwriters; w++)
+		pthread_join(th[w], NULL);
+	t1 = now();
+	free(th);
+	pthread_barrier_destroy(&barrier);
+	return t1 - t0;
+}
+
+/* enq --prio: queue jobs of pseudo-random priorities through drafts. */
+static int
+prio(int argc, char **argv)
+{
+	double	 t;
 
 	if (argc != 8)
 		errx(1, "usage: enq --prio DIR N WRITERS PREFIX LO HI");
@@ -135,20 +160,8 @@ prio(int argc, char **argv)
 	prio_hi = atol(argv[7]);
 	if (njobs < 1 || nwriters < 1 || nwriters > njobs || prio_hi < prio_lo)
 		errx(1, "bad N, WRITERS, LO or HI");
-	if ((th = calloc(nwriters, sizeof *th)) == NULL)
-		err(1, "calloc");
-	pthread_barrier_init(&barrier, NULL, nwriters + 1);
-	for (w = 0; w < nwriters; w++)
-		if ((errno = pthread_create(&th[w], NULL, prio_writer,
-		    (void *)w)) != 0)
-			err(1, "pthread_create");
-	pthread_barrier_wait(&barrier);
-	t0 = now();
-	for (w = 0; w < nwriters; w++)
-		pthread_join(th[w], NULL);
-	t1 = now();
-	printf("%.1f %.4f\n", njobs / (t1 - t0), t1 - t0);
-	free(th);
+	t = run_writers(prio_writer);
+	printf("%.1f %.4f\n", njobs / t, t);
 	return 0;
 }
 
@@ -258,9 +271,7 @@ waitfor(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	pthread_t	*th;
-	double		 t0, t1;
-	long		 w;
+	double	 t;
 
 	if (argc >= 2 && strcmp(argv[1], "--stamp") == 0)
 		return stamp();
@@ -282,25 +293,15 @@ main(int argc, char **argv)
 		errx(1, "bad N or WRITERS");
 	close_lat = calloc(njobs, sizeof *close_lat);
 	trip_lat = calloc(njobs, sizeof *trip_lat);
-	th = calloc(nwriters, sizeof *th);
-	if (close_lat == NULL || trip_lat == NULL || th == NULL)
+	if (close_lat == NULL || trip_lat == NULL)
 		err(1, "calloc");
-	pthread_barrier_init(&barrier, NULL, nwriters + 1);
-	for (w = 0; w < nwriters; w++)
-		if ((errno = pthread_create(&th[w], NULL, writer,
-		    (void *)w)) != 0)
-			err(1, "pthread_create");
-	pthread_barrier_wait(&barrier);
-	t0 = now();
-	for (w = 0; w < nwriters; w++)
-		pthread_join(th[w], NULL);
-	t1 = now();
+	t = run_writers(writer);
 	qsort(close_lat, njobs, sizeof *close_lat, cmp);
 	qsort(trip_lat, njobs, sizeof *trip_lat, cmp);
-	printf("%.1f %.3f %.3f %.3f %.3f %.4f\n", njobs / (t1 - t0),
+	printf("%.1f %.3f %.3f %.3f %.3f %.4f\n", njobs / t,
 	    pct(close_lat, njobs, 50) * 1e3, pct(close_lat, njobs, 99) * 1e3,
-	    pct(trip_lat, njobs, 50) * 1e3, pct(trip_lat, njobs, 99) * 1e3,
-	    t1 - t0);
-	free(th);
+	    pct(trip_lat, njobs, 50) * 1e3, pct(trip_lat, njobs, 99) * 1e3, t);
+	free(close_lat);
+	free(trip_lat);
 	return 0;
 }

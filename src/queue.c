@@ -2371,8 +2371,9 @@ snapshot_job(struct buf *out, struct buf *att, const struct job *job)
 	const struct job_live	*l = job->live;
 	struct attempt		 a;
 	char			 s[8 * (REC_NUMLEN + 1)];
+	int64_t			 iv[8] = { 0 };
 	size_t			 n;
-	unsigned		 i;
+	unsigned		 i, k;
 
 	/*
 	 * A packed job kept its last attempt only (job_pack); the earlier
@@ -2389,24 +2390,23 @@ snapshot_job(struct buf *out, struct buf *att, const struct job *job)
 		if (queue_attempt(job, i, &a) != 0)
 			memset(&a, 0, sizeof a);
 		/* started:ended:off:end:how:status:signal:eol, by hand */
+		iv[0] = a.started;
+		iv[1] = a.ended;
+		iv[4] = a.how;
+		iv[5] = a.status;
+		iv[6] = a.signal;
+		iv[7] = a.eol;
 		n = 0;
 		if (i > 1)
 			s[n++] = ',';
-		n += rec_fmt_i64(s + n, a.started);
-		s[n++] = ':';
-		n += rec_fmt_i64(s + n, a.ended);
-		s[n++] = ':';
-		n += rec_fmt_u64(s + n, a.off);
-		s[n++] = ':';
-		n += rec_fmt_u64(s + n, a.end);
-		s[n++] = ':';
-		n += rec_fmt_i64(s + n, a.how);
-		s[n++] = ':';
-		n += rec_fmt_i64(s + n, a.status);
-		s[n++] = ':';
-		n += rec_fmt_i64(s + n, a.signal);
-		s[n++] = ':';
-		n += rec_fmt_i64(s + n, a.eol);
+		for (k = 0; k < 8; k++) {
+			if (k > 0)
+				s[n++] = ':';
+			if (k == 2 || k == 3)
+				n += rec_fmt_u64(s + n, k == 2 ? a.off : a.end);
+			else
+				n += rec_fmt_i64(s + n, iv[k]);
+		}
 		buf_add(att, s, n);
 	}
 	rec_begin(out, "job");
