@@ -231,7 +231,6 @@ loop_stop(int hard)
 	lp.stopping = 1;
 	retain_stop();
 	notify_stopping();
-	queue_log_unreleased();
 	fsops_stopping();
 	uv_timer_start(&lp.stop_timer, loop_stop_check, 0, 20);
 }
@@ -254,6 +253,12 @@ loop_stop_check(uv_timer_t *t)
 	    fsops_parked() != 0 || config_busy())
 		return;
 	uv_timer_stop(t);
+	/*
+	 * Only now, with every commit done, is it known which jobs being
+	 * written were saved (a save at a close of a duplicate may have been
+	 * in flight when the stop began).
+	 */
+	queue_log_unreleased();
 	fuse_uv_stop();
 	run_shutdown();
 	uv_walk(lp.loop, loop_close_walk, NULL);

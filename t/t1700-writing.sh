@@ -44,8 +44,10 @@ test_expect_success 'a job written in two saves runs once, with all of its text'
 
 # half NAME: in the background, write job NAME in two parts: the first is
 # saved when a child that inherited the redirect exits; the second comes
-# once gate.NAME is opened. Its job would touch ran.NAME.
+# once gate.NAME is opened, at the latest when the test ends, whatever its
+# outcome. Its job would touch ran.NAME.
 half() {
+	test_when_finished "open_gate $1" &&
 	{
 		{
 			echo "touch \"$TRASH/ran.$1\"; echo first part"
@@ -112,6 +114,7 @@ test_expect_success 'an fsync while writing saves the text, and it still does no
 	os.write(fd, b"echo rest\n")
 	os.close(fd)
 	EOF
+	test_when_finished "open_gate w3" &&
 	{ "$FILED_PYTHON" fsync.py mnt/pending/w3 synced.w3 gate.w3 2>/dev/null & } &&
 	wait_for 10 "test -e synced.w3" &&
 	saved w3 &&

@@ -537,4 +537,32 @@ test_expect_success 'the fsync of the cut fails: the same' '
 	filed_stop
 '
 
+# --- 7. SIGTERM while the save of a job being written is in flight ------
+
+# The save of a job whose creator still holds it (here at the close of a
+# duplicate) is written to the journal, and its fdatasync takes 2 s: the
+# SIGTERM comes in between. filed stops only once that commit is done, and
+# says what the job then is: a draft, kept.
+test_expect_success 'SIGTERM during the save of a job being written: kept as a draft, said so' '
+	fresh_state max_jobs=1 &&
+	traced_start "-e inject=fdatasync:delay_enter=2s" &&
+	test_when_finished "open_gate slow" &&
+	{
+		{
+			echo "touch \"$TRASH/ran.slow\""
+			/bin/true
+			while ! test -e "$TRASH/gate.slow"; do sleep 0.02; done
+		} >mnt/pending/slow 2>/dev/null &
+	} &&
+	wait_for 10 "test \"\$(in_journal slow)\" = 1" &&
+	traced_stop &&
+	filed_log | grep "job .slow.: still being written as filed stops: kept as a draft, not run" &&
+	! filed_log | grep "never saved" &&
+	filed_start &&
+	test "$(xattr mnt/pending/slow state)" = draft &&
+	filed_log | grep "job .slow.: filed stopped while it was being written" &&
+	filed_stop &&
+	! test -e ran.slow
+'
+
 test_done
