@@ -253,7 +253,7 @@ static int	 journal_frame(struct journal *, struct buf *, uint64_t,
 		     const struct buf *, uint64_t *, int, uint64_t *);
 static int	 journal_compact_begin(struct journal *);
 static int	 journal_write_all(int, const char *, size_t);
-static void	 journal_snap_child(struct journal *, int, int)
+static void	 journal_snap_child(struct journal *, pid_t, int, int)
 		    __attribute__((noreturn));
 static void	 journal_snap_read(uv_poll_t *, int, int);
 static void	 journal_poll_closed(uv_handle_t *);
@@ -1445,7 +1445,7 @@ journal_frame(struct journal *j, struct buf *out, uint64_t seq,
  * parent's signal pipe) and it dies with its parent.
  */
 static void __attribute__((noreturn))
-journal_snap_child(struct journal *j, int memfd, int wfd)
+journal_snap_child(struct journal *j, pid_t parent, int memfd, int wfd)
 {
 	struct journal_snap	 res;
 	struct buf		 snap, out;
@@ -1454,7 +1454,13 @@ journal_snap_child(struct journal *j, int memfd, int wfd)
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/*
+	 * It holds a copy of filed's /dev/fuse descriptor: were it to outlive
+	 * a killed filed, the mount would hang until it is done instead of
+	 * failing at once. A parent gone before the prctl is seen here.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(1);
 	memset(&res, 0, sizeof res);
 	buf_init(&snap);
 	buf_init(&out);
@@ -1483,7 +1489,7 @@ journal_compact_begin(struct journal *j)
 {
 	const char	*what;
 	int		 p[2] = { -1, -1 }, memfd = -1, r;
-	pid_t		 pid;
+	pid_t		 pid, parent;
 
 	if (j->snap_cb == NULL || j->cstate != COMPACT_NONE)
 		return -1;
@@ -1495,11 +1501,12 @@ journal_compact_begin(struct journal *j)
 		goto fail;
 	what = "fork";
 	j->ct0 = uv_hrtime();
+	parent = getpid();
 	if ((pid = fork()) == -1)
 		goto fail;
 	if (pid == 0) {
 		close(p[0]);
-		journal_snap_child(j, memfd, p[1]);
+		journal_snap_child(j, parent, memfd, p[1]);
 	}
 	close(p[1]);
 	j->cstate = COMPACT_CHILD;
