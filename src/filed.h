@@ -738,6 +738,11 @@ void		 run_log_removed(struct job *);
 char		*run_log_path(const struct job *);
 int		 run_log_fd(struct job *);
 
+/* interp.c: would the exec of a job's interpreter reach filed's own mount? */
+int		 interp_set_mount(const char *);
+int		 interp_in_mount(const char *, const char *);
+int		 interp_split(char *, char **, char **);
+
 /* xattr.c: user.filed.* metadata of job files */
 int		 xattr_get(const struct job *, const char *, struct buf *);
 void		 xattr_list(const struct job *, struct buf *);

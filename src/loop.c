@@ -339,6 +339,9 @@ loop_run(struct options *opts)
 	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,
 	    loop_lost) != 0)
 		return EXIT_TEMPFAIL;
+	if (interp_set_mount(opts->mountpoint) != 0)
+		log_warn("statx %s: a job's #! interpreter is not checked "
+		    "against the mount", opts->mountpoint);
 	log_info("serving %s on %s", opts->statedir, opts->mountpoint);
 
 	uv_signal_init(lp.loop, &lp.sigterm);
@@ -363,6 +366,7 @@ loop_run(struct options *opts)
 	config_free();
 	notify_free();
 	conf_set_mount(NULL);
+	interp_set_mount(NULL);
 	space_free();
 	free(lp.config_path);
 	close(lp.lockfd);

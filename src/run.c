@@ -586,37 +586,8 @@ run_released(struct job *job)
 }
 
 /*
- * Split an interpreter line (NUL-terminated, in place) as the kernel
- * splits a #! line: the program, up to the first blank, then at most one
- * argument, the rest of the line trimmed ("" if none). Returns -1 if
- * there is no program.
- */
-static int
-run_split(char *line, char **prog, char **arg)
-{
-	char	*p, *a;
-	size_t	 n;
-
-	p = line + strspn(line, " \t");
-	n = strcspn(p, " \t\r");
-	if (n == 0)
-		return -1;
-	a = p + n;
-	if (*a != '\0') {
-		*a++ = '\0';
-		a += strspn(a, " \t");
-		n = strlen(a);
-		while (n > 0 && strchr(" \t\r", a[n - 1]) != NULL)
-			a[--n] = '\0';
-	}
-	*prog = p;
-	*arg = a;
-	return 0;
-}
-
-/*
  * The interpreter of a script: "#!PATH ARG" gives PATH and at most one
- * argument (run_split); a script without one gets the shell setting,
+ * argument (interp_split); a script without one gets the shell setting,
  * split the same way. Fill argv (RUN_ARGV slots): the interpreter, its
  * argument, then /dev/fd/3; or, for a script without #! that run_inline
  * allows, "-c TEXT /dev/fd/3" after the shell and its argument, so that
@@ -647,7 +618,7 @@ run_argv(const struct job *job, char **argv, char *line)
 		memcpy(line, text + 2, n);
 		line[n] = '\0';
 	}
-	if (run_split(line, &prog, &arg) != 0)
+	if (interp_split(line, &prog, &arg) != 0)
 		return -1;
 	k = 0;
 	argv[k++] = prog;
@@ -681,7 +652,7 @@ run_shell_inline(const char *shell)
 	if (strlen(shell) >= sizeof line)
 		return 0;
 	memcpy(line, shell, strlen(shell) + 1);
-	if (run_split(line, &prog, &arg) != 0 ||
+	if (interp_split(line, &prog, &arg) != 0 ||
 	    (real = realpath(prog, NULL)) == NULL)
 		return 0;
 	base = strrchr(real, '/') != NULL ? strrchr(real, '/') + 1 : real;
@@ -959,6 +930,20 @@ run_start(struct job *job)
 
 	if (run_argv(job, argv, line) != 0) {
 		error = -ENOEXEC;
+		goto failed;
+	}
+	/*
+	 * An interpreter in filed's own mount: posix_spawn would hold filed
+	 * while the exec waits for filed to answer (interp.c). Relative
+	 * paths are taken from workdir, else / (not checked when it is the
+	 * submitter's home, which only --exec-as finds).
+	 */
+	if (job->textlen >= 2 && queue_text(job)[0] == '#' &&
+	    queue_text(job)[1] == '!' && interp_in_mount(argv[0],
+	    *rs.conf->workdir != '\0' ? rs.conf->workdir :
+	    run_submitter() ? "" : "/")) {
+		why = "names a #! interpreter inside filed's own mount";
+		error = -EACCES;
 		goto failed;
 	}
 	if (rs.conf->run_as == RUN_AS_SUBMITTER && job->uid == 0 &&

@@ -104,6 +104,71 @@ test_expect_success 'a shell inside filed'"'"'s own mount is refused (a link to 
 	rm "$link" mnt/pending/.inmount
 '
 
+# A job's own #! interpreter is not checked when it is written but as it
+# starts: one that the exec would look up or read in filed's mount (the
+# exec would wait for filed, which waits for the exec) is not run. A #!
+# line ends its program at the first blank, and the trash directory has
+# one in its name: the paths go through a link to it, in a directory of
+# their own under /tmp.
+test_expect_success 'setup: an interpreter inside the mount, links to it' '
+	short=$(mktemp -d /tmp/filed-interp.XXXXXX) &&
+	ln -s "$TRASH" "$short/t" &&
+	printf "#!/bin/sh\nexec /bin/sh \"\$@\"\n" >mnt/pending/.interp &&
+	chmod 0755 mnt/pending/.interp &&
+	ln -s "$TRASH/mnt/pending/.interp" "$short/in-link" &&
+	printf "#!%s\n" "$short/in-link" >"$short/nested" &&
+	chmod 0755 "$short/nested" &&
+	ln -s /bin/sh "$short/out-link" &&
+	printf "#!/bin/sh\nexec /bin/sh \"\$@\"\n" >"$short/wrapper" &&
+	chmod 0755 "$short/wrapper"
+'
+
+# refused NAME: job NAME failed with 126, said why in its log and in
+# filed's, and filed still runs jobs.
+refused() {
+	wait_job_in failed "$1" &&
+	test "$(xattr "mnt/failed/$1" exit)" = 126 &&
+	grep "^filed: job .$1. names a #! interpreter inside filed.s own mount$" \
+		"mnt/failed/$1" &&
+	filed_log | grep "job .$1.: not run: it names a #! interpreter inside filed.s own mount" &&
+	echo "echo after-$1" >"mnt/pending/after-$1" &&
+	wait_job_in complete "after-$1"
+}
+
+test_expect_success 'a #! interpreter inside the mount: not run, 126, filed goes on' '
+	printf "#!%s\necho never\n" "$short/t/mnt/pending/.interp" >mnt/pending/in &&
+	refused in
+'
+
+test_expect_success 'a #! interpreter that is a link into the mount: the same' '
+	printf "#!%s\necho never\n" "$short/in-link" >mnt/pending/via-link &&
+	refused via-link
+'
+
+test_expect_success 'a #! interpreter whose own #! is inside the mount: the same' '
+	printf "#!%s\necho never\n" "$short/nested" >mnt/pending/via-script &&
+	refused via-script
+'
+
+test_expect_success 'a relative #! interpreter, from workdir, into the mount: the same' '
+	jq --arg d "$short" ".workdir = \$d" mnt/config.json >c.json &&
+	cat c.json >mnt/config.json &&
+	printf "#!t/mnt/pending/.interp\necho never\n" >mnt/pending/relative &&
+	refused relative &&
+	jq ".workdir = \"\"" mnt/config.json >c.json &&
+	cat c.json >mnt/config.json
+'
+
+test_expect_success 'interpreters outside the mount run: a link, a script' '
+	printf "#!%s\necho by-link\n" "$short/out-link" >mnt/pending/out1 &&
+	printf "#!%s\necho by-wrapper\n" "$short/wrapper" >mnt/pending/out2 &&
+	wait_job_in complete out1 &&
+	wait_job_in complete out2 &&
+	test "$(cat mnt/complete/out1)" = by-link &&
+	test "$(cat mnt/complete/out2)" = by-wrapper &&
+	rm -r "$short"
+'
+
 test_expect_success 'a bad shell in filed.ini at SIGHUP: file:line, settings kept' '
 	jq -r .shell mnt/config.json >before &&
 	cp state/filed.ini good.ini &&
