@@ -19,6 +19,24 @@
 
 static char	dir[64];
 
+/* Paths, from a directory, and whether they are in the mount (/proc). */
+static const struct {
+	const char	*path, *dir;
+	int		 want;
+	const char	*what;
+} paths[] = {
+	{ "/bin/sh", "/", 0, "/bin/sh is not" },
+	{ "/proc/version", "/", 1, "/proc/version is" },
+	{ "/proc", "/", 1, "the mount's root is" },
+	{ "/proc/self/exe", "/", 1,
+	    "a path through the mount is, wherever it leads" },
+	{ "/tmp/../proc/version", "/", 1, "a path with .. into it is" },
+	{ "/no/such/file", "/", 0, "a missing path is the exec's to report" },
+	{ "version", "/proc", 1, "a relative path from a directory in it is" },
+	{ "bin/sh", "/usr", 0, "a relative path elsewhere is not" },
+	{ "version", "", 0, "a relative path with no directory is not checked" },
+};
+
 /* Make dir/name a script whose #! line is line. */
 static void
 script(const char *name, const char *line)
@@ -75,22 +93,9 @@ main(void)
 	    "with no mount noted, nothing is in it");
 	is_int(interp_set_mount("/proc"), 0, "/proc's device is read");
 
-	is_int(interp_in_mount("/bin/sh", "/"), 0, "/bin/sh is not");
-	is_int(interp_in_mount("/proc/version", "/"), 1, "/proc/version is");
-	is_int(interp_in_mount("/proc", "/"), 1, "the mount's root is");
-	is_int(interp_in_mount("/proc/self/exe", "/"), 1,
-	    "a path through the mount is, wherever it leads");
-	is_int(interp_in_mount("/tmp/../proc/version", "/"), 1,
-	    "a path with .. into it is");
-	is_int(interp_in_mount("/no/such/file", "/"), 0,
-	    "a missing path is the exec's to report");
-
-	is_int(interp_in_mount("version", "/proc"), 1,
-	    "a relative path from a directory in it is");
-	is_int(interp_in_mount("bin/sh", "/usr"), 0,
-	    "a relative path elsewhere is not");
-	is_int(interp_in_mount("version", ""), 0,
-	    "a relative path with no directory is not checked");
+	for (i = 0; i < (int)(sizeof paths / sizeof paths[0]); i++)
+		is_int(interp_in_mount(paths[i].path, paths[i].dir),
+		    paths[i].want, "%s", paths[i].what);
 
 	link_to("in", "/proc/version");
 	link_to("out", "/bin/sh");
