@@ -58,6 +58,7 @@ static void	loop_pool_noop(uv_work_t *);
 static void	loop_pool_done(uv_work_t *, int);
 static void	loop_lock(const char *);
 static int	loop_check_mountpoint(const char *);
+static void	loop_apart(const struct options *);
 static void	loop_signal(uv_signal_t *, int);
 static void	loop_push_soon(void *);
 static void	loop_push_fired(uv_timer_t *);
@@ -189,6 +190,27 @@ loop_check_mountpoint(const char *mnt)
 }
 
 /*
+ * The state directory and a settings file given with -c must not be
+ * inside the mount point: once the mount is up, their paths lead into
+ * filed's own mount, and filed, opening them, would wait on itself.
+ */
+static void
+loop_apart(const struct options *opts)
+{
+	char	*mnt;
+
+	if ((mnt = realpath(opts->mountpoint, NULL)) == NULL)
+		return;		/* loop_check_mountpoint says why */
+	if (util_path_under(opts->statedir, mnt))
+		fatalx("the state directory %s is inside the mount point %s",
+		    opts->statedir, opts->mountpoint);
+	if (opts->config != NULL && util_path_under(opts->config, mnt))
+		fatalx("the settings file %s is inside the mount point %s",
+		    opts->config, opts->mountpoint);
+	free(mnt);
+}
+
+/*
  * SIGTERM, SIGINT: stop; SIGHUP: reload the settings, in turn with the
  * writes to config.json (config.c).
  */
@@ -293,6 +315,7 @@ loop_run(struct options *opts)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 #endif
 
+	loop_apart(opts);
 	if (mkdir(opts->statedir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", opts->statedir);
 	if (access(opts->statedir, R_OK | W_OK | X_OK) == -1)

@@ -301,3 +301,41 @@ util_nofile_jobs(int jobs)
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 		log_warn("setrlimit RLIMIT_NOFILE");
 }
+
+/*
+ * Is path, resolved through links (its last component may be missing),
+ * dir itself or beneath it? dir is a resolved path. 1 if so, else 0 (and
+ * 0 when path cannot be resolved).
+ */
+int
+util_path_under(const char *path, const char *dir)
+{
+	const char	*base, *name;
+	char		*real, *up, *parent;
+	size_t		 n;
+	int		 under;
+
+	if ((real = realpath(path, NULL)) == NULL) {
+		if (errno != ENOENT)
+			return 0;
+		/* A missing last component: its directory, then its name. */
+		base = strrchr(path, '/');
+		up = base == NULL ? xstrdup(".") : base == path ? xstrdup("/") :
+		    xstrndup(path, (size_t)(base - path));
+		name = base == NULL ? path : base + 1;
+		parent = realpath(up, NULL);
+		free(up);
+		if (parent == NULL)
+			return 0;
+		real = xasprintf("%s/%s", strcmp(parent, "/") == 0 ? "" :
+		    parent, name);
+		free(parent);
+	}
+	n = strlen(dir);
+	while (n > 0 && dir[n - 1] == '/')
+		n--;
+	under = strncmp(real, dir, n) == 0 &&
+	    (real[n] == '\0' || real[n] == '/');
+	free(real);
+	return under;
+}

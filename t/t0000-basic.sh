@@ -63,6 +63,26 @@ test_expect_success 'a state dir that is a file: exit 1' '
 	! mountpoint -q mnt
 '
 
+# Once mounted, a path there would lead into filed's own mount: filed
+# would wait on itself.
+test_expect_success 'a state dir or -c CONFIG inside the mount point: exit 1, nothing made' '
+	mkdir -p mnt &&
+	filed_run 1 -s "$TRASH/mnt/state" "$TRASH/mnt" &&
+	grep "the state directory .*/mnt/state is inside the mount point" err &&
+	filed_run 1 -s "$TRASH/mnt" "$TRASH/mnt" &&
+	grep "the state directory .*/mnt is inside the mount point" err &&
+	ln -s mnt link &&
+	filed_run 1 -s "$TRASH/link/state" "$TRASH/mnt" &&
+	grep "is inside the mount point" err &&
+	filed_run 1 -s "$TRASH/elsewhere" -c "$TRASH/mnt/filed.ini" "$TRASH/mnt" &&
+	grep "the settings file .*/mnt/filed.ini is inside the mount point" err &&
+	test_must_be_empty out &&
+	! mountpoint -q mnt &&
+	test -z "$(ls -A mnt)" &&
+	path_is_missing elsewhere &&
+	rm link
+'
+
 test_expect_success 'an unknown key in CONFIG: exit 1 naming file and line' '
 	mkdir -p bad &&
 	printf "[queue]\nmax_jobs = 2\nfoo = 1\n" >bad/filed.ini &&
