@@ -13,7 +13,11 @@
 #	filed_start [ARGS]	start filed -s state ARGS mnt, wait for the mount
 #	filed_start_raw ARGS	the same with the whole command line given
 #	filed_stop		SIGTERM; wait; exit status 0 and no mount left
-#	traced_stop		the same for a filed run under strace
+#	traced_filed [-pool1] ARGS
+#				write traced-filed: filed under strace ARGS
+#	traced_filed_start [ARGS]
+#				filed_start with traced-filed for filed
+#	traced_stop		filed_stop for a filed run under strace
 #	filed_kill9		kill -9 and lazily unmount (filed cannot)
 #	filed_log		the log of the latest start
 #	filed_run CODE ARGS	run filed in the foreground, expect exit CODE
@@ -263,6 +267,56 @@ traced_stop() {
 	filed_wait_exit 20 &&
 	! filed_mounted &&
 	test "$filed_status" = 0
+}
+
+# traced_filed [-pool1] ARG...: write $TRASH/traced-filed, which runs filed
+# ($FILED_BIN as it is now) under "strace -f -qq -o $TRASH_REAL/strace.out
+# ARG...", then $FILED_FAULT: the -e inject options of one run, split on
+# blanks, empty for none. With -pool1 filed's thread pool has one thread
+# (strace counts when= per thread). Paths in ARGs that strace matches with
+# -P are best given under $TRASH_REAL, the trash directory with its links
+# resolved, as the kernel names open files. LeakSanitizer is turned off
+# under it: it cannot work under ptrace, and a sanitizer build would fail
+# at exit for that alone.
+TRASH_REAL=$(cd "$TRASH" && pwd -P)
+traced_filed() {
+	traced__pool=
+	if test "$1" = -pool1
+	then
+		traced__pool="UV_THREADPOOL_SIZE=1; export UV_THREADPOOL_SIZE"
+		shift
+	fi
+	{
+		echo "#!/bin/sh"
+		echo "$traced__pool"
+		echo 'ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0'
+		echo "export ASAN_OPTIONS"
+		printf "exec strace -f -qq -o %s" \
+			"$(filed__quote "$TRASH_REAL/strace.out")"
+		for traced__a
+		do
+			printf " %s" "$(filed__quote "$traced__a")"
+		done
+		printf ' $FILED_FAULT %s "$@"\n' "$(filed__quote "$FILED_BIN")"
+	} >"$TRASH/traced-filed" &&
+	chmod +x "$TRASH/traced-filed"
+}
+
+# filed__quote WORD: WORD in single quotes, for a shell to read back.
+filed__quote() {
+	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# traced_filed_start [ARGS...]: filed_start, with $TRASH/traced-filed (see
+# traced_filed) for filed and FILED_FAULT exported to it.
+traced_filed_start() {
+	traced__bin=$FILED_BIN
+	export FILED_FAULT
+	FILED_BIN="$TRASH/traced-filed"
+	filed_start "$@"
+	traced__rc=$?
+	FILED_BIN=$traced__bin
+	return $traced__rc
 }
 
 # filed_wait_stale: wait until the mount of a dead filed answers ENOTCONN.

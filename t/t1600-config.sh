@@ -376,12 +376,7 @@ traced_start() {
 		fusermount3 -u -z "$TRASH/mnt" 2>/dev/null
 	fi
 	FILED_FAULT=$1 &&
-	export FILED_FAULT &&
-	FILED_BIN="$TRASH/traced-filed" &&
-	filed_start
-	traced__rc=$?
-	FILED_BIN=$REAL_FILED
-	return $traced__rc
+	traced_filed_start
 }
 
 # settings_kept: config.json, and filed.ini byte for byte, are what they
@@ -401,21 +396,8 @@ restart_kept() {
 }
 
 test_expect_success STRACE 'set up: a state dir, filed under strace' '
-	REAL_FILED=$FILED_BIN &&
-	ABS_TRASH=$(cd "$TRASH" && pwd -P) &&
-	export REAL_FILED ABS_TRASH &&
-	cat >traced-filed <<-\EOF &&
-	#!/bin/sh
-	UV_THREADPOOL_SIZE=1
-	export UV_THREADPOOL_SIZE
-	# LeakSanitizer cannot work under ptrace.
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-	export ASAN_OPTIONS
-	exec strace -f -qq -s 256 -o "$ABS_TRASH/strace.out" \
-		-P "$ABS_TRASH/state/filed.ini.tmp" -P "$ABS_TRASH/state" \
-		-e trace=rename,fsync $FILED_FAULT "$REAL_FILED" "$@"
-	EOF
-	chmod +x traced-filed &&
+	traced_filed -pool1 -s 256 -P "$TRASH_REAL/state/filed.ini.tmp" \
+		-P "$TRASH_REAL/state" -e trace=rename,fsync &&
 	rm -rf state &&
 	filed_start &&
 	echo "{\"max_retries\": 3, \"timeout\": 30}" >mnt/config.json &&

@@ -39,46 +39,21 @@ then
 	test_done
 fi
 
-REAL_FILED=$FILED_BIN
-ABS_TRASH=$(cd "$TRASH" && pwd -P)
-export REAL_FILED ABS_TRASH
-
-# The wrapper that runs filed under strace; FILED_FAULT holds the -e inject
-# options of the run (empty for a dry run), FILED_TRACE the calls traced,
-# and FILED_TRACE_NEW is "new" to trace journal.new as well as the journal.
-cat >"$TRASH/traced-filed" <<'EOF'
-#!/bin/sh
-UV_THREADPOOL_SIZE=1
-export UV_THREADPOOL_SIZE
-# LeakSanitizer cannot work under ptrace: a sanitizer build would fail at
-# exit for that alone.
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export ASAN_OPTIONS
-if test "$FILED_TRACE_NEW" = new
-then
-	exec strace -f -qq -s 65536 -o "$ABS_TRASH/strace.out" \
-		-P "$ABS_TRASH/state/journal" -P "$ABS_TRASH/state/journal.new" \
-		-e trace="$FILED_TRACE" $FILED_FAULT "$REAL_FILED" "$@"
-fi
-exec strace -f -qq -s 65536 -o "$ABS_TRASH/strace.out" \
-	-P "$ABS_TRASH/state/journal" -e trace="$FILED_TRACE" \
-	$FILED_FAULT "$REAL_FILED" "$@"
-EOF
-chmod +x "$TRASH/traced-filed"
-
 # traced_start FAULT [CALLS [new]]: filed -s state mnt under strace with that
-# injection, tracing CALLS (default write,fdatasync) on the journal, and on
-# journal.new too with "new".
+# injection (empty for a dry run), tracing CALLS (default write,fdatasync)
+# on the journal, and on journal.new too with "new".
 traced_start() {
+	if test "${3:-}" = new
+	then
+		traced_filed -pool1 -s 65536 -P "$TRASH_REAL/state/journal" \
+			-P "$TRASH_REAL/state/journal.new" \
+			-e trace="${2:-write,fdatasync}"
+	else
+		traced_filed -pool1 -s 65536 -P "$TRASH_REAL/state/journal" \
+			-e trace="${2:-write,fdatasync}"
+	fi &&
 	FILED_FAULT=$1 &&
-	FILED_TRACE=${2:-write,fdatasync} &&
-	FILED_TRACE_NEW=${3:-} &&
-	export FILED_FAULT FILED_TRACE FILED_TRACE_NEW &&
-	FILED_BIN="$TRASH/traced-filed" &&
-	filed_start
-	traced__rc=$?
-	FILED_BIN=$REAL_FILED
-	return $traced__rc
+	traced_filed_start
 }
 
 # calls_upto SYSCALL NAME: how many journal SYSCALLs strace.out has up to and

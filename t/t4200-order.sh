@@ -25,22 +25,8 @@ then
 	test_done
 fi
 
-REAL_FILED=$FILED_BIN
-ABS_TRASH=$(cd "$TRASH" && pwd -P)
-export REAL_FILED ABS_TRASH
-
-cat >"$TRASH/traced-filed" <<'EOF'
-#!/bin/sh
-# LeakSanitizer cannot work under ptrace: a sanitizer build would fail at
-# exit for that alone.
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export ASAN_OPTIONS
-exec strace -f -qq -ttt -T -s 65536 -o "$ABS_TRASH/strace.out" \
-	-P "$ABS_TRASH/state/journal" \
-	-e trace=write,writev,pwrite64,pwritev,pwritev2,fdatasync,fsync \
-	"$REAL_FILED" "$@"
-EOF
-chmod +x "$TRASH/traced-filed"
+traced_filed -ttt -T -s 65536 -P "$TRASH_REAL/state/journal" \
+	-e trace=write,writev,pwrite64,pwritev,pwritev2,fdatasync,fsync
 
 # The writers: THREADS threads create N jobs in all, job1..jobN; for each
 # one a line "NAME SECONDS.MICROSECONDS" taken right after close()
@@ -70,9 +56,7 @@ EOF
 
 test_expect_success 'start filed under strace; a blocker holds the one slot' '
 	filed_ini max_jobs=1 &&
-	FILED_BIN="$TRASH/traced-filed" &&
-	filed_start &&
-	FILED_BIN=$REAL_FILED &&
+	traced_filed_start &&
 	gate g1 >mnt/pending/blocker &&
 	wait_job_in active blocker
 '

@@ -392,18 +392,8 @@ test_expect_success 'after a restart the backlog stays removed' '
 
 # filed under strace, every fdatasync of the journal failing with EIO
 # (journal.new is not traced, so the rewrite that follows each one works).
-cat >traced-filed <<'EOF'
-#!/bin/sh
-UV_THREADPOOL_SIZE=1
-export UV_THREADPOOL_SIZE
-# LeakSanitizer cannot work under ptrace.
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export ASAN_OPTIONS
-exec strace -f -qq -o "$ABS_TRASH/strace.out" -P "$ABS_TRASH/state/journal" \
-	-e trace=fdatasync -e inject=fdatasync:error=EIO:when=1+ \
-	"$REAL_FILED" "$@"
-EOF
-chmod +x traced-filed
+traced_filed -pool1 -P "$TRASH_REAL/state/journal" \
+	-e trace=fdatasync -e inject=fdatasync:error=EIO:when=1+
 
 test_expect_success STRACE 'a removal the journal refuses: logged once, the job stays, tried again' '
 	setting "{\"keep_complete\": 0}" &&
@@ -411,14 +401,7 @@ test_expect_success STRACE 'a removal the journal refuses: logged once, the job 
 	wait_job_in complete refused &&
 	filed_stop &&
 	filed_ini max_jobs=4 max_retries=0 backoff_base=0 keep_complete=0.5 &&
-	REAL_FILED=$FILED_BIN &&
-	ABS_TRASH=$(cd "$TRASH" && pwd -P) &&
-	export REAL_FILED ABS_TRASH &&
-	FILED_BIN=$TRASH/traced-filed &&
-	filed_start
-	rc=$? &&
-	FILED_BIN=$REAL_FILED &&
-	test "$rc" = 0 &&
+	traced_filed_start &&
 	wait_for 10 "filed_log | grep -q \"job .refused.: cannot remove it: Input/output error; trying again in 1 s\"" &&
 	wait_for 10 "test \$(grep -c fdatasync strace.out) -ge 3" &&
 	test -e mnt/complete/refused &&

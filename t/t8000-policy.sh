@@ -291,32 +291,14 @@ test_expect_success 'and a compaction of the journal, and a restart after it' '
 # (when= counts per thread: UV_THREADPOOL_SIZE=1 keeps every journal write
 # on one). A dry run counts the journal writes up to the draft; the fault
 # hits the next one, the setfattr's.
-REAL_FILED=$FILED_BIN
-ABS_TRASH=$(cd "$TRASH" && pwd -P)
-export REAL_FILED ABS_TRASH
-cat >"$TRASH/traced-filed" <<'EOF'
-#!/bin/sh
-UV_THREADPOOL_SIZE=1
-export UV_THREADPOOL_SIZE
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export ASAN_OPTIONS
-exec strace -f -qq -s 65536 -o "$ABS_TRASH/strace.out" \
-	-P "$ABS_TRASH/state/journal" \
-	-e trace=write $FILED_FAULT "$REAL_FILED" "$@"
-EOF
-chmod +x "$TRASH/traced-filed"
+traced_filed -pool1 -s 65536 -P "$TRASH_REAL/state/journal" -e trace=write
 
 # traced_run FAULT: a fresh state, filed under strace with FAULT, a draft.
 traced_run() {
 	rm -rf state strace.out &&
 	filed_ini max_jobs=1 &&
 	FILED_FAULT=$1 &&
-	export FILED_FAULT &&
-	FILED_BIN="$TRASH/traced-filed" &&
-	filed_start
-	tr__rc=$?
-	FILED_BIN=$REAL_FILED
-	test $tr__rc = 0 &&
+	traced_filed_start &&
 	echo true >mnt/pending/.f &&
 	wait_for 10 "grep -q \" name=.f \" state/journal"
 }
