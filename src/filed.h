@@ -104,6 +104,7 @@ int	 util_nofile_raise(uint64_t *);
 uint64_t util_nofile_soft(void);
 int	 util_nofile_raised(void);
 void	 util_nofile_jobs(int);
+char	*util_resolve(const char *);
 int	 util_path_under(const char *, const char *);
 
 /*

@@ -199,7 +199,8 @@ loop_apart(const struct options *opts)
 {
 	char	*mnt;
 
-	if ((mnt = realpath(opts->mountpoint, NULL)) == NULL)
+	/* A stale mount there is cleared later: its path counts all the same. */
+	if ((mnt = util_resolve(opts->mountpoint)) == NULL)
 		return;		/* loop_check_mountpoint says why */
 	if (util_path_under(opts->statedir, mnt))
 		fatalx("the state directory %s is inside the mount point %s",

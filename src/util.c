@@ -303,34 +303,46 @@ util_nofile_jobs(int jobs)
 }
 
 /*
- * Is path, resolved through links (its last component may be missing),
- * dir itself or beneath it? dir is a resolved path. 1 if so, else 0 (and
- * 0 when path cannot be resolved).
+ * path resolved through links (malloc'd), or NULL (errno set). Its last
+ * component may be missing, or a stale mount (ENOTCONN): then its
+ * directory is resolved, and its name put after it.
+ */
+char *
+util_resolve(const char *path)
+{
+	const char	*base, *name;
+	char		*real, *up, *parent;
+
+	if ((real = realpath(path, NULL)) != NULL ||
+	    (errno != ENOENT && errno != ENOTCONN))
+		return real;
+	base = strrchr(path, '/');
+	up = base == NULL ? xstrdup(".") : base == path ? xstrdup("/") :
+	    xstrndup(path, (size_t)(base - path));
+	name = base == NULL ? path : base + 1;
+	parent = realpath(up, NULL);
+	free(up);
+	if (parent == NULL)
+		return NULL;
+	real = xasprintf("%s/%s", strcmp(parent, "/") == 0 ? "" : parent,
+	    name);
+	free(parent);
+	return real;
+}
+
+/*
+ * Is path, resolved (util_resolve), dir itself or beneath it? dir is a
+ * resolved path. 1 if so, else 0 (and 0 when path cannot be resolved).
  */
 int
 util_path_under(const char *path, const char *dir)
 {
-	const char	*base, *name;
-	char		*real, *up, *parent;
-	size_t		 n;
-	int		 under;
+	char	*real;
+	size_t	 n;
+	int	 under;
 
-	if ((real = realpath(path, NULL)) == NULL) {
-		if (errno != ENOENT)
-			return 0;
-		/* A missing last component: its directory, then its name. */
-		base = strrchr(path, '/');
-		up = base == NULL ? xstrdup(".") : base == path ? xstrdup("/") :
-		    xstrndup(path, (size_t)(base - path));
-		name = base == NULL ? path : base + 1;
-		parent = realpath(up, NULL);
-		free(up);
-		if (parent == NULL)
-			return 0;
-		real = xasprintf("%s/%s", strcmp(parent, "/") == 0 ? "" :
-		    parent, name);
-		free(parent);
-	}
+	if ((real = util_resolve(path)) == NULL)
+		return 0;
 	n = strlen(dir);
 	while (n > 0 && dir[n - 1] == '/')
 		n--;

@@ -83,6 +83,18 @@ test_expect_success 'a state dir or -c CONFIG inside the mount point: exit 1, no
 	rm link
 '
 
+test_expect_success 'the same with a stale mount left on the mount point' '
+	filed_start_raw -s "$TRASH/elsewhere" "$TRASH/mnt" &&
+	kill -9 "$filed_pid" &&
+	filed_wait_exit 10 &&
+	filed_wait_stale &&
+	filed_run 1 -s "$TRASH/mnt/state" "$TRASH/mnt" &&
+	grep "the state directory .*/mnt/state is inside the mount point" err &&
+	fusermount3 -u -z mnt &&
+	test -z "$(ls -A mnt)" &&
+	rm -r elsewhere
+'
+
 test_expect_success 'an unknown key in CONFIG: exit 1 naming file and line' '
 	mkdir -p bad &&
 	printf "[queue]\nmax_jobs = 2\nfoo = 1\n" >bad/filed.ini &&
