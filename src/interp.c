@@ -14,8 +14,11 @@
  *   asks filed anything: the walk reaches the mount only through its root,
  *   which a lookup in the file system beneath finds with no request to
  *   filed, and the device of each step is read with AT_STATX_DONT_SYNC,
- *   which sends none either. A walk that reaches the mount's device stops
- *   there: the exec would have entered it.
+ *   which sends none either (on a kernel that ignores it for FUSE, a walk
+ *   into the mount waits as the exec would have: no worse than without
+ *   the check). A walk that reaches the mount's device stops there: the
+ *   exec would have entered it. The mount's own device comes from
+ *   /proc/self/mountinfo, which no kernel asks filed for.
  * - An interpreter that is itself a script is walked for its own #! line,
  *   as the kernel runs it, up to the kernel's nesting limit.
  * - Whatever else goes wrong (no such file, no permission, a loop of
@@ -48,33 +51,73 @@ static struct {
 	unsigned	major, minor;
 } ip;
 
+static int	interp_unescape(const char *, char *, size_t);
 static int	interp_ours(int, mode_t *);
 static int	interp_walk(const char *, const char *, int);
 static int	interp_script(int, const char *, const char *, int);
 
-#ifdef HAVE_STATX
 /*
- * Note the device of the mount at path, with no request to filed (its
- * root is found by a lookup beneath it). NULL forgets it. Returns 0, or
- * -1 if it cannot be read: nothing is checked then.
+ * Note the device of the mount at path (resolved), from the last line of
+ * /proc/self/mountinfo that has it as its mount point: a stat of the mount
+ * could ask filed, on a kernel that does not honour AT_STATX_DONT_SYNC
+ * for FUSE, and filed would wait on itself as it starts. NULL forgets it.
+ * Returns 0, or -1 if it is not found (nothing is checked then).
  */
 int
 interp_set_mount(const char *path)
 {
-	struct statx	sx;
+	FILE		*f;
+	char		*line = NULL, mnt[PATH_MAX];
+	size_t		 size = 0;
+	unsigned	 major, minor;
+	int		 n;
 
 	ip.known = 0;
 	if (path == NULL)
 		return 0;
-	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
-	    STATX_TYPE, &sx) == -1)
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
 		return -1;
-	ip.major = sx.stx_dev_major;
-	ip.minor = sx.stx_dev_minor;
-	ip.known = 1;
+	while (getline(&line, &size, f) != -1) {
+		/* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... */
+		if (sscanf(line, "%*u %*u %u:%u %*s %n", &major, &minor,
+		    &n) != 2 || interp_unescape(line + n, mnt,
+		    sizeof mnt) != 0 || strcmp(mnt, path) != 0)
+			continue;
+		ip.major = major;
+		ip.minor = minor;
+		ip.known = 1;
+	}
+	free(line);
+	fclose(f);
+	return ip.known ? 0 : -1;
+}
+
+/*
+ * The first field of s, a mount point as mountinfo writes it (a blank,
+ * a tab, a newline and a backslash as \ and three octal digits), into
+ * out. Returns 0, or -1 if it does not fit.
+ */
+static int
+interp_unescape(const char *s, char *out, size_t size)
+{
+	size_t	n = 0;
+
+	while (*s != '\0' && *s != ' ' && *s != '\n') {
+		if (n + 1 >= size)
+			return -1;
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			out[n++] = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+			    (s[3] - '0'));
+			s += 4;
+		} else
+			out[n++] = *s++;
+	}
+	out[n] = '\0';
 	return 0;
 }
 
+#ifdef HAVE_STATX
 /*
  * Is the file open at fd (O_PATH) on the mount's device? Its type in
  * *mode; 0 if it cannot be read.
@@ -92,13 +135,6 @@ interp_ours(int fd, mode_t *mode)
 	return sx.stx_dev_major == ip.major && sx.stx_dev_minor == ip.minor;
 }
 #else
-int
-interp_set_mount(const char *path)
-{
-	ip.known = 0;
-	return path == NULL ? 0 : -1;
-}
-
 static int
 interp_ours(int fd, mode_t *mode)
 {

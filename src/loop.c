@@ -44,6 +44,7 @@ static struct {
 	struct conf	 conf;
 	struct journal	*journal;
 	char		*config_path;
+	char		*mount_real;	/* the mount point, resolved */
 	uv_signal_t	 sigterm;
 	uv_signal_t	 sigint;
 	uv_signal_t	 sighup;
@@ -327,10 +328,8 @@ loop_run(struct options *opts)
 	lp.config_path = opts->config != NULL ? xstrdup(opts->config) :
 	    xasprintf("%s/filed.ini", opts->statedir);
 	/* Before the mount is up: resolving it later could wait on filed. */
-	if ((path = realpath(opts->mountpoint, NULL)) != NULL) {
-		conf_set_mount(path);
-		free(path);
-	}
+	if ((lp.mount_real = util_resolve(opts->mountpoint)) != NULL)
+		conf_set_mount(lp.mount_real);
 	if (conf_load(lp.config_path, &lp.conf, &cause) != 0)
 		fatalx("%s", cause);
 
@@ -363,9 +362,10 @@ loop_run(struct options *opts)
 	if (fuse_uv_start(lp.loop, opts->mountpoint, opts->fuseopts,
 	    loop_lost) != 0)
 		return EXIT_TEMPFAIL;
-	if (interp_set_mount(opts->mountpoint) != 0)
-		log_warn("statx %s: a job's #! interpreter is not checked "
-		    "against the mount", opts->mountpoint);
+	if (lp.mount_real == NULL || interp_set_mount(lp.mount_real) != 0)
+		log_warnx("%s is not in /proc/self/mountinfo: a job's #! "
+		    "interpreter is not checked against the mount",
+		    opts->mountpoint);
 	log_info("serving %s on %s", opts->statedir, opts->mountpoint);
 
 	uv_signal_init(lp.loop, &lp.sigterm);
@@ -393,6 +393,7 @@ loop_run(struct options *opts)
 	interp_set_mount(NULL);
 	space_free();
 	free(lp.config_path);
+	free(lp.mount_real);
 	close(lp.lockfd);
 	log_info("stopped");
 	return 0;
