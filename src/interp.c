@@ -79,8 +79,9 @@ interp_set_mount(const char *path)
 		return -1;
 	while (getline(&line, &size, f) != -1) {
 		/* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... */
+		n = -1;
 		if (sscanf(line, "%*u %*u %u:%u %*s %n", &major, &minor,
-		    &n) != 2 || interp_unescape(line + n, mnt,
+		    &n) != 2 || n < 0 || interp_unescape(line + n, mnt,
 		    sizeof mnt) != 0 || strcmp(mnt, path) != 0)
 			continue;
 		ip.major = major;
