@@ -159,6 +159,26 @@ test_expect_success 'a relative #! interpreter, from workdir, into the mount: th
 	cat c.json >mnt/config.json
 '
 
+test_expect_success 'two writers at once, a refused job and a good one: each ends as its own' '
+	{ printf "#!%s\necho never\n" "$short/in-link" >mnt/pending/both-in & } &&
+	other=$! &&
+	echo "echo good" >mnt/pending/both-good &&
+	wait $other &&
+	refused both-in &&
+	wait_job_in complete both-good &&
+	test "$(cat mnt/complete/both-good)" = good
+'
+
+test_expect_success 'after a restart the refused jobs are still failed with 126, never run' '
+	filed_stop &&
+	filed_start &&
+	for j in in via-link via-script relative both-in
+	do
+		test "$(xattr "mnt/failed/$j" exit)" = 126 &&
+		! grep never "mnt/failed/$j" || return 1
+	done
+'
+
 test_expect_success 'interpreters outside the mount run: a link, a script' '
 	printf "#!%s\necho by-link\n" "$short/out-link" >mnt/pending/out1 &&
 	printf "#!%s\necho by-wrapper\n" "$short/wrapper" >mnt/pending/out2 &&
